@@ -1,0 +1,13 @@
+//! estreamer-cef: reads Cisco Firepower eStreamer events and ships them to ArcSight as CEF over syslog.
+//!
+//! Stages (see README "Architecture"): `estreamer` (source) → `decode` → `mapping` + `cef` → `syslog`
+//! (sinks), with `bookmark`, `metadata` and `config` beside them. `sim` is the FMC simulator used by
+//! tests, benchmarks and the demo.
+
+pub mod cef;
+pub mod config;
+pub mod decode;
+pub mod estreamer;
+pub mod metadata;
+pub mod sim;
+pub mod syslog;

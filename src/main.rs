@@ -1,0 +1,3 @@
+fn main() {
+    println!("estreamer-cef {}", env!("CARGO_PKG_VERSION"));
+}
