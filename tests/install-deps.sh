@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a Debian 12 / Ubuntu machine:
+#   - syslog-ng (with its Python module) and liblognorm's lognormalizer: real CEF/syslog receivers,
+#   - the openssl CLI: makes the legacy PKCS12 fixtures,
+#   - the PyPI CEF parser cefp 0.0.2, into .test-deps/pylib (importable by syslog-ng's Python).
+# Safe to run again. Needs root (or sudo) for apt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+pkgs=(syslog-ng-core syslog-ng-mod-python liblognorm-utils openssl libssl-dev pkg-config python3 python3-pip ca-certificates rpm)
+missing=()
+for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  # Keep the package from starting syslog-ng as the system logger: tests run their own instances.
+  echo 'exit 101' | sudo_if_needed tee /usr/sbin/policy-rc.d >/dev/null
+  sudo_if_needed chmod +x /usr/sbin/policy-rc.d
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  sudo_if_needed rm -f /usr/sbin/policy-rc.d
+fi
+
+pylib=.test-deps/pylib
+if [ ! -f "$pylib/cefp/__init__.py" ] && [ ! -f "$pylib/cefp.py" ]; then
+  mkdir -p "$pylib"
+  pip=$(command -v pip3 || command -v pip)
+  "$pip" install --quiet --disable-pip-version-check --target "$pylib" cefp==0.0.2 \
+    || python3 -m pip install --quiet --break-system-packages --target "$pylib" cefp==0.0.2
+fi
+echo "test dependencies ready (cefp in $pylib)"
