@@ -1,1 +1,3 @@
 //! estreamer
+
+pub mod tls;
