@@ -30,6 +30,8 @@ struct BlocksDef {
 struct RecordDef {
     name: String,
     category: Category,
+    #[serde(rename = "encoreLabel")]
+    label: String,
     layout: Vec<FieldDef>,
 }
 
@@ -113,6 +115,7 @@ impl Catalog {
                     record_type,
                     name: def.name.clone().into(),
                     category: def.category,
+                    label: def.label.clone().into(),
                     variants,
                 },
             );

@@ -223,6 +223,9 @@ pub struct RecordSchema {
     pub record_type: u32,
     pub name: Box<str>,
     pub category: Category,
+    /// eNcore's label for the record's group ("IPS EVENT", "RNA", ...), which users' content
+    /// knows as `recordTypeCategory`.
+    pub label: Box<str>,
     /// Layout variants. Usually one; record 71 has one per connection block (160, 163), chosen by
     /// the block type that follows the discovery header.
     pub variants: Vec<Variant>,

@@ -3,3 +3,4 @@
 
 pub mod message;
 pub mod request;
+pub mod tls;
