@@ -8,7 +8,7 @@ pub mod value;
 
 pub use catalog::{Catalog, catalog};
 pub use record::{DecodeError, Decoder, Record, RecordHeader, Slot};
-pub use schema::{Category, FieldKind, RecordSchema, Scalar, Scope};
+pub use schema::{Category, FieldKind, FieldRef, RecordSchema, Scalar, Scope};
 pub use value::Value;
 pub mod json;
 pub mod stream;

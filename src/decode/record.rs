@@ -203,6 +203,22 @@ impl<'a> Record<'a> {
         }
     }
 
+    /// The value a [`FieldRef`] points to.
+    pub fn get_ref(&self, r: FieldRef) -> Option<Value<'a>> {
+        match r {
+            FieldRef::Root(slot) => self.get(slot),
+            FieldRef::FirstItem {
+                list,
+                item_scope,
+                slot,
+            } => {
+                let scope = crate::decode::catalog().scope(item_scope);
+                let base = self.list_items(0, list, scope).next()?;
+                self.value_at(scope, base, slot)
+            }
+        }
+    }
+
     /// Reads the u32-or-smaller integer field at `slot` of the root scope.
     pub fn int(&self, slot: u16) -> Option<u64> {
         match self.get(slot)? {

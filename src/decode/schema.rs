@@ -184,6 +184,47 @@ impl Scope {
     }
 }
 
+/// A field reference that mapping and resolution rules compile to: a root-scope slot, or a slot
+/// of the first item of a list (path syntax `list[0].field`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldRef {
+    Root(u16),
+    FirstItem { list: u16, item_scope: ScopeId, slot: u16 },
+}
+
+impl Scope {
+    /// Resolves a dotted path, with `[0]` to step into a list's first item.
+    pub fn field_ref(&self, catalog: &crate::decode::Catalog, path: &str) -> Option<FieldRef> {
+        match path.split_once("[0].") {
+            None => self.find(path).map(FieldRef::Root),
+            Some((list_path, rest)) => {
+                let list = *self.by_path.get(list_path)?;
+                let f = &self.fields[list as usize];
+                if f.kind != FieldKind::List {
+                    return None;
+                }
+                let item_scope = f.item_scope?;
+                let slot = catalog.scope(item_scope).find(rest)?;
+                Some(FieldRef::FirstItem {
+                    list,
+                    item_scope,
+                    slot,
+                })
+            }
+        }
+    }
+
+    /// The kind of the field a reference points to.
+    pub fn ref_kind(&self, catalog: &crate::decode::Catalog, r: FieldRef) -> FieldKind {
+        match r {
+            FieldRef::Root(s) => self.fields[s as usize].kind,
+            FieldRef::FirstItem {
+                item_scope, slot, ..
+            } => catalog.scope(item_scope).fields[slot as usize].kind,
+        }
+    }
+}
+
 /// Functional category of a record type, as the reference names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

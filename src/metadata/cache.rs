@@ -1,0 +1,413 @@
+//! The metadata cache: maps of ids → names filled from metadata records, seeded with the static
+//! tables, and the resolution of an event's ids through them.
+//!
+//! Memory is bounded: at most `max_entries` entries and `max_text_bytes` bytes of names (each
+//! name cut to `max_value_len` bytes). Past either limit the oldest entries are evicted first
+//! (FIFO over all maps) and counted; static entries are never evicted.
+
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
+use serde_json::{Map, Value as Json};
+
+use super::key::Key;
+use super::rules::{CompiledResolve, Function, MapId, Resolver, Rules, ScopeRules, rules};
+use crate::decode::{FieldRef, Record, Value};
+
+/// Bounds of the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_entries: usize,
+    pub max_text_bytes: usize,
+    pub max_value_len: usize,
+}
+
+impl Default for Limits {
+    /// 200,000 entries and 32 MiB of names: about 60 MiB at most with keys and hash tables.
+    fn default() -> Self {
+        Limits {
+            max_entries: 200_000,
+            max_text_bytes: 32 * 1024 * 1024,
+            max_value_len: 1024,
+        }
+    }
+}
+
+/// The outcome of resolving one name for one record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolved<'c> {
+    Name(&'c str),
+    Int(u64),
+    Text(String),
+    /// No metadata for this key: the id itself, as text.
+    Missing(String),
+    /// The record has no value for the key field.
+    Absent,
+}
+
+impl Resolved<'_> {
+    /// The text a consumer shows: the name, or the id when metadata is missing.
+    pub fn text(&self) -> Option<std::borrow::Cow<'_, str>> {
+        use std::borrow::Cow;
+        match self {
+            Resolved::Name(s) => Some(Cow::Borrowed(s)),
+            Resolved::Int(v) => Some(Cow::Owned(v.to_string())),
+            Resolved::Text(s) | Resolved::Missing(s) => Some(Cow::Borrowed(s)),
+            Resolved::Absent => None,
+        }
+    }
+
+    pub fn is_missing(&self) -> bool {
+        matches!(self, Resolved::Missing(_))
+    }
+}
+
+#[derive(Default)]
+struct MapData {
+    entries: FxHashMap<Key, Box<str>>,
+}
+
+pub struct Cache {
+    rules: &'static Rules,
+    maps: Vec<MapData>,
+    statics: Vec<FxHashMap<Key, Box<str>>>,
+    order: VecDeque<(MapId, Key)>,
+    text_bytes: usize,
+    limits: Limits,
+    dirty: bool,
+    evicted: u64,
+}
+
+/// Counters for the monitor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub entries: usize,
+    pub text_bytes: usize,
+    pub evicted: u64,
+}
+
+impl Cache {
+    pub fn new(limits: Limits) -> Cache {
+        let rules = rules();
+        let n = rules.map_count();
+        let mut statics: Vec<FxHashMap<Key, Box<str>>> = (0..n).map(|_| FxHashMap::default()).collect();
+        for (map, key, value) in rules.statics() {
+            statics[*map as usize].insert(*key, value.clone());
+        }
+        Cache {
+            rules,
+            maps: (0..n).map(|_| MapData::default()).collect(),
+            statics,
+            order: VecDeque::new(),
+            text_bytes: 0,
+            limits,
+            dirty: false,
+            evicted: 0,
+        }
+    }
+
+    pub fn rules(&self) -> &'static Rules {
+        self.rules
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            entries: self.order.len(),
+            text_bytes: self.text_bytes,
+            evicted: self.evicted,
+        }
+    }
+
+    /// Whether entries changed since the last `take_dirty`.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::replace(&mut self.dirty, false)
+    }
+
+    pub fn get(&self, map: MapId, key: &Key) -> Option<&str> {
+        let m = map as usize;
+        self.maps[m]
+            .entries
+            .get(key)
+            .or_else(|| self.statics[m].get(key))
+            .map(|s| &**s)
+    }
+
+    /// Inserts or replaces an entry. Returns whether anything changed.
+    pub fn insert(&mut self, map: MapId, key: Key, value: &str) -> bool {
+        let value = cut(value, self.limits.max_value_len);
+        let m = &mut self.maps[map as usize];
+        match m.entries.get_mut(&key) {
+            Some(old) if &**old == value => return false,
+            Some(old) => {
+                self.text_bytes = self.text_bytes - old.len() + value.len();
+                *old = value.into();
+            }
+            None => {
+                m.entries.insert(key, value.into());
+                self.text_bytes += value.len();
+                self.order.push_back((map, key));
+            }
+        }
+        self.dirty = true;
+        while self.order.len() > self.limits.max_entries
+            || self.text_bytes > self.limits.max_text_bytes
+        {
+            let Some((map, key)) = self.order.pop_front() else { break };
+            if let Some(v) = self.maps[map as usize].entries.remove(&key) {
+                self.text_bytes -= v.len();
+                self.evicted += 1;
+            }
+        }
+        true
+    }
+
+    /// Feeds a metadata record to the maps it fills. Returns the number of entries written.
+    pub fn ingest(&mut self, rec: &Record) -> usize {
+        let (Some(schema), Some(scope)) = (rec.schema, rec.scope) else {
+            return 0;
+        };
+        let compiled = self.rules.for_scope(schema, scope);
+        let mut n = 0;
+        let mut text = String::new();
+        for i in &compiled.ingest {
+            let Some(key) = build_key(rec, &i.key) else { continue };
+            let Some(v) = rec.get_ref(i.value) else { continue };
+            text.clear();
+            v.write_text(&mut text);
+            if self.insert(i.map, key, &text) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Resolves one compiled name for a record.
+    pub fn resolve<'c>(&'c self, rec: &Record<'_>, r: &'c CompiledResolve) -> Resolved<'c> {
+        let mut first_missing = Resolved::Absent;
+        for resolver in &r.resolvers {
+            let got = self.run(rec, resolver);
+            match got {
+                Resolved::Absent => {}
+                Resolved::Missing(_) => {
+                    if first_missing == Resolved::Absent {
+                        first_missing = got;
+                    }
+                }
+                found => return found,
+            }
+        }
+        first_missing
+    }
+
+    fn run<'c>(&'c self, rec: &Record<'_>, resolver: &'c Resolver) -> Resolved<'c> {
+        let applies = |only_if: &Option<(FieldRef, Vec<u64>)>| match only_if {
+            None => true,
+            Some((f, values)) => rec
+                .get_ref(*f)
+                .and_then(|v| v.as_int())
+                .is_some_and(|v| values.contains(&v)),
+        };
+        match resolver {
+            Resolver::Lookup {
+                map,
+                key,
+                when_zero,
+                only_if,
+            } => {
+                if !applies(only_if) {
+                    return Resolved::Absent;
+                }
+                let Some(k) = build_key(rec, key) else {
+                    return Resolved::Absent;
+                };
+                match self.get(*map, &k) {
+                    Some(name) => Resolved::Name(name),
+                    None => match when_zero {
+                        Some(z) if key.iter().any(|&f| rec.get_ref(f) == Some(Value::Int(0))) => {
+                            Resolved::Name(z)
+                        }
+                        _ => Resolved::Missing(missing_text(rec, key)),
+                    },
+                }
+            }
+            Resolver::Function {
+                function,
+                field,
+                only_if,
+            } => {
+                if !applies(only_if) {
+                    return Resolved::Absent;
+                }
+                let v = field.and_then(|s| rec.get_ref(s));
+                match function {
+                    Function::ImpactLevel => match v.and_then(|v| v.as_int()) {
+                        Some(flags) => Resolved::Int(impact_level(flags)),
+                        None => Resolved::Absent,
+                    },
+                    Function::YesNo => match v.and_then(|v| v.as_int()) {
+                        Some(0) => Resolved::Name("No"),
+                        Some(_) => Resolved::Name("Yes"),
+                        None => Resolved::Absent,
+                    },
+                    Function::RecordName => match rec.schema {
+                        Some(s) => Resolved::Name(&s.name),
+                        None => Resolved::Absent,
+                    },
+                    Function::RecordCategory => match rec.schema {
+                        Some(s) => Resolved::Name(&s.label),
+                        None => Resolved::Absent,
+                    },
+                    Function::BlobAddress | Function::Address => match v {
+                        Some(Value::Bytes(b) | Value::Text(b) | Value::Hex(b) | Value::Ip(b))
+                            if b.len() == 4 || b.len() == 16 =>
+                        {
+                            let mut s = String::new();
+                            crate::decode::value::write_ip(&mut s, b);
+                            Resolved::Text(s)
+                        }
+                        _ => Resolved::Absent,
+                    },
+                    Function::BlobText => match v {
+                        Some(Value::Bytes(b) | Value::Text(b)) => {
+                            Resolved::Text(String::from_utf8_lossy(b).into_owned())
+                        }
+                        _ => Resolved::Absent,
+                    },
+                    Function::Value => match v {
+                        Some(Value::Int(i)) => Resolved::Int(i),
+                        Some(v) => Resolved::Text(v.to_text()),
+                        None => Resolved::Absent,
+                    },
+                    Function::NetmapDomain => match rec.header.netmap_id {
+                        Some(id) => {
+                            let map = self.rules.map_id("netmapDomains").unwrap_or(0);
+                            let mut k = Key::new();
+                            k.push_int(id as u64);
+                            match self.get(map, &k) {
+                                Some(n) => Resolved::Name(n),
+                                None => Resolved::Missing(id.to_string()),
+                            }
+                        }
+                        None => Resolved::Absent,
+                    },
+                }
+            }
+        }
+    }
+
+    /// Every name the rules define for this record, for `decode`'s "@computed".
+    pub fn resolve_all(&self, rec: &Record<'_>) -> Map<String, Json> {
+        let mut out = Map::new();
+        let (Some(schema), Some(scope)) = (rec.schema, rec.scope) else {
+            return out;
+        };
+        let compiled: std::sync::Arc<ScopeRules> = self.rules.for_scope(schema, scope);
+        for r in &compiled.resolve {
+            let v = match self.resolve(rec, r) {
+                Resolved::Absent => continue,
+                Resolved::Int(i) => Json::from(i),
+                other => Json::String(other.text().unwrap_or_default().into_owned()),
+            };
+            out.insert(self.rules.name(r.name).to_string(), v);
+        }
+        out
+    }
+
+    /// Every dynamic entry, for persistence: (map name, key bytes, value).
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &Key, &str)> {
+        self.order.iter().filter_map(move |(map, key)| {
+            let v = self.maps[*map as usize].entries.get(key)?;
+            Some((self.rules.map_name(*map), key, &**v))
+        })
+    }
+}
+
+fn build_key(rec: &Record, fields: &[FieldRef]) -> Option<Key> {
+    let mut k = Key::new();
+    for &f in fields {
+        k.push_value(&rec.get_ref(f)?);
+    }
+    Some(k)
+}
+
+/// The id(s) as users read them, for a missing name.
+fn missing_text(rec: &Record, fields: &[FieldRef]) -> String {
+    let mut out = String::new();
+    for (i, &f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(':');
+        }
+        if let Some(v) = rec.get_ref(f) {
+            v.write_text(&mut out);
+        }
+    }
+    out
+}
+
+/// eNcore's impact level from the 8-bit impact flags (reference 6.7).
+pub fn impact_level(flags: u64) -> u64 {
+    if flags & 0xD8 != 0 {
+        1
+    } else if flags & 0x06 == 0x06 {
+        2
+    } else if flags & 0x02 != 0 {
+        3
+    } else if flags & 0x01 != 0 {
+        4
+    } else {
+        0
+    }
+}
+
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn impact_levels_follow_the_reference_order() {
+        assert_eq!(impact_level(0x08), 1);
+        assert_eq!(impact_level(0x80 | 0x01), 1);
+        assert_eq!(impact_level(0x06), 2);
+        assert_eq!(impact_level(0x02), 3);
+        assert_eq!(impact_level(0x01), 4);
+        assert_eq!(impact_level(0x20), 0);
+    }
+
+    #[test]
+    fn eviction_keeps_the_cache_within_its_limits() {
+        let mut c = Cache::new(Limits {
+            max_entries: 3,
+            max_text_bytes: 1000,
+            max_value_len: 8,
+        });
+        let devices = c.rules().map_id("devices").unwrap();
+        for i in 1..=5u64 {
+            let mut k = Key::new();
+            k.push_int(i);
+            c.insert(devices, k, &format!("sensor-{i}-long-name"));
+        }
+        assert_eq!(c.stats().entries, 3);
+        assert_eq!(c.stats().evicted, 2);
+        let mut k = Key::new();
+        k.push_int(5);
+        assert_eq!(c.get(devices, &k), Some("sensor-5"));
+        k = Key::new();
+        k.push_int(1);
+        assert_eq!(c.get(devices, &k), None);
+        // Static entries stay.
+        k = Key::new();
+        k.push_int(0);
+        assert_eq!(c.get(devices, &k), Some("Defense Center"));
+    }
+}

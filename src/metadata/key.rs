@@ -1,0 +1,162 @@
+//! Cache keys built from record fields, on the stack.
+//!
+//! Every key part has one canonical encoding so that a metadata record and an event that refer to
+//! the same thing build the same key: integers as 8 bytes big-endian whatever their wire width,
+//! UUIDs as their 16 bytes, 128/160/256-bit values and hash strings as lowercase hex text, text as
+//! its bytes. Parts are separated by their length so ("ab", "c") ≠ ("a", "bc").
+
+use std::hash::{Hash, Hasher};
+
+use crate::decode::Value;
+
+/// Longest key: a (u32, UUID) pair is 26 bytes, a SHA-256 as hex 65; text parts are cut to fit.
+pub const MAX_KEY: usize = 96;
+
+#[derive(Clone, Copy)]
+pub struct Key {
+    len: u8,
+    bytes: [u8; MAX_KEY],
+}
+
+impl Key {
+    pub const fn new() -> Key {
+        Key {
+            len: 0,
+            bytes: [0; MAX_KEY],
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+
+    fn push(&mut self, part: &[u8]) {
+        let room = MAX_KEY - self.len as usize;
+        if room == 0 {
+            return;
+        }
+        let n = part.len().min(room - 1).min(255);
+        self.bytes[self.len as usize] = n as u8;
+        self.bytes[self.len as usize + 1..self.len as usize + 1 + n].copy_from_slice(&part[..n]);
+        self.len += (n + 1) as u8;
+    }
+
+    pub fn push_int(&mut self, v: u64) {
+        self.push(&v.to_be_bytes());
+    }
+
+    pub fn push_text(&mut self, t: &[u8]) {
+        self.push(t);
+    }
+
+    /// Adds a field value in its canonical key encoding.
+    pub fn push_value(&mut self, v: &Value) {
+        match *v {
+            Value::Int(i) => self.push_int(i),
+            Value::Uuid(b) | Value::Ip(b) | Value::Mac(b) => self.push(b),
+            Value::Hex(b) => {
+                let mut hex = [0u8; 64];
+                let n = b.len().min(32);
+                for (i, x) in b[..n].iter().enumerate() {
+                    const H: &[u8; 16] = b"0123456789abcdef";
+                    hex[2 * i] = H[(x >> 4) as usize];
+                    hex[2 * i + 1] = H[(x & 15) as usize];
+                }
+                self.push(&hex[..2 * n]);
+            }
+            Value::Text(t) | Value::Bytes(t) => {
+                // Hash strings arrive in either case; NULs are padding.
+                let mut buf = [0u8; MAX_KEY];
+                let mut n = 0;
+                for &c in t.iter().filter(|&&c| c != 0).take(MAX_KEY) {
+                    buf[n] = c.to_ascii_lowercase();
+                    n += 1;
+                }
+                self.push(&buf[..n]);
+            }
+        }
+    }
+
+    /// Rebuilds a key from its stored bytes (the persisted cache).
+    pub fn from_bytes(b: &[u8]) -> Option<Key> {
+        if b.len() > MAX_KEY {
+            return None;
+        }
+        let mut k = Key::new();
+        k.bytes[..b.len()].copy_from_slice(b);
+        k.len = b.len() as u8;
+        Some(k)
+    }
+
+    /// The key as readable text: integers in decimal, 16-byte parts as UUIDs, text as text.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        let mut rest = self.as_bytes();
+        while let Some((&n, tail)) = rest.split_first() {
+            let n = (n as usize).min(tail.len());
+            let (part, tail) = tail.split_at(n);
+            if !out.is_empty() {
+                out.push('/');
+            }
+            match part.len() {
+                8 => out.push_str(&u64::from_be_bytes(part.try_into().unwrap_or([0; 8])).to_string()),
+                16 => crate::decode::value::write_uuid(&mut out, part),
+                _ => out.push_str(&String::from_utf8_lossy(part)),
+            }
+            rest = tail;
+        }
+        out
+    }
+}
+
+impl Default for Key {
+    fn default() -> Self {
+        Key::new()
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+impl Eq for Key {}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state)
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Key({})", self.describe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_widths_and_hash_case_do_not_matter() {
+        let mut a = Key::new();
+        a.push_value(&Value::Int(7));
+        let mut b = Key::new();
+        b.push_int(7);
+        assert_eq!(a, b);
+        let mut h1 = Key::new();
+        h1.push_value(&Value::Hex(&[0xab, 0xcd]));
+        let mut h2 = Key::new();
+        h2.push_value(&Value::Text(b"ABCD"));
+        assert_eq!(h1, h2);
+        let mut p1 = Key::new();
+        p1.push_text(b"ab");
+        p1.push_text(b"c");
+        let mut p2 = Key::new();
+        p2.push_text(b"a");
+        p2.push_text(b"bc");
+        assert_ne!(p1, p2);
+        assert_eq!(b.describe(), "7");
+    }
+}
