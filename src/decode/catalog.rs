@@ -313,7 +313,8 @@ impl Compiler<'_> {
                     let child_siblings = if f.inline { &mut *siblings } else { &mut own };
                     if has_header {
                         let named = if f.inline { None } else { group };
-                        self.header_block(b, &fields, group, named, &child_prefix, child_siblings)?;
+                        let id = (series, number);
+                        self.header_block(b, &fields, id, group, named, &child_prefix, child_siblings)?;
                     } else {
                         self.walk(b, &fields, group, &child_prefix, child_siblings)?;
                     }
@@ -336,7 +337,13 @@ impl Compiler<'_> {
                     b.scope.fields[slot as usize].item_scope = Some(item);
                     let items = b.push(&format!("{name}#items"), prefix, FieldKind::ListItems, parent);
                     b.scope.fields[items as usize].hidden = true;
-                    b.scope.ops.push(Op::List { slot, item, header });
+                    b.scope.ops.push(Op::List {
+                        slot,
+                        item,
+                        header,
+                        series,
+                        number,
+                    });
                     siblings.insert(name.to_string(), slot);
                 }
                 ty => {
@@ -354,10 +361,12 @@ impl Compiler<'_> {
     }
 
     /// A block whose first two layout fields are its type and length: bound it by its length.
+    #[allow(clippy::too_many_arguments)]
     fn header_block(
         &mut self,
         b: &mut Builder,
         fields: &[FieldDef],
+        (series, number): (u8, u32),
         parent: Option<u16>,
         group: Option<u16>,
         prefix: &str,
@@ -367,14 +376,24 @@ impl Compiler<'_> {
             return Err("a block with a header must start with two u32 fields".into());
         }
         let begin = b.scope.ops.len();
-        b.scope.ops.push(Op::BlockBegin { group, end_op: 0 });
+        b.scope.ops.push(Op::BlockBegin {
+            group,
+            end_op: 0,
+            series,
+            number,
+        });
         self.walk(b, &fields[..2], parent, prefix, siblings)?;
         let len_slot = (b.scope.fields.len() - 1) as u16;
         b.scope.ops.push(Op::BlockBound { len_slot });
         self.walk(b, &fields[2..], parent, prefix, siblings)?;
         let end_op = b.scope.ops.len() as u16;
         b.scope.ops.push(Op::BlockEnd);
-        b.scope.ops[begin] = Op::BlockBegin { group, end_op };
+        b.scope.ops[begin] = Op::BlockBegin {
+            group,
+            end_op,
+            series,
+            number,
+        };
         Ok(())
     }
 

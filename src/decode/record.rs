@@ -402,7 +402,7 @@ impl Decoder {
                             .map_err(|(off, reason)| fail(d, off, reason))?;
                     }
                 }
-                Op::BlockBegin { group, end_op } => {
+                Op::BlockBegin { group, end_op, .. } => {
                     if pos >= bound {
                         i = end_op as usize + 1;
                         continue;
@@ -437,7 +437,9 @@ impl Decoder {
                         bound = outer;
                     }
                 }
-                Op::List { slot, item, header } => {
+                Op::List {
+                    slot, item, header, ..
+                } => {
                     if pos < bound {
                         pos = self.list(scope_id, base, slot, item, header, data, pos, bound)?;
                     }

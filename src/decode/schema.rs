@@ -118,14 +118,26 @@ pub enum Op {
     Var { slot: u16, len_slot: u16, adjust: i32, binary: bool },
     /// The discovery event header: fills 12 consecutive slots from `base`.
     Discovery { base: u16 },
-    /// Start of a block with a header. `group` is its named slot (None when inline).
-    /// `end_op` is the index of the matching `BlockEnd` (used to skip an absent block).
-    BlockBegin { group: Option<u16>, end_op: u16 },
+    /// Start of a block with a header: series-`series` block `number`. `group` is its named slot
+    /// (None when inline). `end_op` is the index of the matching `BlockEnd` (used to skip an
+    /// absent block).
+    BlockBegin {
+        group: Option<u16>,
+        end_op: u16,
+        series: u8,
+        number: u32,
+    },
     /// After the block's type and length fields: bound the block by `slots[len_slot]`.
     BlockBound { len_slot: u16 },
     BlockEnd,
-    /// A list; its items are decoded with `item` scope.
-    List { slot: u16, item: ScopeId, header: ItemHeader },
+    /// A list; its items are decoded with `item` scope (series-`series` block `number`).
+    List {
+        slot: u16,
+        item: ScopeId,
+        header: ItemHeader,
+        series: u8,
+        number: u32,
+    },
 }
 
 /// Slots filled by `Op::Discovery`, relative to its base.
