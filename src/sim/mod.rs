@@ -1,3 +1,5 @@
-//! sim
+//! The FMC simulator: issues its own PKI, generates records of every type, and serves them over
+//! the eStreamer protocol like an FMC. Tests, benchmarks and the demo use it.
 
 pub mod pki;
+pub mod scenario;
