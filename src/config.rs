@@ -1,1 +1,627 @@
-//! config
+//! Configuration: built-in defaults < `/etc/estreamer-cef/estreamer-cef.toml` (or `--config`)
+//! < environment `ESTREAMER_CEF_...` (`__` between levels, e.g. `ESTREAMER_CEF_FMC__HOST`)
+//! < command-line flags.
+//!
+//! The doc comments of these structs are the configuration reference (`check-config` prints the
+//! effective values, secrets redacted).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::estreamer::request::{DEFAULT_EXTENDED_EVENTS, EventVersion, StartAt, flag};
+use crate::estreamer::tls::ServerTrust;
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/estreamer-cef/estreamer-cef.toml";
+pub const ENV_PREFIX: &str = "ESTREAMER_CEF_";
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The FMC to read events from.
+    #[serde(default)]
+    pub fmc: FmcConfig,
+    /// What to ask the FMC for (request flags and record versions).
+    #[serde(default)]
+    pub subscription: SubscriptionConfig,
+    /// Where the bookmark and the metadata cache live.
+    #[serde(default)]
+    pub state: StateConfig,
+    /// Which decoded records are written out.
+    #[serde(default)]
+    pub records: RecordsConfig,
+    /// The metadata cache's bounds.
+    #[serde(default)]
+    pub metadata: MetadataConfig,
+    /// CEF header values and mapping tables.
+    #[serde(default)]
+    pub cef: CefConfig,
+    /// Periodic status line and Prometheus metrics.
+    #[serde(default)]
+    pub monitor: MonitorConfig,
+}
+
+/// The FMC connection (`[fmc]`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FmcConfig {
+    /// The FMC's host name or address.
+    pub host: String,
+    /// eStreamer port (8302).
+    pub port: u16,
+    /// The client PKCS12 the FMC issued (System > Integration > eStreamer > Create Client).
+    pub pkcs12: PathBuf,
+    /// File holding the PKCS12 password (one line). Alternatives: `pkcs12_password`, or the
+    /// environment variable `ESTREAMER_CEF_FMC__PKCS12_PASSWORD`.
+    pub pkcs12_password_file: Option<PathBuf>,
+    /// The PKCS12 password itself (prefer `pkcs12_password_file`).
+    pub pkcs12_password: Option<Secret>,
+    /// How to verify the FMC's certificate: "pkcs12" (the CA certificates inside the PKCS12, the
+    /// FMC's own CA), a PEM file path (CA or pinned FMC certificate), or "insecure" (no
+    /// verification; a warning is logged at every connect).
+    pub server_ca: ServerTrust,
+    /// Check that the FMC's certificate names `host` (DNS name or IP address). Turn off when you
+    /// connect by an address the certificate does not list; the CA check still applies.
+    pub verify_hostname: bool,
+    /// Where to start: "bookmark" (resume where we stopped; "genesis" if there is no bookmark
+    /// yet), "genesis" (the oldest events the FMC has), or "now" (only new events).
+    pub start: Start,
+    /// Time allowed for TCP connect and TLS handshake.
+    #[serde(with = "duration_text")]
+    pub connect_timeout: Duration,
+    /// No message (not even a keepalive) for this long means the session is dead: reconnect.
+    #[serde(with = "duration_text")]
+    pub idle_timeout: Duration,
+    /// Longest wait between reconnect attempts (the wait doubles from 1 s up to this, with jitter).
+    #[serde(with = "duration_text")]
+    pub reconnect_max_delay: Duration,
+}
+
+impl Default for FmcConfig {
+    fn default() -> Self {
+        FmcConfig {
+            host: "fmc.example.org".into(),
+            port: 8302,
+            pkcs12: "/etc/estreamer-cef/client.pkcs12".into(),
+            pkcs12_password_file: Some("/etc/estreamer-cef/client.pass".into()),
+            pkcs12_password: None,
+            server_ca: ServerTrust::Pkcs12Ca,
+            verify_hostname: true,
+            start: Start::Bookmark,
+            connect_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            reconnect_max_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+impl FmcConfig {
+    /// The PKCS12 password: `pkcs12_password` if set (config or environment), else the file.
+    pub fn password(&self) -> Result<String, String> {
+        if let Some(p) = &self.pkcs12_password {
+            return Ok(p.0.clone());
+        }
+        match &self.pkcs12_password_file {
+            Some(f) => crate::estreamer::tls::read_password_file(f).map_err(|e| {
+                format!(
+                    "cannot read the PKCS12 password file {}: {e}\n  \
+                     → put the password the FMC asked for when you created the client in that file \
+                     (mode 0600), or set fmc.pkcs12_password_file / ESTREAMER_CEF_FMC__PKCS12_PASSWORD",
+                    f.display()
+                )
+            }),
+            None => Ok(String::new()),
+        }
+    }
+}
+
+/// `fmc.start`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Start {
+    Genesis,
+    Now,
+    Bookmark,
+}
+
+/// Request flags (`[subscription]`), named after what they ask for.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubscriptionConfig {
+    /// Packet data (record 2) with intrusion events.
+    pub packets: bool,
+    /// Intrusion events with impact flags.
+    pub intrusion: bool,
+    /// Metadata (version 4): names for ids. Needed for readable events.
+    pub metadata: bool,
+    /// Intrusion event extra data (record 110).
+    pub extra_data: bool,
+    /// Intrusion impact alerts (record 9).
+    pub impact_alerts: bool,
+    /// Archive timestamps in every event: what the bookmark is made of. Leave on.
+    pub archive_timestamps: bool,
+    /// Extended request: negotiate the event types and versions below with a StreamingRequest.
+    pub extended: bool,
+    /// The extended request's (event code, version) list. The default is the newest versions
+    /// the decoder has layouts for (intrusion 12/9, metadata 21/4, correlation 31/9, discovery
+    /// 61/11, connection 71/14, user 91/7, malware 101/7, file 111/6, impact 131/2).
+    pub events: Vec<EventVersion>,
+}
+
+impl Default for SubscriptionConfig {
+    fn default() -> Self {
+        SubscriptionConfig {
+            packets: true,
+            intrusion: true,
+            metadata: true,
+            extra_data: true,
+            impact_alerts: true,
+            archive_timestamps: true,
+            extended: true,
+            events: DEFAULT_EXTENDED_EVENTS.to_vec(),
+        }
+    }
+}
+
+impl SubscriptionConfig {
+    pub fn flags(&self) -> u32 {
+        let mut f = 0;
+        for (on, bit) in [
+            (self.packets, flag::PACKETS),
+            (self.impact_alerts, flag::IMPACT_ALERTS),
+            (self.intrusion, flag::INTRUSION),
+            (self.metadata, flag::METADATA_V4),
+            (self.archive_timestamps, flag::ARCHIVE_TIMESTAMPS),
+            (self.extra_data, flag::EXTRA_DATA),
+            (self.extended, flag::EXTENDED),
+        ] {
+            if on {
+                f |= bit;
+            }
+        }
+        f
+    }
+}
+
+/// `[state]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// Bookmark and metadata cache live here, in one subfolder per FMC (`<host>-<port>`).
+    pub dir: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            dir: "/var/lib/estreamer-cef".into(),
+        }
+    }
+}
+
+impl Config {
+    /// The state folder of the configured FMC.
+    pub fn fmc_state_dir(&self) -> PathBuf {
+        let host: String = self
+            .fmc
+            .host
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .collect();
+        self.state.dir.join(format!("{host}-{}", self.fmc.port))
+    }
+
+    /// The start point for the first connection, given the saved bookmark second (if any).
+    pub fn start_at(&self, bookmark: Option<u32>) -> StartAt {
+        match (self.fmc.start, bookmark) {
+            (Start::Genesis, _) => StartAt::Genesis,
+            (Start::Now, _) => StartAt::Now,
+            (Start::Bookmark, Some(s)) if s > 0 => StartAt::Second(s),
+            (Start::Bookmark, _) => StartAt::Genesis,
+        }
+    }
+}
+
+/// Which records are written out (`[records]`), by the categories eNcore users know, plus
+/// explicit record types. Metadata is always decoded to fill the cache, even when not written.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordsConfig {
+    /// Connection events (71).
+    pub connections: bool,
+    /// Intrusion events (400) and extra data (110).
+    pub intrusion: bool,
+    /// Packets (2).
+    pub packets: bool,
+    /// Host discovery (RNA) events.
+    pub rna: bool,
+    /// User activity (RUA) and VPN events.
+    pub rua: bool,
+    /// File, malware, correlation and impact events.
+    pub core: bool,
+    /// Metadata records themselves (normally they only feed the cache).
+    pub metadata: bool,
+    /// Record types written even when their category is off.
+    pub include: Vec<u32>,
+    /// Record types never written.
+    pub exclude: Vec<u32>,
+    /// Write records of types the catalog does not know, as generic records (type, length,
+    /// archive timestamp, payload in hex).
+    pub unknown: bool,
+}
+
+impl Default for RecordsConfig {
+    fn default() -> Self {
+        RecordsConfig {
+            connections: true,
+            intrusion: true,
+            packets: true,
+            rna: true,
+            rua: true,
+            core: true,
+            metadata: false,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            unknown: true,
+        }
+    }
+}
+
+/// `[metadata]`: the cache's bounds.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetadataConfig {
+    /// Most entries kept (oldest evicted first).
+    pub max_entries: usize,
+    /// Most bytes of names kept.
+    pub max_text_bytes: usize,
+}
+
+impl Default for MetadataConfig {
+    fn default() -> Self {
+        let l = crate::metadata::Limits::default();
+        MetadataConfig {
+            max_entries: l.max_entries,
+            max_text_bytes: l.max_text_bytes,
+        }
+    }
+}
+
+impl MetadataConfig {
+    pub fn limits(&self) -> crate::metadata::Limits {
+        crate::metadata::Limits {
+            max_entries: self.max_entries,
+            max_text_bytes: self.max_text_bytes,
+            ..crate::metadata::Limits::default()
+        }
+    }
+}
+
+/// `[cef]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CefConfig {
+    /// Device Vendor header field.
+    pub vendor: String,
+    /// Device Product header field.
+    pub product: String,
+    /// Device Version header field (eNcore sends "6.0"; keep it unless your content expects
+    /// another value).
+    pub version: String,
+    /// Folder of mapping tables that override or extend the built-in ones, per record type.
+    pub mappings_dir: PathBuf,
+    /// Longest `csN` value in characters (1023 for older ArcSight; 4000 allowed by CEF v27).
+    pub cs_max_len: usize,
+}
+
+impl Default for CefConfig {
+    fn default() -> Self {
+        CefConfig {
+            vendor: "Cisco".into(),
+            product: "Firepower".into(),
+            version: "6.0".into(),
+            mappings_dir: "/etc/estreamer-cef/mappings".into(),
+            cs_max_len: 1023,
+        }
+    }
+}
+
+/// `[monitor]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    /// How often the status line is logged.
+    #[serde(with = "duration_text")]
+    pub period: Duration,
+    /// Address for `GET /metrics` (Prometheus text format), e.g. "127.0.0.1:9810". Off when unset.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            period: Duration::from_secs(120),
+            listen: None,
+        }
+    }
+}
+
+/// A secret string: never printed, never logged.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
+/// Durations as text: "10s", "500ms", "2m", "1h", or a number of seconds.
+pub mod duration_text {
+    use super::*;
+
+    pub fn parse(s: &str) -> Result<Duration, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let n: f64 = num
+            .parse()
+            .map_err(|_| format!("{s:?} is not a duration (examples: \"10s\", \"500ms\", \"2m\")"))?;
+        let secs = match unit.trim() {
+            "" | "s" => n,
+            "ms" => n / 1000.0,
+            "m" | "min" => n * 60.0,
+            "h" => n * 3600.0,
+            u => return Err(format!("unknown unit {u:?} in duration {s:?} (use ms, s, m or h)")),
+        };
+        if !(0.0..=1e9).contains(&secs) {
+            return Err(format!("duration {s:?} is out of range"));
+        }
+        Ok(Duration::from_secs_f64(secs))
+    }
+
+    pub fn format(d: &Duration) -> String {
+        if d.subsec_millis() != 0 {
+            format!("{}ms", d.as_millis())
+        } else {
+            format!("{}s", d.as_secs())
+        }
+    }
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Secs(u64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Text(t) => parse(&t).map_err(serde::de::Error::custom),
+            Raw::Secs(n) => Ok(Duration::from_secs(n)),
+        }
+    }
+}
+
+/// A configuration error, worded for the user.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where the configuration comes from.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    /// `--config PATH`: must exist. Without it the default path is used if it exists.
+    pub file: Option<PathBuf>,
+    /// Values from command-line flags (highest precedence), as a TOML-shaped table.
+    pub overrides: Vec<(String, toml::Value)>,
+    /// Skip the environment (tests).
+    pub no_env: bool,
+}
+
+impl Config {
+    /// Loads the layered configuration.
+    pub fn load(sources: &Sources) -> Result<(Config, Option<PathBuf>), ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        let file = match &sources.file {
+            Some(p) => Some(p.clone()),
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => Some(DEFAULT_CONFIG_PATH.into()),
+            None => None,
+        };
+        if let Some(path) = &file {
+            // Read it ourselves: figment silently skips a missing file, and we want to say why
+            // a file cannot be read.
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError(format!(
+                    "cannot read the configuration file {}: {e}\n  → check the path and that the \
+                     service user can read it (see `estreamer-cef check-config --help`)",
+                    path.display()
+                ))
+            })?;
+            if let Err(e) = text.parse::<toml::Table>() {
+                return Err(ConfigError(format!(
+                    "{} is not valid TOML: {}",
+                    path.display(),
+                    e.to_string().trim_end()
+                )));
+            }
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        if !sources.no_env {
+            fig = fig.merge(Env::prefixed(ENV_PREFIX).split("__").lowercase(true));
+        }
+        for (key, value) in &sources.overrides {
+            fig = fig.merge(Serialized::default(key, value.clone()));
+        }
+        let cfg: Config = fig.extract().map_err(|e| ConfigError(describe_figment_error(e)))?;
+        cfg.validate()?;
+        Ok((cfg, file))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.fmc.host.trim().is_empty() {
+            return Err(ConfigError("fmc.host is empty: set it to the FMC's name or address".into()));
+        }
+        if self.fmc.port == 0 {
+            return Err(ConfigError("fmc.port is 0: the eStreamer port is 8302".into()));
+        }
+        for e in &self.subscription.events {
+            if e.event == 0 || e.version == 0 {
+                return Err(ConfigError(format!(
+                    "subscription.events has {{ event = {}, version = {} }}: both must be non-zero \
+                     (the list's terminator is added for you)",
+                    e.event, e.version
+                )));
+            }
+        }
+        if self.cef.cs_max_len == 0 || self.cef.cs_max_len > 4000 {
+            return Err(ConfigError(format!(
+                "cef.cs_max_len = {} is out of range: use 1023 (older ArcSight) up to 4000",
+                self.cef.cs_max_len
+            )));
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML with secrets redacted, for `check-config`.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print configuration: {e}\n"))
+    }
+}
+
+/// figment's error names the key and the source; we add what to do.
+fn describe_figment_error(e: figment::Error) -> String {
+    let mut out = Vec::new();
+    for err in e {
+        let key = err.path.join(".");
+        let source = err
+            .metadata
+            .as_ref()
+            .map(|m| match &m.source {
+                Some(figment::Source::File(p)) => format!("{}", p.display()),
+                Some(other) => format!("{other}"),
+                None => m.name.to_string(),
+            })
+            .unwrap_or_else(|| "configuration".into());
+        let what = err.kind.to_string();
+        let key = if key.is_empty() { "(top level)".to_string() } else { key };
+        out.push(format!("{source}: key `{key}`: {what}"));
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn load_text(text: &str) -> Result<Config, ConfigError> {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        Config::load(&Sources {
+            file: Some(f.path().to_path_buf()),
+            overrides: vec![],
+            no_env: true,
+        })
+        .map(|(c, _)| c)
+    }
+
+    #[test]
+    fn defaults_give_the_reference_flags() {
+        assert_eq!(Config::default().subscription.flags(), 0x4890_0061);
+        let mut s = SubscriptionConfig::default();
+        s.extended = false;
+        assert_eq!(s.flags(), 0x0890_0061);
+    }
+
+    #[test]
+    fn file_values_override_defaults() {
+        let c = load_text(
+            "[fmc]\nhost = \"10.0.0.5\"\nconnect_timeout = \"3s\"\nstart = \"now\"\nserver_ca = \"insecure\"\n\
+             [subscription]\nevents = [{ event = 12, version = 9 }]\n",
+        )
+        .unwrap();
+        assert_eq!(c.fmc.host, "10.0.0.5");
+        assert_eq!(c.fmc.connect_timeout, Duration::from_secs(3));
+        assert_eq!(c.fmc.start, Start::Now);
+        assert_eq!(c.fmc.server_ca, ServerTrust::Insecure);
+        assert_eq!(c.subscription.events.len(), 1);
+        assert_eq!(c.fmc.port, 8302);
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_name_the_file_and_key() {
+        let e = load_text("[fmc]\nhots = \"x\"\n").unwrap_err().0;
+        assert!(e.contains("hots") && e.contains("fmc"), "{e}");
+        assert!(e.contains(".toml") || e.contains("tmp"), "{e}");
+        let e = load_text("[fmc]\nport = \"eight\"\n").unwrap_err().0;
+        assert!(e.contains("fmc.port"), "{e}");
+        let e = load_text("[fmc]\nconnect_timeout = \"10 parsecs\"\n").unwrap_err().0;
+        assert!(e.contains("connect_timeout"), "{e}");
+        let e = load_text("[fmc\nhost=1").unwrap_err().0;
+        assert!(e.contains("not valid TOML"), "{e}");
+    }
+
+    #[test]
+    fn unreadable_file_is_an_error() {
+        let e = Config::load(&Sources {
+            file: Some("/nonexistent/estreamer-cef.toml".into()),
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .0;
+        assert!(e.contains("/nonexistent/estreamer-cef.toml"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let c = load_text("[fmc]\npkcs12_password = \"hunter2\"\n").unwrap();
+        assert_eq!(c.fmc.password().unwrap(), "hunter2");
+        let shown = c.to_redacted_toml();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn flags_override_file_values() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(b"[fmc]\nhost = \"a\"\n").unwrap();
+        let (c, _) = Config::load(&Sources {
+            file: Some(f.path().into()),
+            overrides: vec![("fmc.host".into(), toml::Value::String("b".into()))],
+            no_env: true,
+        })
+        .unwrap();
+        assert_eq!(c.fmc.host, "b");
+    }
+
+    #[test]
+    fn state_dir_is_per_fmc() {
+        let mut c = Config::default();
+        c.fmc.host = "fmc:1".into();
+        assert_eq!(c.fmc_state_dir(), PathBuf::from("/var/lib/estreamer-cef/fmc_1-8302"));
+    }
+}
