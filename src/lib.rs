@@ -11,3 +11,4 @@ pub mod estreamer;
 pub mod metadata;
 pub mod sim;
 pub mod syslog;
+pub mod cli;

@@ -1,3 +1,7 @@
-fn main() {
-    println!("estreamer-cef {}", env!("CARGO_PKG_VERSION"));
+//! The `estreamer-cef` command.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    estreamer_cef::cli::main()
 }

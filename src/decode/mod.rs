@@ -12,3 +12,5 @@ pub use schema::{Category, FieldKind, FieldRef, RecordSchema, Scalar, Scope};
 pub use value::Value;
 pub mod json;
 pub mod stream;
+pub mod filter;
+pub mod stage;

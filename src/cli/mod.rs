@@ -1,0 +1,101 @@
+//! Command-line interface: one file per subcommand.
+
+mod check_config;
+mod decode;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, Sources};
+
+/// Reads security events from a Cisco Firepower Management Center (FMC) over eStreamer and ships
+/// them to ArcSight as CEF over syslog.
+///
+/// Start with `estreamer-cef demo` (no FMC needed), then `estreamer-cef test` against your FMC.
+#[derive(Parser, Debug)]
+#[command(name = "estreamer-cef", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file [default: /etc/estreamer-cef/estreamer-cef.toml if it exists].
+    #[arg(long, short = 'c', global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors in the log.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Decode a raw eStreamer byte stream (complete messages as the FMC sends them after the
+    /// handshake, e.g. a capture or `simulate --record` output) and print one JSON object per
+    /// record: type, name, category, archive timestamp, every field and the resolved names
+    /// ("@computed"). With --cef, print the CEF lines instead.
+    Decode(decode::Args),
+    /// Print the effective configuration (defaults, file, environment, flags), secrets redacted.
+    CheckConfig,
+}
+
+/// Parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let result = match &cli.command {
+        Command::Decode(args) => decode::run(&cli, args),
+        Command::CheckConfig => check_config::run(&cli),
+    };
+    match result {
+        Ok(code) => code,
+        // A closed pipe (`decode ... | head`) is the reader's choice, not an error.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("estreamer-cef: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Loads the configuration with the command line's `--config` and extra overrides.
+pub(crate) fn load_config(
+    cli: &Cli,
+    overrides: Vec<(String, toml::Value)>,
+) -> anyhow::Result<(Config, Option<PathBuf>)> {
+    let sources = Sources {
+        file: cli.config.clone(),
+        overrides,
+        no_env: false,
+    };
+    Ok(Config::load(&sources)?)
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        // Our messages at the chosen level; noisy dependencies one step lower.
+        EnvFilter::new(format!("{level},estreamer_cef={}", if verbose == 0 && !quiet { "info" } else { level }))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
