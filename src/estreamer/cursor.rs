@@ -4,6 +4,11 @@
 //! the ones already handled be skipped, and nothing else.
 //!
 //! Records without an archive timestamp (metadata) are never skipped: they only refresh the cache.
+//!
+//! A record identical to one already seen at the newest second is always a duplicate. Records
+//! *older* than the newest second are skipped only while replaying (from a resume until the
+//! stream passes the resume second): the FMC may restart an archive file before the requested
+//! second, but a live stream whose archive timestamps are not in order must lose nothing.
 
 use rustc_hash::FxHashSet;
 
@@ -21,6 +26,7 @@ pub const MAX_IDENTITIES: usize = 1_000_000;
 pub struct Cursor {
     second: u32,
     ids: FxHashSet<u64>,
+    replaying: bool,
 }
 
 impl Cursor {
@@ -28,7 +34,13 @@ impl Cursor {
         Cursor {
             second,
             ids: ids.into_iter().collect(),
+            replaying: second > 0,
         }
+    }
+
+    /// A new connection resumes from `second()`: skip what comes again.
+    pub fn begin_replay(&mut self) {
+        self.replaying = self.second > 0;
     }
 
     /// The second to resume from.
@@ -40,30 +52,23 @@ impl Cursor {
         self.ids.iter().copied()
     }
 
-    /// Whether a record is new (and records it). Records older than the cursor's second were
-    /// delivered before it: the FMC's archive is in archive-time order.
+    /// Whether a record is new (and records it).
     pub fn admit(&mut self, archive_second: u32, identity: u64) -> bool {
         if archive_second == 0 {
             return true;
         }
         if archive_second < self.second {
-            return false;
+            return !self.replaying;
         }
         if archive_second > self.second {
             self.second = archive_second;
             self.ids.clear();
+            self.replaying = false;
         }
         if self.ids.len() >= MAX_IDENTITIES {
             self.ids.clear();
         }
         self.ids.insert(identity)
-    }
-
-    /// Whether `admit` would accept the record, without recording it.
-    pub fn is_new(&self, archive_second: u32, identity: u64) -> bool {
-        archive_second == 0
-            || archive_second > self.second
-            || (archive_second == self.second && !self.ids.contains(&identity))
     }
 }
 
@@ -77,11 +82,16 @@ mod tests {
         assert!(c.admit(100, 1));
         assert!(c.admit(100, 2));
         assert!(c.admit(101, 3));
-        // Reconnect from 101: the FMC sends 101's records again, then new ones.
+        // Reconnect from 101: the FMC may restart its archive file before 101, then sends 101's
+        // records again, then new ones.
+        c.begin_replay();
+        assert!(!c.admit(100, 2));
         assert!(!c.admit(101, 3));
         assert!(c.admit(101, 4));
-        assert!(!c.admit(100, 2));
         assert!(c.admit(102, 5));
+        // Live again: an out-of-order archive second is not a duplicate.
+        assert!(c.admit(99, 6));
+        assert!(!c.admit(102, 5), "the same record twice at the newest second is");
         // Metadata has no archive second and always passes.
         assert!(c.admit(0, 9) && c.admit(0, 9));
     }

@@ -1,1 +1,650 @@
-//! mapping
+//! Mapping tables: declarative TOML (`mappings/*.toml`) that turns decoded fields into the CEF
+//! header and extension. Built-in tables are embedded in the binary; files in the mappings folder
+//! (`/etc/estreamer-cef/mappings`, or `[cef] mappings_dir`) replace them per record type or add
+//! new ones. Every table is checked when it is loaded; errors name the file, the line and what
+//! would be valid. See `mappings/README.md` for the language.
+
+pub mod expr;
+pub mod file;
+pub mod plan;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::cef::{Key, KeyOptions, check_key};
+use crate::decode::{Record, Scope, catalog};
+use crate::metadata::rules;
+use expr::{Expr, Func, TemplatePart};
+use file::{LineDef, MappingDef, MappingFile, Records, SeverityDef, line_of};
+use plan::{HeaderField, Line, Origin, Plan, Severity, Src, TPart};
+
+mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/builtin_mappings.rs"));
+}
+
+/// A problem in a mapping file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MappingError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for MappingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+/// Where tables come from.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Start from the built-in tables.
+    pub builtin: bool,
+    /// Folder of `*.toml` files that replace built-in tables per record type or add new ones.
+    /// A missing folder is fine (nothing to override).
+    pub dir: Option<PathBuf>,
+    /// Longest `csN` value.
+    pub cs_max_len: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            builtin: true,
+            dir: None,
+            cs_max_len: 1023,
+        }
+    }
+}
+
+/// The effective tables, compiled.
+#[derive(Clone, Debug, Default)]
+pub struct Mappings {
+    /// Record type → (layout scope address, plan).
+    plans: FxHashMap<u32, Vec<(usize, Arc<Plan>)>>,
+    unknown: Option<Arc<Plan>>,
+    /// Record type → the table's source text, for `mappings show`.
+    sources: BTreeMap<u32, (Origin, String)>,
+    unknown_source: Option<(Origin, String)>,
+}
+
+impl Mappings {
+    /// Loads and checks the tables. All problems are reported together.
+    pub fn load(opts: &LoadOptions) -> Result<Mappings, Vec<MappingError>> {
+        let key_opts = KeyOptions::with_cs_max_chars(opts.cs_max_len as u32).map_err(|e| {
+            vec![MappingError {
+                file: "[cef] cs_max_len".into(),
+                line: 0,
+                message: e.to_string(),
+            }]
+        })?;
+        let mut errors = Vec::new();
+        let mut m = Mappings::default();
+        if opts.builtin {
+            for (name, text) in builtin::BUILTIN {
+                m.add_file(&format!("builtin:{name}"), text, &key_opts, &mut errors, false);
+            }
+        }
+        if let Some(dir) = &opts.dir {
+            match list_toml(dir) {
+                Ok(files) => {
+                    let mut user = Mappings::default();
+                    for f in files {
+                        match std::fs::read_to_string(&f) {
+                            Ok(text) => user.add_file(
+                                &f.display().to_string(),
+                                &text,
+                                &key_opts,
+                                &mut errors,
+                                true,
+                            ),
+                            Err(e) => errors.push(MappingError {
+                                file: f.display().to_string(),
+                                line: 0,
+                                message: format!("cannot read: {e}"),
+                            }),
+                        }
+                    }
+                    // User tables replace built-in ones per record type.
+                    m.plans.extend(user.plans);
+                    m.sources.extend(user.sources);
+                    if user.unknown.is_some() {
+                        m.unknown = user.unknown;
+                        m.unknown_source = user.unknown_source;
+                    }
+                }
+                Err(e) => errors.push(MappingError {
+                    file: dir.display().to_string(),
+                    line: 0,
+                    message: e,
+                }),
+            }
+        }
+        if errors.is_empty() { Ok(m) } else { Err(errors) }
+    }
+
+    /// The built-in tables (checked by the test suite).
+    pub fn builtin() -> Mappings {
+        Mappings::load(&LoadOptions::default()).unwrap_or_else(|errors| {
+            panic!(
+                "built-in mapping tables do not load:\n{}",
+                errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+            )
+        })
+    }
+
+    /// The plan for a decoded record, if a table maps its type.
+    pub fn plan_for(&self, rec: &Record<'_>) -> Option<&Plan> {
+        match rec.scope {
+            None => self.unknown.as_deref(),
+            Some(scope) => {
+                let id = scope as *const Scope as usize;
+                self.plans
+                    .get(&rec.record_type())?
+                    .iter()
+                    .find(|(s, _)| *s == id)
+                    .map(|(_, p)| &**p)
+            }
+        }
+    }
+
+    /// Record types with a table.
+    pub fn record_types(&self) -> Vec<u32> {
+        self.sources.keys().copied().collect()
+    }
+
+    /// The effective table for a record type (or "unknown"), with where it comes from.
+    pub fn show(&self, record_type: Option<u32>) -> Option<String> {
+        let (origin, text) = match record_type {
+            Some(t) => self.sources.get(&t)?,
+            None => self.unknown_source.as_ref()?,
+        };
+        Some(format!("# {}:{}\n{}\n", origin.file, origin.line, text.trim_end()))
+    }
+
+    fn add_file(
+        &mut self,
+        file: &str,
+        text: &str,
+        key_opts: &KeyOptions,
+        errors: &mut Vec<MappingError>,
+        user: bool,
+    ) {
+        let err = |line: usize, message: String| MappingError {
+            file: file.to_string(),
+            line,
+            message,
+        };
+        let parsed: MappingFile = match toml::from_str(text) {
+            Ok(p) => p,
+            Err(e) => {
+                let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
+                errors.push(err(line, e.message().trim_end().to_string()));
+                return;
+            }
+        };
+        let tables: FxHashMap<String, Arc<FxHashMap<String, String>>> = parsed
+            .tables
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::new(v.iter().map(|(a, b)| (a.clone(), b.clone())).collect())))
+            .collect();
+        for def in &parsed.mapping {
+            let span = def.span();
+            let start_line = line_of(text, span.start);
+            // The table's text from its [[mapping]] header.
+            let header_at = text[..span.start].rfind("[[mapping]]").unwrap_or(span.start);
+            let source_text = text[header_at..span.end.min(text.len())].to_string();
+            let origin = Origin {
+                file: file.to_string(),
+                line: start_line,
+            };
+            let def = def.get_ref();
+            let mut c = Compiler {
+                text,
+                file,
+                tables: &tables,
+                key_opts,
+                errors: Vec::new(),
+            };
+            match &def.records.get_ref() {
+                Records::Special(s) if s == "unknown" => {
+                    if let Some(plan) = c.compile(def, None, None, origin.clone()) {
+                        if self.unknown.is_some() {
+                            c.errors.push(err(start_line, "a second table for \"unknown\" records".into()));
+                        }
+                        self.unknown = Some(Arc::new(plan));
+                        self.unknown_source = Some((origin.clone(), source_text.clone()));
+                    }
+                }
+                Records::Special(s) => c.errors.push(err(
+                    line_of(text, def.records.span().start),
+                    format!("records = {s:?}: give a list of record types, or \"unknown\""),
+                )),
+                Records::Types(types) => {
+                    for &t in types {
+                        let Some(schema) = catalog().record(t) else {
+                            c.errors.push(err(
+                                line_of(text, def.records.span().start),
+                                format!(
+                                    "record type {t} is not in the catalog; known event types include \
+                                     2, 9, 10-35, 71, 73-95, 101-107, 110, 112, 125, 160, 170, 171, 400, 500, 502 \
+                                     (`estreamer-cef mappings show TYPE` shows a table)"
+                                ),
+                            ));
+                            continue;
+                        };
+                        if self.sources.contains_key(&t) && user {
+                            c.errors.push(err(
+                                start_line,
+                                format!(
+                                    "record type {t} is mapped twice (also at {}:{})",
+                                    self.sources[&t].0.file, self.sources[&t].0.line
+                                ),
+                            ));
+                            continue;
+                        }
+                        let scopes: Vec<&'static Scope> =
+                            schema.variants.iter().map(|v| catalog().scope(v.scope)).collect();
+                        let mut compiled = Vec::new();
+                        for &scope in &scopes {
+                            if let Some(p) = c.compile(def, Some(t), Some((scope, &scopes)), origin.clone()) {
+                                compiled.push((scope as *const Scope as usize, Arc::new(p)));
+                            }
+                        }
+                        if compiled.len() == scopes.len() {
+                            self.plans.insert(t, compiled);
+                            self.sources.insert(t, (origin.clone(), source_text.clone()));
+                        }
+                    }
+                }
+            }
+            // The same problem shows once per record type and variant; report it once.
+            for e in c.errors {
+                if !errors.contains(&e) {
+                    errors.push(e);
+                }
+            }
+        }
+    }
+}
+
+struct Compiler<'a> {
+    text: &'a str,
+    file: &'a str,
+    tables: &'a FxHashMap<String, Arc<FxHashMap<String, String>>>,
+    key_opts: &'a KeyOptions,
+    errors: Vec<MappingError>,
+}
+
+/// The layout being compiled and all layouts of the table's record types (a field must exist in
+/// at least one of them).
+type Layouts<'s> = Option<(&'static Scope, &'s [&'static Scope])>;
+
+impl Compiler<'_> {
+    fn error(&mut self, offset: usize, message: String) {
+        self.errors.push(MappingError {
+            file: self.file.to_string(),
+            line: line_of(self.text, offset),
+            message,
+        });
+    }
+
+    fn compile(
+        &mut self,
+        def: &MappingDef,
+        record_type: Option<u32>,
+        layouts: Layouts,
+        origin: Origin,
+    ) -> Option<Plan> {
+        let before = self.errors.len();
+        let class_id = self.template(&def.class_id, record_type, layouts);
+        let name = self.template(&def.name, record_type, layouts);
+        let severity = self.severity(def, record_type, layouts);
+        let mut lines = Vec::new();
+        let keys: Vec<&str> = def.extension.keys().map(|k| k.as_str()).collect();
+        for (key, line) in &def.extension {
+            let at = line.span().start;
+            let k = match check_key(key).and_then(|_| Key::with_options(key, self.key_opts)) {
+                Ok(k) => k,
+                Err(e) => {
+                    self.error(at, format!("`{key}`: {e}"));
+                    continue;
+                }
+            };
+            if let Some(base) = label_base(key) {
+                if !keys.contains(&base) {
+                    self.error(at, format!("`{key}` labels `{base}`, which this table does not set: add a `{base}` line or remove the label"));
+                }
+            } else if is_custom_family(key) && !keys.contains(&format!("{key}Label").as_str()) {
+                self.error(
+                    at,
+                    format!("`{key}` has no `{key}Label`: ArcSight shows custom fields by their label; add `{key}Label = \"'...'\"`"),
+                );
+            }
+            let ldef: &LineDef = line.get_ref();
+            let Some(src) = self.source(ldef.source(), at, record_type, layouts) else {
+                continue;
+            };
+            lines.push(Line {
+                key: k,
+                src,
+                omit_zero: ldef.omit_zero(),
+            });
+        }
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(Plan {
+            record_type,
+            origin,
+            class_id: class_id?,
+            name: name?,
+            severity: severity?,
+            msgid: Arc::from(def.msgid.as_deref().unwrap_or("-")),
+            lines,
+        })
+    }
+
+    fn template(
+        &mut self,
+        t: &toml::Spanned<String>,
+        record_type: Option<u32>,
+        layouts: Layouts,
+    ) -> Option<Vec<TPart>> {
+        let at = t.span().start;
+        let parts = match expr::parse_template(t.get_ref()) {
+            Ok(p) => p,
+            Err(e) => {
+                self.error(at, e.0);
+                return None;
+            }
+        };
+        let mut out = Vec::new();
+        for p in parts {
+            out.push(match p {
+                TemplatePart::Text(s) => TPart::Text(s.into()),
+                TemplatePart::Expr(e) => TPart::Src(self.compile_expr(&e, at, record_type, layouts)?),
+            });
+        }
+        Some(out)
+    }
+
+    fn source(&mut self, text: &str, at: usize, record_type: Option<u32>, layouts: Layouts) -> Option<Src> {
+        match expr::parse(text) {
+            Ok(e) => self.compile_expr(&e, at, record_type, layouts),
+            Err(e) => {
+                self.error(at, e.0);
+                None
+            }
+        }
+    }
+
+    fn severity(&mut self, def: &MappingDef, record_type: Option<u32>, layouts: Layouts) -> Option<Severity> {
+        let at = def.severity.span().start;
+        match def.severity.get_ref() {
+            SeverityDef::Constant(s) if *s <= 10 => Some(Severity::Constant(*s)),
+            SeverityDef::Constant(s) => {
+                self.error(at, format!("severity {s} is out of range 0-10"));
+                None
+            }
+            SeverityDef::Rule(r) => {
+                let default = r.default.unwrap_or(5).min(10);
+                let field = |c: &mut Self, f: &Option<String>, what: &str| -> Option<Src> {
+                    match f {
+                        Some(f) => c.source(f, at, record_type, layouts),
+                        None => {
+                            c.error(at, format!("severity rule needs `{what}`"));
+                            None
+                        }
+                    }
+                };
+                if let Some(matrix) = &r.matrix {
+                    let rows = field(self, &r.rows, "rows")?;
+                    let columns = field(self, &r.columns, "columns")?;
+                    return Some(Severity::Matrix {
+                        rows,
+                        columns,
+                        matrix: matrix.iter().map(|row| row.iter().map(|&s| s.min(10)).collect()).collect(),
+                        default,
+                    });
+                }
+                if let Some(map) = &r.map {
+                    let src = field(self, &r.field, "field")?;
+                    return Some(Severity::Lookup {
+                        src,
+                        map: map.iter().map(|(k, v)| (k.clone(), (*v).min(10))).collect(),
+                        default,
+                    });
+                }
+                if let Some(ranges) = &r.ranges {
+                    let src = field(self, &r.field, "field")?;
+                    let mut rs: Vec<(u64, u8)> = ranges.iter().map(|r| (r.max, r.severity.min(10))).collect();
+                    rs.sort_by_key(|r| r.0);
+                    return Some(Severity::Ranges {
+                        src,
+                        ranges: rs,
+                        default,
+                    });
+                }
+                self.error(
+                    at,
+                    "severity must be a number 0-10, { field, map, default }, { field, ranges, default } \
+                     or { rows, columns, matrix, default }"
+                        .into(),
+                );
+                None
+            }
+        }
+    }
+
+    fn compile_expr(&mut self, e: &Expr, at: usize, record_type: Option<u32>, layouts: Layouts) -> Option<Src> {
+        Some(match e {
+            Expr::Const(s) => Src::Const(s.clone().into()),
+            Expr::Number(n) => Src::Const(n.to_string().into()),
+            Expr::Field(path) => {
+                let path = path.strip_suffix(".data").unwrap_or(path);
+                if let Some(h) = HeaderField::from_name(path) {
+                    return Some(Src::Header(h));
+                }
+                let Some((scope, all)) = layouts else {
+                    self.error(
+                        at,
+                        format!("`{path}`: records of unknown types have only recordType, recordLength, archiveTimestamp, netmapId and payload"),
+                    );
+                    return None;
+                };
+                let cat = catalog();
+                match scope.field_ref(cat, path) {
+                    Some(r) => Src::Field(r, path.into()),
+                    None if all.iter().any(|s| s.field_ref(cat, path).is_some()) => {
+                        // In another layout of the same record type (e.g. 71's block 160 lacks
+                        // fields of block 163): absent here.
+                        Src::Const("".into())
+                    }
+                    None => {
+                        let suggestions = suggest(path, all.iter().flat_map(|s| s.fields.iter().filter(|f| !f.hidden).map(|f| f.path.to_string())));
+                        self.error(
+                            at,
+                            format!(
+                                "record {} has no field `{path}`{}",
+                                record_type.map(|t| t.to_string()).unwrap_or_default(),
+                                if suggestions.is_empty() { String::new() } else { format!("; did you mean {}?", suggestions.join(", ")) }
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+            Expr::Resolved(name) => {
+                let r = rules();
+                let Some(id) = r.name_id(name) else {
+                    let s = suggest(name, r.names().iter().cloned());
+                    self.error(
+                        at,
+                        format!(
+                            "`@{name}` is not a resolved name{}",
+                            if s.is_empty() { String::new() } else { format!("; did you mean {}?", s.iter().map(|x| format!("@{x}")).collect::<Vec<_>>().join(", ")) }
+                        ),
+                    );
+                    return None;
+                };
+                let Some((scope, all)) = layouts else {
+                    self.error(at, format!("`@{name}`: records of unknown types have no resolved names"));
+                    return None;
+                };
+                let (Some(t), cat) = (record_type, catalog()) else { return None };
+                let schema = cat.record(t)?;
+                match r.for_scope(schema, scope).resolver(id) {
+                    Some(cr) => Src::Resolved(Arc::new(cr.clone()), name.clone().into()),
+                    None if all.iter().any(|s| r.for_scope(schema, s).resolver(id).is_some()) => Src::Const("".into()),
+                    None => {
+                        let here: Vec<String> = r
+                            .for_scope(schema, scope)
+                            .resolve
+                            .iter()
+                            .map(|c| r.name(c.name).to_string())
+                            .collect();
+                        let s = suggest(name, here.iter().cloned());
+                        self.error(
+                            at,
+                            format!(
+                                "`@{name}` does not resolve for record {t}{}",
+                                if s.is_empty() { String::new() } else { format!("; did you mean {}?", s.iter().map(|x| format!("@{x}")).collect::<Vec<_>>().join(", ")) }
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+            Expr::Call(func, args) => {
+                let mut a = Vec::with_capacity(args.len());
+                for (i, x) in args.iter().enumerate() {
+                    // lookup's table and truncate's length are not expressions.
+                    if (*func == Func::Lookup || *func == Func::Truncate) && i == 1 {
+                        continue;
+                    }
+                    a.push(self.compile_expr(x, at, record_type, layouts)?);
+                }
+                let one = |a: &mut Vec<Src>| Box::new(a.remove(0));
+                match func {
+                    Func::Ms => {
+                        let sec = one(&mut a);
+                        Src::Ms(sec, a.pop().map(Box::new))
+                    }
+                    Func::Ipv4 => Src::Ipv4(one(&mut a)),
+                    Func::Ipv6 => Src::Ipv6(one(&mut a)),
+                    Func::Hex => Src::Hex(one(&mut a)),
+                    Func::Ascii => Src::Ascii(one(&mut a)),
+                    Func::First => Src::First(a),
+                    Func::Truncate => match &args[1] {
+                        Expr::Number(n) => Src::Truncate(one(&mut a), *n as usize),
+                        _ => {
+                            self.error(at, "truncate(x, n): n must be a number".into());
+                            return None;
+                        }
+                    },
+                    Func::Lookup => {
+                        let name = match &args[1] {
+                            Expr::Field(n) | Expr::Const(n) => n.clone(),
+                            _ => String::new(),
+                        };
+                        match self.tables.get(&name) {
+                            Some(t) => Src::Lookup(one(&mut a), t.clone()),
+                            None => {
+                                let known: Vec<&String> = self.tables.keys().collect();
+                                self.error(
+                                    at,
+                                    format!("lookup table `{name}` is not defined in this file ([tables.{name}]); defined: {known:?}"),
+                                );
+                                return None;
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// `csNLabel` → `csN` for the custom-field families.
+fn label_base(key: &str) -> Option<&str> {
+    let base = key.strip_suffix("Label")?;
+    is_custom_family(base).then_some(base)
+}
+
+fn is_custom_family(key: &str) -> bool {
+    let (prefix, n) = key.split_at(key.find(|c: char| c.is_ascii_digit()).unwrap_or(key.len()));
+    let n: u32 = match n.parse() {
+        Ok(n) => n,
+        Err(_) => return false,
+    };
+    matches!(
+        (prefix, n),
+        ("cs", 1..=6) | ("cn", 1..=3) | ("cfp", 1..=4) | ("c6a", 1..=4) | ("deviceCustomDate", 1..=2) | ("flexString", 1..=2) | ("flexDate", 1)
+    )
+}
+
+/// Up to three known names closest to a misspelled one.
+fn suggest(wrong: &str, known: impl Iterator<Item = String>) -> Vec<String> {
+    let w = wrong.to_ascii_lowercase();
+    let mut scored: Vec<(usize, String)> = known
+        .filter(|k| !k.contains('#'))
+        .map(|k| (distance(&w, &k.to_ascii_lowercase()), k))
+        .filter(|(d, k)| *d <= 2 + k.len() / 4)
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(3).map(|(_, k)| format!("`{k}`")).collect()
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn list_toml(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("cannot read the mappings folder: {e}")),
+    };
+    let mut v: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_families_and_labels() {
+        assert_eq!(label_base("cs1Label"), Some("cs1"));
+        assert_eq!(label_base("c6a3Label"), Some("c6a3"));
+        assert_eq!(label_base("fooLabel"), None);
+        assert!(is_custom_family("deviceCustomDate2"));
+        assert!(!is_custom_family("cs7"));
+    }
+
+    #[test]
+    fn suggestions_find_near_misses() {
+        let known = ["initiatorPort", "responderPort", "initiatorIpAddress"].map(String::from);
+        assert_eq!(suggest("initiatorPrt", known.into_iter()), vec!["`initiatorPort`"]);
+    }
+}

@@ -1,0 +1,474 @@
+//! A mapping table compiled for one record layout: field references are slot indexes, resolved
+//! names are compiled resolvers, CEF keys are prepared; mapping a record costs no string lookups.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::cef::{CefEncoder, Key, Warning};
+use crate::decode::value::{ip_from_bytes, write_hex, write_ip, write_mac, write_uuid};
+use crate::decode::{FieldRef, Record, Value};
+use crate::metadata::Cache;
+use crate::metadata::cache::Resolved;
+use crate::metadata::rules::CompiledResolve;
+
+/// Fields every record has, whatever its layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderField {
+    RecordType,
+    RecordLength,
+    ArchiveTimestamp,
+    NetmapId,
+    /// The record data as bytes (what an unknown record type carries).
+    Payload,
+}
+
+impl HeaderField {
+    pub fn from_name(s: &str) -> Option<HeaderField> {
+        Some(match s {
+            "recordType" => HeaderField::RecordType,
+            "recordLength" => HeaderField::RecordLength,
+            "archiveTimestamp" => HeaderField::ArchiveTimestamp,
+            "netmapId" => HeaderField::NetmapId,
+            "payload" => HeaderField::Payload,
+            _ => return None,
+        })
+    }
+}
+
+/// A compiled source expression.
+#[derive(Clone, Debug)]
+pub enum Src {
+    Field(FieldRef, Box<str>),
+    Header(HeaderField),
+    Resolved(Arc<CompiledResolve>, Box<str>),
+    Const(Box<str>),
+    Ms(Box<Src>, Option<Box<Src>>),
+    Ipv4(Box<Src>),
+    Ipv6(Box<Src>),
+    Lookup(Box<Src>, Arc<FxHashMap<String, String>>),
+    First(Vec<Src>),
+    Truncate(Box<Src>, usize),
+    Hex(Box<Src>),
+    Ascii(Box<Src>),
+}
+
+#[derive(Clone, Debug)]
+pub enum TPart {
+    Text(Box<str>),
+    Src(Src),
+}
+
+#[derive(Clone, Debug)]
+pub enum Severity {
+    Constant(u8),
+    Lookup {
+        src: Src,
+        map: FxHashMap<String, u8>,
+        default: u8,
+    },
+    Ranges {
+        src: Src,
+        ranges: Vec<(u64, u8)>,
+        default: u8,
+    },
+    Matrix {
+        rows: Src,
+        columns: Src,
+        matrix: Vec<Vec<u8>>,
+        default: u8,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Line {
+    pub key: Key,
+    pub src: Src,
+    pub omit_zero: bool,
+}
+
+/// Where a plan came from, for `mappings show` and error messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub file: String,
+    pub line: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub record_type: Option<u32>,
+    pub origin: Origin,
+    pub class_id: Vec<TPart>,
+    pub name: Vec<TPart>,
+    pub severity: Severity,
+    pub msgid: Arc<str>,
+    pub lines: Vec<Line>,
+}
+
+/// A value while a line is evaluated.
+#[derive(Clone, Debug, PartialEq)]
+enum V<'a> {
+    None,
+    Int(u64),
+    /// Text from the wire (maybe not UTF-8).
+    Raw(&'a [u8]),
+    Bytes(&'a [u8]),
+    Str(Cow<'a, str>),
+    Ip(IpAddr),
+    Mac(&'a [u8]),
+    Uuid(&'a [u8]),
+    Hex(&'a [u8]),
+    Time(i64, u32),
+}
+
+impl V<'_> {
+    fn is_empty(&self) -> bool {
+        match self {
+            V::None => true,
+            V::Raw(b) => b.iter().all(|&c| c == 0 || c == b' '),
+            V::Str(s) => s.trim_end().is_empty(),
+            V::Bytes(b) => b.is_empty(),
+            _ => false,
+        }
+    }
+
+    fn write_text(&self, out: &mut String) {
+        match self {
+            V::None => {}
+            V::Int(v) => {
+                let _ = write!(out, "{v}");
+            }
+            V::Raw(b) | V::Bytes(b) => {
+                out.extend(String::from_utf8_lossy(b).chars().filter(|&c| c != '\0'))
+            }
+            V::Str(s) => out.push_str(s),
+            V::Ip(ip) => {
+                let _ = write!(out, "{ip}");
+            }
+            V::Mac(b) => write_mac(out, b),
+            V::Uuid(b) => write_uuid(out, b),
+            V::Hex(b) => write_hex(out, b),
+            V::Time(s, us) => {
+                let _ = write!(out, "{}", *s * 1000 + (*us / 1000) as i64);
+            }
+        }
+    }
+}
+
+/// What mapping a record produced, besides the CEF line in the caller's buffer.
+#[derive(Debug, Default)]
+pub struct Notes {
+    /// Resolved names whose metadata was missing (the id was sent instead).
+    pub missing_metadata: Vec<String>,
+    /// Fields the table wanted that the record does not have.
+    pub absent_fields: Vec<String>,
+    /// What the encoder changed (truncations, invalid UTF-8, ...).
+    pub encoder: Vec<Warning>,
+}
+
+impl Notes {
+    pub fn clear(&mut self) {
+        self.missing_metadata.clear();
+        self.absent_fields.clear();
+        self.encoder.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.missing_metadata.is_empty() && self.absent_fields.is_empty() && self.encoder.is_empty()
+    }
+
+    /// One line per note, for the tap.
+    pub fn to_strings(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for m in &self.missing_metadata {
+            v.push(format!("metadata missing: {m}"));
+        }
+        for f in &self.absent_fields {
+            v.push(format!("field absent: {f}"));
+        }
+        for w in &self.encoder {
+            v.push(w.to_string());
+        }
+        v
+    }
+}
+
+/// Reusable scratch space for mapping records on one thread.
+#[derive(Default)]
+pub struct Scratch {
+    class_id: String,
+    name: String,
+    text: String,
+    /// Collect notes (costs a little; on when the tap is in JSON form).
+    pub collect_notes: bool,
+    pub notes: Notes,
+}
+
+struct Ctx<'r, 'c> {
+    rec: &'r Record<'r>,
+    cache: &'c Cache,
+    collect: bool,
+    notes: &'r mut Notes,
+}
+
+impl Plan {
+    /// Writes the record's CEF line into `buf` (appending). Returns the CEF severity.
+    pub fn encode(
+        &self,
+        rec: &Record<'_>,
+        cache: &Cache,
+        encoder: &mut CefEncoder,
+        buf: &mut Vec<u8>,
+        scratch: &mut Scratch,
+    ) -> u8 {
+        scratch.notes.clear();
+        let Scratch {
+            class_id,
+            name,
+            text,
+            collect_notes,
+            notes,
+        } = scratch;
+        let mut ctx = Ctx {
+            rec,
+            cache,
+            collect: *collect_notes,
+            notes,
+        };
+        class_id.clear();
+        name.clear();
+        render(&self.class_id, &mut ctx, class_id);
+        render(&self.name, &mut ctx, name);
+        let severity = self.severity(&mut ctx, text);
+        let mut line = encoder.begin(buf, class_id, name, severity);
+        for l in &self.lines {
+            let v = eval(&l.src, &mut ctx);
+            if l.omit_zero && v == V::Int(0) {
+                continue;
+            }
+            match v {
+                V::None => {}
+                V::Int(i) => {
+                    line.uint(&l.key, i);
+                }
+                V::Raw(b) | V::Bytes(b) => {
+                    line.bytes_lossy(&l.key, b);
+                }
+                V::Str(s) => {
+                    line.text(&l.key, &s);
+                }
+                V::Ip(IpAddr::V4(a)) => {
+                    line.ipv4(&l.key, a);
+                }
+                V::Ip(IpAddr::V6(a)) => {
+                    line.ipv6(&l.key, a);
+                }
+                V::Mac(m) if m.len() == 6 => {
+                    line.mac(&l.key, [m[0], m[1], m[2], m[3], m[4], m[5]]);
+                }
+                V::Time(s, us) => {
+                    line.timestamp(&l.key, s, us);
+                }
+                other => {
+                    text.clear();
+                    other.write_text(text);
+                    line.text(&l.key, text);
+                }
+            }
+        }
+        let warnings = line.finish();
+        if ctx.collect {
+            ctx.notes.encoder.extend_from_slice(warnings);
+        }
+        severity
+    }
+
+    fn severity(&self, ctx: &mut Ctx, text: &mut String) -> u8 {
+        match &self.severity {
+            Severity::Constant(s) => *s,
+            Severity::Lookup { src, map, default } => {
+                text.clear();
+                let v = eval(src, ctx);
+                v.write_text(text);
+                map.get(text.as_str()).copied().unwrap_or(*default)
+            }
+            Severity::Ranges {
+                src,
+                ranges,
+                default,
+            } => match as_int(&eval(src, ctx)) {
+                Some(v) => ranges
+                    .iter()
+                    .find(|(max, _)| v <= *max)
+                    .map(|r| r.1)
+                    .unwrap_or(*default),
+                None => *default,
+            },
+            Severity::Matrix {
+                rows,
+                columns,
+                matrix,
+                default,
+            } => {
+                let r = as_int(&eval(rows, ctx));
+                let c = as_int(&eval(columns, ctx));
+                match (r, c) {
+                    (Some(r), Some(c)) if r >= 1 && c >= 1 => matrix
+                        .get(r as usize - 1)
+                        .and_then(|row| row.get(c as usize - 1))
+                        .copied()
+                        .unwrap_or(*default),
+                    _ => *default,
+                }
+            }
+        }
+    }
+}
+
+/// An address from an address field, or from a 16-byte value the catalog types as u128.
+fn as_ip(v: V) -> Option<IpAddr> {
+    match v {
+        V::Ip(ip) => Some(ip),
+        V::Hex(b) if b.len() == 16 => ip_from_bytes(b),
+        _ => None,
+    }
+}
+
+fn as_int(v: &V) -> Option<u64> {
+    match v {
+        V::Int(i) => Some(*i),
+        V::Str(s) => s.trim().parse().ok(),
+        V::Raw(b) => std::str::from_utf8(b).ok()?.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn render(parts: &[TPart], ctx: &mut Ctx, out: &mut String) {
+    for p in parts {
+        match p {
+            TPart::Text(t) => out.push_str(t),
+            TPart::Src(s) => eval(s, ctx).write_text(out),
+        }
+    }
+}
+
+fn eval<'a>(src: &'a Src, ctx: &mut Ctx<'a, 'a>) -> V<'a> {
+    match src {
+        Src::Field(f, path) => match ctx.rec.get_ref(*f) {
+            Some(v) => from_value(v),
+            None => {
+                if ctx.collect {
+                    ctx.notes.absent_fields.push(path.to_string());
+                }
+                V::None
+            }
+        },
+        Src::Header(h) => {
+            let hd = &ctx.rec.header;
+            match h {
+                HeaderField::RecordType => V::Int(hd.record_type as u64),
+                HeaderField::RecordLength => V::Int(hd.record_length as u64),
+                HeaderField::ArchiveTimestamp => V::Int(hd.archive_timestamp as u64),
+                HeaderField::NetmapId => hd.netmap_id.map_or(V::None, |n| V::Int(n as u64)),
+                HeaderField::Payload => V::Bytes(ctx.rec.data),
+            }
+        }
+        Src::Resolved(r, name) => match ctx.cache.resolve(ctx.rec, r) {
+            Resolved::Name(s) => V::Str(Cow::Borrowed(s)),
+            Resolved::Int(i) => V::Int(i),
+            Resolved::Text(s) => V::Str(Cow::Owned(s)),
+            Resolved::Missing(id) => {
+                if ctx.collect {
+                    ctx.notes.missing_metadata.push(format!("@{name} (id {id})"));
+                }
+                V::Str(Cow::Owned(id))
+            }
+            Resolved::Absent => V::None,
+        },
+        Src::Const(c) => V::Str(Cow::Borrowed(c)),
+        Src::Ms(sec, usec) => {
+            let s = as_int(&eval(sec, ctx));
+            let us = usec.as_ref().and_then(|u| as_int(&eval(u, ctx))).unwrap_or(0);
+            match s {
+                Some(s) => V::Time(s as i64, us.min(999_999) as u32),
+                None => V::None,
+            }
+        }
+        Src::Ipv4(a) => match as_ip(eval(a, ctx)) {
+            Some(IpAddr::V4(v4)) => V::Ip(IpAddr::V4(v4)),
+            _ => V::None,
+        },
+        Src::Ipv6(a) => match as_ip(eval(a, ctx)) {
+            Some(IpAddr::V6(v6)) if !v6.is_unspecified() => V::Ip(IpAddr::V6(v6)),
+            _ => V::None,
+        },
+        Src::Lookup(x, table) => {
+            let v = eval(x, ctx);
+            let mut key = String::new();
+            v.write_text(&mut key);
+            match table.get(&key) {
+                Some(t) => V::Str(Cow::Borrowed(t.as_str())),
+                None => v,
+            }
+        }
+        Src::First(list) => {
+            for s in list {
+                let v = eval(s, ctx);
+                if !v.is_empty() {
+                    return v;
+                }
+            }
+            V::None
+        }
+        Src::Truncate(x, n) => {
+            let v = eval(x, ctx);
+            let mut s = String::new();
+            v.write_text(&mut s);
+            if let Some((i, _)) = s.char_indices().nth(*n) {
+                s.truncate(i);
+            }
+            V::Str(Cow::Owned(s))
+        }
+        Src::Hex(x) => match eval(x, ctx) {
+            V::Raw(b) | V::Bytes(b) | V::Hex(b) | V::Uuid(b) | V::Mac(b) => V::Hex(b),
+            other => other,
+        },
+        Src::Ascii(x) => match eval(x, ctx) {
+            V::Raw(b) | V::Bytes(b) => V::Str(Cow::Owned(
+                b.iter()
+                    .map(|&c| if (0x20..0x7f).contains(&c) { c as char } else { '.' })
+                    .collect(),
+            )),
+            other => other,
+        },
+    }
+}
+
+fn from_value(v: Value<'_>) -> V<'_> {
+    match v {
+        Value::Int(i) => V::Int(i),
+        Value::Ip(b) => match ip_from_bytes(b) {
+            Some(ip) => V::Ip(ip),
+            None => V::Hex(b),
+        },
+        Value::Mac(b) => V::Mac(b),
+        Value::Uuid(b) => V::Uuid(b),
+        Value::Hex(b) => {
+            // 16-byte values typed as u128 that hold addresses (VPN client IPs) stay hex here;
+            // mappings use ipv4()/ipv6() on them when they want an address.
+            V::Hex(b)
+        }
+        Value::Text(b) => V::Raw(b),
+        Value::Bytes(b) => V::Bytes(b),
+    }
+}
+
+/// An address written as the reference shows it (for `mappings show` examples and tests).
+pub fn address_text(b: &[u8]) -> String {
+    let mut s = String::new();
+    write_ip(&mut s, b);
+    s
+}
