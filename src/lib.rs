@@ -12,3 +12,4 @@ pub mod metadata;
 pub mod sim;
 pub mod syslog;
 pub mod cli;
+pub mod bookmark;

@@ -1,0 +1,233 @@
+//! The bookmark: how far the stream has been *delivered* by every output, so a restart resumes
+//! there — nothing lost, and after a clean stop nothing sent twice.
+//!
+//! It is the archive second of the newest delivered record plus the identities of the records
+//! already delivered at that second (the FMC resumes inclusively). The [`Tracker`] follows
+//! records from the moment they are taken from the FMC until every output reports them
+//! delivered; only then does the bookmark move. `bookmark.json` is written atomically.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::estreamer::cursor::Cursor;
+use crate::metadata::store::write_atomic;
+
+pub const FILE_NAME: &str = "bookmark.json";
+
+/// The saved bookmark.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bookmark {
+    /// Archive second to resume from (0: nothing delivered yet).
+    pub second: u32,
+    /// Identities (hex) of the records already delivered at `second`.
+    pub delivered_at_second: Vec<String>,
+    /// When it was written (RFC 3339), for people reading the file.
+    #[serde(default)]
+    pub saved_at: String,
+}
+
+impl Bookmark {
+    pub fn path(dir: &Path) -> PathBuf {
+        dir.join(FILE_NAME)
+    }
+
+    /// Reads the bookmark. Missing → None (first start); damaged → an error that says what to do.
+    pub fn load(dir: &Path) -> Result<Option<Bookmark>, String> {
+        let path = Bookmark::path(dir);
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read the bookmark {}: {e}", path.display())),
+        };
+        serde_json::from_slice(&data).map(Some).map_err(|e| {
+            format!(
+                "the bookmark {} is damaged ({e}); move it away to start from fmc.start, or fix it",
+                path.display()
+            )
+        })
+    }
+
+    pub fn save(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        let mut b = self.clone();
+        b.saved_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let data = serde_json::to_vec_pretty(&b).map_err(std::io::Error::other)?;
+        write_atomic(&Bookmark::path(dir), &data)
+    }
+
+    /// The resume cursor this bookmark describes.
+    pub fn cursor(&self) -> Cursor {
+        Cursor::new(
+            self.second,
+            self.delivered_at_second
+                .iter()
+                .filter_map(|h| u64::from_str_radix(h, 16).ok()),
+        )
+    }
+}
+
+/// A point in the stream: everything taken up to emitted event `seq` (events the outputs see) and
+/// every record admitted so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Checkpoint {
+    seq: u64,
+    second: u32,
+    /// How many identities of `second` were admitted up to here.
+    ids: usize,
+}
+
+/// Follows admitted records until every output has delivered them.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    /// Seconds still referenced by a pending or the delivered checkpoint, with their identities
+    /// in the order admitted.
+    seconds: VecDeque<(u32, Vec<u64>)>,
+    pending: VecDeque<Checkpoint>,
+    delivered: Option<Checkpoint>,
+    /// The bookmark we started from (kept until something newer is delivered).
+    start: Bookmark,
+    changed: bool,
+}
+
+impl Tracker {
+    pub fn new(start: Bookmark) -> Tracker {
+        Tracker {
+            start,
+            ..Tracker::default()
+        }
+    }
+
+    /// A record was admitted (it will be emitted, or was filtered out; either way it is behind
+    /// us once the events before it are delivered).
+    pub fn admitted(&mut self, second: u32, identity: u64) {
+        if second == 0 {
+            return;
+        }
+        match self.seconds.back_mut() {
+            Some((s, ids)) if *s == second => ids.push(identity),
+            // An out-of-order (older) second: the bookmark stays at the newest second; a resume
+            // from there does not ask for this record again.
+            Some((s, _)) if *s > second => {}
+            _ => self.seconds.push_back((second, vec![identity])),
+        }
+    }
+
+    /// Everything admitted so far is covered once events up to `seq` are delivered.
+    pub fn checkpoint(&mut self, seq: u64) {
+        let Some((second, ids)) = self.seconds.back() else { return };
+        let cp = Checkpoint {
+            seq,
+            second: *second,
+            ids: ids.len(),
+        };
+        match self.pending.back_mut() {
+            Some(last) if last.seq == seq => *last = cp,
+            _ => self.pending.push_back(cp),
+        }
+    }
+
+    /// Every output has delivered events up to `seq`.
+    pub fn delivered(&mut self, seq: u64) {
+        while let Some(cp) = self.pending.front() {
+            if cp.seq > seq {
+                break;
+            }
+            self.delivered = self.pending.pop_front();
+            self.changed = true;
+        }
+        if let Some(d) = self.delivered {
+            // Seconds before the delivered one are no longer needed.
+            while self.seconds.front().is_some_and(|(s, _)| *s != d.second) {
+                self.seconds.pop_front();
+            }
+        }
+    }
+
+    /// Events taken but not yet delivered by every output.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The bookmark, if it changed since the last call.
+    pub fn take_changed(&mut self) -> Option<Bookmark> {
+        if !std::mem::replace(&mut self.changed, false) {
+            return None;
+        }
+        Some(self.bookmark())
+    }
+
+    pub fn bookmark(&self) -> Bookmark {
+        let Some(d) = self.delivered else {
+            return self.start.clone();
+        };
+        let ids = self
+            .seconds
+            .iter()
+            .find(|(s, _)| *s == d.second)
+            .map(|(_, ids)| &ids[..d.ids.min(ids.len())])
+            .unwrap_or(&[]);
+        let mut delivered_at_second: Vec<String> = ids.iter().map(|i| format!("{i:016x}")).collect();
+        if d.second == self.start.second {
+            // Resumed inside the bookmark second: the earlier deliveries still count.
+            for h in &self.start.delivered_at_second {
+                if !delivered_at_second.contains(h) {
+                    delivered_at_second.push(h.clone());
+                }
+            }
+        }
+        Bookmark {
+            second: d.second,
+            delivered_at_second,
+            saved_at: String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bookmark_moves_only_past_delivered_events() {
+        let mut t = Tracker::new(Bookmark::default());
+        t.admitted(100, 1);
+        t.checkpoint(1);
+        t.admitted(100, 2);
+        t.checkpoint(2);
+        t.admitted(101, 3);
+        t.checkpoint(3);
+        assert_eq!(t.take_changed(), None);
+        t.delivered(2);
+        let b = t.take_changed().unwrap();
+        assert_eq!(b.second, 100);
+        assert_eq!(b.delivered_at_second, vec![format!("{:016x}", 1), format!("{:016x}", 2)]);
+        t.delivered(3);
+        let b = t.take_changed().unwrap();
+        assert_eq!((b.second, b.delivered_at_second.len()), (101, 1));
+        // A filtered record after the last event is covered by that event's delivery.
+        t.admitted(102, 4);
+        t.checkpoint(3);
+        t.delivered(3);
+        assert_eq!(t.bookmark().second, 102);
+    }
+
+    #[test]
+    fn bookmark_round_trips_through_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Bookmark::load(dir.path()).unwrap(), None);
+        let b = Bookmark {
+            second: 42,
+            delivered_at_second: vec!["00000000000000ff".into()],
+            saved_at: String::new(),
+        };
+        b.save(dir.path()).unwrap();
+        let back = Bookmark::load(dir.path()).unwrap().unwrap();
+        assert_eq!(back.second, 42);
+        let mut c = back.cursor();
+        assert!(!c.admit(42, 0xff));
+        assert!(c.admit(42, 0xfe));
+        std::fs::write(Bookmark::path(dir.path()), b"{").unwrap();
+        assert!(Bookmark::load(dir.path()).unwrap_err().contains("damaged"));
+    }
+}
