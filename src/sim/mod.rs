@@ -1,5 +1,9 @@
 //! The FMC simulator: issues its own PKI, generates records of every type, and serves them over
 //! the eStreamer protocol like an FMC. Tests, benchmarks and the demo use it.
 
+mod encode;
+pub mod generate;
 pub mod pki;
 pub mod scenario;
+mod values;
+mod world;
