@@ -115,7 +115,9 @@ impl Tracker {
 
     /// Everything admitted so far is covered once events up to `seq` are delivered.
     pub fn checkpoint(&mut self, seq: u64) {
-        let Some((second, ids)) = self.seconds.back() else { return };
+        let Some((second, ids)) = self.seconds.back() else {
+            return;
+        };
         let cp = Checkpoint {
             seq,
             second: *second,
@@ -167,7 +169,8 @@ impl Tracker {
             .find(|(s, _)| *s == d.second)
             .map(|(_, ids)| &ids[..d.ids.min(ids.len())])
             .unwrap_or(&[]);
-        let mut delivered_at_second: Vec<String> = ids.iter().map(|i| format!("{i:016x}")).collect();
+        let mut delivered_at_second: Vec<String> =
+            ids.iter().map(|i| format!("{i:016x}")).collect();
         if d.second == self.start.second {
             // Resumed inside the bookmark second: the earlier deliveries still count.
             for h in &self.start.delivered_at_second {
@@ -201,7 +204,10 @@ mod tests {
         t.delivered(2);
         let b = t.take_changed().unwrap();
         assert_eq!(b.second, 100);
-        assert_eq!(b.delivered_at_second, vec![format!("{:016x}", 1), format!("{:016x}", 2)]);
+        assert_eq!(
+            b.delivered_at_second,
+            vec![format!("{:016x}", 1), format!("{:016x}", 2)]
+        );
         t.delivered(3);
         let b = t.take_changed().unwrap();
         assert_eq!((b.second, b.delivered_at_second.len()), (101, 1));

@@ -211,7 +211,13 @@ impl Config {
             .fmc
             .host
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         self.state.dir.join(format!("{host}-{}", self.fmc.port))
     }
@@ -374,17 +380,23 @@ pub mod duration_text {
 
     pub fn parse(s: &str) -> Result<Duration, String> {
         let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+        let split = s
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len());
         let (num, unit) = s.split_at(split);
-        let n: f64 = num
-            .parse()
-            .map_err(|_| format!("{s:?} is not a duration (examples: \"10s\", \"500ms\", \"2m\")"))?;
+        let n: f64 = num.parse().map_err(|_| {
+            format!("{s:?} is not a duration (examples: \"10s\", \"500ms\", \"2m\")")
+        })?;
         let secs = match unit.trim() {
             "" | "s" => n,
             "ms" => n / 1000.0,
             "m" | "min" => n * 60.0,
             "h" => n * 3600.0,
-            u => return Err(format!("unknown unit {u:?} in duration {s:?} (use ms, s, m or h)")),
+            u => {
+                return Err(format!(
+                    "unknown unit {u:?} in duration {s:?} (use ms, s, m or h)"
+                ));
+            }
         };
         if !(0.0..=1e9).contains(&secs) {
             return Err(format!("duration {s:?} is out of range"));
@@ -475,17 +487,23 @@ impl Config {
         for (key, value) in &sources.overrides {
             fig = fig.merge(Serialized::default(key, value.clone()));
         }
-        let cfg: Config = fig.extract().map_err(|e| ConfigError(describe_figment_error(e)))?;
+        let cfg: Config = fig
+            .extract()
+            .map_err(|e| ConfigError(describe_figment_error(e)))?;
         cfg.validate()?;
         Ok((cfg, file))
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         if self.fmc.host.trim().is_empty() {
-            return Err(ConfigError("fmc.host is empty: set it to the FMC's name or address".into()));
+            return Err(ConfigError(
+                "fmc.host is empty: set it to the FMC's name or address".into(),
+            ));
         }
         if self.fmc.port == 0 {
-            return Err(ConfigError("fmc.port is 0: the eStreamer port is 8302".into()));
+            return Err(ConfigError(
+                "fmc.port is 0: the eStreamer port is 8302".into(),
+            ));
         }
         for e in &self.subscription.events {
             if e.event == 0 || e.version == 0 {
@@ -507,7 +525,8 @@ impl Config {
 
     /// The configuration as TOML with secrets redacted, for `check-config`.
     pub fn to_redacted_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print configuration: {e}\n"))
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# cannot print configuration: {e}\n"))
     }
 }
 
@@ -526,7 +545,11 @@ fn describe_figment_error(e: figment::Error) -> String {
             })
             .unwrap_or_else(|| "configuration".into());
         let what = err.kind.to_string();
-        let key = if key.is_empty() { "(top level)".to_string() } else { key };
+        let key = if key.is_empty() {
+            "(top level)".to_string()
+        } else {
+            key
+        };
         out.push(format!("{source}: key `{key}`: {what}"));
     }
     out.join("\n")
@@ -578,7 +601,9 @@ mod tests {
         assert!(e.contains(".toml") || e.contains("tmp"), "{e}");
         let e = load_text("[fmc]\nport = \"eight\"\n").unwrap_err().0;
         assert!(e.contains("fmc.port"), "{e}");
-        let e = load_text("[fmc]\nconnect_timeout = \"10 parsecs\"\n").unwrap_err().0;
+        let e = load_text("[fmc]\nconnect_timeout = \"10 parsecs\"\n")
+            .unwrap_err()
+            .0;
         assert!(e.contains("connect_timeout"), "{e}");
         let e = load_text("[fmc\nhost=1").unwrap_err().0;
         assert!(e.contains("not valid TOML"), "{e}");
@@ -622,6 +647,9 @@ mod tests {
     fn state_dir_is_per_fmc() {
         let mut c = Config::default();
         c.fmc.host = "fmc:1".into();
-        assert_eq!(c.fmc_state_dir(), PathBuf::from("/var/lib/estreamer-cef/fmc_1-8302"));
+        assert_eq!(
+            c.fmc_state_dir(),
+            PathBuf::from("/var/lib/estreamer-cef/fmc_1-8302")
+        );
     }
 }

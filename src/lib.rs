@@ -4,12 +4,12 @@
 //! (sinks), with `bookmark`, `metadata` and `config` beside them. `sim` is the FMC simulator used by
 //! tests, benchmarks and the demo.
 
+pub mod bookmark;
 pub mod cef;
+pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod estreamer;
 pub mod metadata;
 pub mod sim;
 pub mod syslog;
-pub mod cli;
-pub mod bookmark;

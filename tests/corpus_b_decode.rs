@@ -24,7 +24,10 @@ fn normalise_truth(record_type: u64, mut t: Value) -> Value {
 
 #[test]
 fn every_record_of_corpus_b_decodes_to_the_truth() {
-    let truth: Vec<Value> = TRUTH.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let truth: Vec<Value> = TRUTH
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let mut decoder = Decoder::new(catalog());
     let mut n = 0usize;
     let mut mismatches = Vec::new();
@@ -64,6 +67,11 @@ fn every_record_of_corpus_b_decodes_to_the_truth() {
         mismatches.is_empty(),
         "{} of {n} records differ:\n{}",
         mismatches.len(),
-        mismatches.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+        mismatches
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }

@@ -14,7 +14,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             "# configuration from {} (with defaults and ESTREAMER_CEF_* variables)",
             f.display()
         )?,
-        None => writeln!(out, "# no configuration file: built-in defaults (with ESTREAMER_CEF_* variables)")?,
+        None => writeln!(
+            out,
+            "# no configuration file: built-in defaults (with ESTREAMER_CEF_* variables)"
+        )?,
     }
     out.write_all(cfg.to_redacted_toml().as_bytes())?;
     Ok(ExitCode::SUCCESS)

@@ -30,7 +30,9 @@ pub struct Args {
 pub fn run(_cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let bytes = if args.file.as_os_str() == "-" {
         let mut v = Vec::new();
-        std::io::stdin().read_to_end(&mut v).context("reading standard input")?;
+        std::io::stdin()
+            .read_to_end(&mut v)
+            .context("reading standard input")?;
         v
     } else {
         std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?
@@ -54,13 +56,17 @@ pub fn run(_cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                 continue;
             }
             StreamEvent::Broken { offset, error } => {
-                broken = Some(format!("the stream cannot be read past byte {offset}: {error}"));
+                broken = Some(format!(
+                    "the stream cannot be read past byte {offset}: {error}"
+                ));
                 break;
             }
         };
         if !args.record_types.is_empty() {
             // Read metadata for the cache even when it is not printed.
-            let t = crate::decode::RecordHeader::parse(r.body).map(|h| h.record_type).unwrap_or(0);
+            let t = crate::decode::RecordHeader::parse(r.body)
+                .map(|h| h.record_type)
+                .unwrap_or(0);
             if !args.record_types.contains(&t) {
                 let _ = stage.handle(r.index, r.body);
                 continue;

@@ -91,7 +91,14 @@ fn init_logging(verbose: u8, quiet: bool) {
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         // Our messages at the chosen level; noisy dependencies one step lower.
-        EnvFilter::new(format!("{level},estreamer_cef={}", if verbose == 0 && !quiet { "info" } else { level }))
+        EnvFilter::new(format!(
+            "{level},estreamer_cef={}",
+            if verbose == 0 && !quiet {
+                "info"
+            } else {
+                level
+            }
+        ))
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -274,12 +274,19 @@ impl Compiler<'_> {
                 "discovery_header" => self.discovery(b, parent, prefix),
                 "string" | "bytes" => {
                     let name = name.ok_or("a variable field has no name")?;
-                    let from = f.length_from.as_deref().ok_or("string without length_from")?;
-                    let len_slot = *siblings
-                        .get(from)
-                        .ok_or_else(|| format!("{name}: length field {from:?} is not an earlier field"))?;
+                    let from = f
+                        .length_from
+                        .as_deref()
+                        .ok_or("string without length_from")?;
+                    let len_slot = *siblings.get(from).ok_or_else(|| {
+                        format!("{name}: length field {from:?} is not an earlier field")
+                    })?;
                     let binary = f.ty == "bytes";
-                    let kind = if binary { FieldKind::Bytes } else { FieldKind::Text };
+                    let kind = if binary {
+                        FieldKind::Bytes
+                    } else {
+                        FieldKind::Text
+                    };
                     let slot = b.push(name, prefix, kind, parent);
                     b.scope.ops.push(Op::Var {
                         slot,
@@ -314,7 +321,15 @@ impl Compiler<'_> {
                     if has_header {
                         let named = if f.inline { None } else { group };
                         let id = (series, number);
-                        self.header_block(b, &fields, id, group, named, &child_prefix, child_siblings)?;
+                        self.header_block(
+                            b,
+                            &fields,
+                            id,
+                            group,
+                            named,
+                            &child_prefix,
+                            child_siblings,
+                        )?;
                     } else {
                         self.walk(b, &fields, group, &child_prefix, child_siblings)?;
                     }
@@ -322,11 +337,11 @@ impl Compiler<'_> {
                 "list" => {
                     let name = name.ok_or("a list has no name")?;
                     let series = f.series.ok_or("list without series")?;
-                    let number = f
-                        .block
-                        .as_ref()
-                        .and_then(|v| v.as_u64())
-                        .ok_or("list without an item block")? as u32;
+                    let number =
+                        f.block
+                            .as_ref()
+                            .and_then(|v| v.as_u64())
+                            .ok_or("list without an item block")? as u32;
                     let item = self.item_scope(series, number)?;
                     let header = if self.block_def(series, number)?.has_header.unwrap_or(true) {
                         ItemHeader::InLayout
@@ -335,7 +350,12 @@ impl Compiler<'_> {
                     };
                     let slot = b.push(name, prefix, FieldKind::List, parent);
                     b.scope.fields[slot as usize].item_scope = Some(item);
-                    let items = b.push(&format!("{name}#items"), prefix, FieldKind::ListItems, parent);
+                    let items = b.push(
+                        &format!("{name}#items"),
+                        prefix,
+                        FieldKind::ListItems,
+                        parent,
+                    );
                     b.scope.fields[items as usize].hidden = true;
                     b.scope.ops.push(Op::List {
                         slot,
@@ -347,8 +367,8 @@ impl Compiler<'_> {
                     siblings.insert(name.to_string(), slot);
                 }
                 ty => {
-                    let scalar =
-                        Scalar::from_name(ty).ok_or_else(|| format!("unknown field type {ty:?}"))?;
+                    let scalar = Scalar::from_name(ty)
+                        .ok_or_else(|| format!("unknown field type {ty:?}"))?;
                     let name = name.ok_or("a field has no name")?;
                     let slot = b.push(name, prefix, FieldKind::Scalar(scalar), parent);
                     b.scope.ops.push(Op::Scalar { slot, scalar });
@@ -450,7 +470,9 @@ mod tests {
         let c = catalog();
         let types = c.record_types();
         assert!(types.len() >= 140, "only {} record types", types.len());
-        for t in [2, 4, 9, 10, 71, 98, 110, 112, 125, 160, 170, 171, 400, 500, 502, 700] {
+        for t in [
+            2, 4, 9, 10, 71, 98, 110, 112, 125, 160, 170, 171, 400, 500, 502, 700,
+        ] {
             assert!(c.record(t).is_some(), "record {t} missing");
         }
         assert_eq!(c.record(71).unwrap().variants.len(), 2);

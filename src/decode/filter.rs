@@ -66,7 +66,10 @@ mod tests {
         assert!(f.wants(71, c.record(71)), "include wins over the category");
         assert!(!f.wants(400, c.record(400)));
         assert!(f.wants(125, c.record(125)));
-        assert!(!f.wants(123, c.record(123)), "metadata is not written by default");
+        assert!(
+            !f.wants(123, c.record(123)),
+            "metadata is not written by default"
+        );
         assert!(f.wants(9999, None), "unknown types are passed on");
         cfg.unknown = false;
         assert!(!RecordFilter::new(&cfg).wants(9999, None));

@@ -114,7 +114,10 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DecodeError::TooShort { len } => {
-                write!(f, "event data of {len} bytes is shorter than a record header")
+                write!(
+                    f,
+                    "event data of {len} bytes is shorter than a record header"
+                )
             }
             DecodeError::LengthMismatch {
                 record_type,
@@ -177,7 +180,9 @@ impl<'a> Record<'a> {
         if !s.is_present() {
             return None;
         }
-        let bytes = self.data.get(s.off as usize..(s.off as usize + s.len as usize))?;
+        let bytes = self
+            .data
+            .get(s.off as usize..(s.off as usize + s.len as usize))?;
         Value::from_field(scope.fields[slot as usize].kind, bytes)
     }
 
@@ -388,7 +393,11 @@ impl Decoder {
                         let n = n as usize;
                         if n == 0 || pos < bound {
                             if bound - pos < n {
-                                return Err(fail(slot, pos, "string runs past the end of its block"));
+                                return Err(fail(
+                                    slot,
+                                    pos,
+                                    "string runs past the end of its block",
+                                ));
                             }
                             self.arena[base + slot as usize] = slot_at(pos, n);
                             pos += n;
@@ -420,10 +429,18 @@ impl Decoder {
                     }
                     let len = read_uint(data, ls) as usize;
                     if len < 8 {
-                        return Err(fail(len_slot, start, "block length is smaller than its header"));
+                        return Err(fail(
+                            len_slot,
+                            start,
+                            "block length is smaller than its header",
+                        ));
                     }
                     if bound - start < len {
-                        return Err(fail(len_slot, start, "block length runs past the end of its container"));
+                        return Err(fail(
+                            len_slot,
+                            start,
+                            "block length runs past the end of its container",
+                        ));
                     }
                     bound = start + len;
                     if let Some(g) = group {
@@ -557,7 +574,10 @@ impl Decoder {
         }
         if data[pos + 14] == 1 {
             if bound - pos < FIXED_LEN + 16 {
-                return Err((pos + FIXED_LEN, "discovery header IPv6 address runs past the end"));
+                return Err((
+                    pos + FIXED_LEN,
+                    "discovery header IPv6 address runs past the end",
+                ));
             }
             a[HOST_IP as usize] = slot_at(pos + FIXED_LEN, 16);
             Ok(pos + FIXED_LEN + 16)

@@ -113,11 +113,21 @@ pub enum ItemHeader {
 /// One interpreter instruction.
 #[derive(Clone, Copy, Debug)]
 pub enum Op {
-    Scalar { slot: u16, scalar: Scalar },
+    Scalar {
+        slot: u16,
+        scalar: Scalar,
+    },
     /// Variable-length field whose byte count is `slots[len_slot] + adjust`.
-    Var { slot: u16, len_slot: u16, adjust: i32, binary: bool },
+    Var {
+        slot: u16,
+        len_slot: u16,
+        adjust: i32,
+        binary: bool,
+    },
     /// The discovery event header: fills 12 consecutive slots from `base`.
-    Discovery { base: u16 },
+    Discovery {
+        base: u16,
+    },
     /// Start of a block with a header: series-`series` block `number`. `group` is its named slot
     /// (None when inline). `end_op` is the index of the matching `BlockEnd` (used to skip an
     /// absent block).
@@ -128,7 +138,9 @@ pub enum Op {
         number: u32,
     },
     /// After the block's type and length fields: bound the block by `slots[len_slot]`.
-    BlockBound { len_slot: u16 },
+    BlockBound {
+        len_slot: u16,
+    },
     BlockEnd,
     /// A list; its items are decoded with `item` scope (series-`series` block `number`).
     List {
@@ -191,7 +203,10 @@ impl Scope {
         let f = &self.fields[group as usize];
         let data_path = format!("{}.data", f.path);
         self.by_path.get(data_path.as_str()).copied().filter(|&s| {
-            matches!(self.fields[s as usize].kind, FieldKind::Text | FieldKind::Bytes)
+            matches!(
+                self.fields[s as usize].kind,
+                FieldKind::Text | FieldKind::Bytes
+            )
         })
     }
 }
@@ -201,7 +216,11 @@ impl Scope {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldRef {
     Root(u16),
-    FirstItem { list: u16, item_scope: ScopeId, slot: u16 },
+    FirstItem {
+        list: u16,
+        item_scope: ScopeId,
+        slot: u16,
+    },
 }
 
 impl Scope {

@@ -38,7 +38,11 @@ pub struct DecodeStage {
 /// The outcome for one record.
 pub enum Handled<'s> {
     /// Decoded (or an unknown type, with `record.schema == None`) and wanted.
-    Record { record: Record<'s>, cache: &'s Cache, identity: u64 },
+    Record {
+        record: Record<'s>,
+        cache: &'s Cache,
+        identity: u64,
+    },
     /// Decoded, but filtered out or already delivered.
     Skipped,
     Malformed(DecodeError),
@@ -105,7 +109,9 @@ impl DecodeStage {
                     tracing::warn!(
                         "record type {t}{} is not in the catalog: passing it on as a generic record \
                          (warned once per type; see the monitor line for counts)",
-                        known.map(|n| format!(" (deprecated {n})")).unwrap_or_default()
+                        known
+                            .map(|n| format!(" (deprecated {n})"))
+                            .unwrap_or_default()
                     );
                 }
             }

@@ -21,11 +21,20 @@ pub struct StreamRecord<'a> {
 pub enum StreamEvent<'a> {
     Record(StreamRecord<'a>),
     /// A message that carries no record (Null keepalive, StreamingInformation, ...).
-    Other { offset: usize, kind: u16 },
+    Other {
+        offset: usize,
+        kind: u16,
+    },
     /// A bundle whose items do not add up: the rest of the bundle is skipped.
-    BadBundle { offset: usize, reason: String },
+    BadBundle {
+        offset: usize,
+        reason: String,
+    },
     /// The stream itself cannot be read further (bad header, truncated message).
-    Broken { offset: usize, error: FrameError },
+    Broken {
+        offset: usize,
+        error: FrameError,
+    },
 }
 
 impl PartialEq for StreamRecord<'_> {

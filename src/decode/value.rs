@@ -188,9 +188,15 @@ mod tests {
 
     #[test]
     fn mac_uuid_hex_and_text() {
-        assert_eq!(text(Value::Mac(&[0, 0x50, 0x56, 0xab, 0xcd, 0xef])), "00:50:56:ab:cd:ef");
+        assert_eq!(
+            text(Value::Mac(&[0, 0x50, 0x56, 0xab, 0xcd, 0xef])),
+            "00:50:56:ab:cd:ef"
+        );
         let u: Vec<u8> = (0..16).collect();
-        assert_eq!(text(Value::Uuid(&u)), "00010203-0405-0607-0809-0a0b0c0d0e0f");
+        assert_eq!(
+            text(Value::Uuid(&u)),
+            "00010203-0405-0607-0809-0a0b0c0d0e0f"
+        );
         assert_eq!(text(Value::Hex(&[0xde, 0xad])), "dead");
         assert_eq!(text(Value::Text(b"a\0b")), "ab");
         assert_eq!(text(Value::Text(b"caf\xe9")), "636166e9");

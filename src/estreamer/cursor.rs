@@ -91,7 +91,10 @@ mod tests {
         assert!(c.admit(102, 5));
         // Live again: an out-of-order archive second is not a duplicate.
         assert!(c.admit(99, 6));
-        assert!(!c.admit(102, 5), "the same record twice at the newest second is");
+        assert!(
+            !c.admit(102, 5),
+            "the same record twice at the newest second is"
+        );
         // Metadata has no archive second and always passes.
         assert!(c.admit(0, 9) && c.admit(0, 9));
     }

@@ -212,9 +212,15 @@ pub struct Bundle<'a> {
 pub enum BundleError {
     TooShort,
     /// An item header says a type other than EventData (4).
-    ItemType { offset: usize, kind: u32 },
+    ItemType {
+        offset: usize,
+        kind: u32,
+    },
     /// An item runs past the end of the bundle.
-    ItemLength { offset: usize, len: usize },
+    ItemLength {
+        offset: usize,
+        len: usize,
+    },
 }
 
 impl fmt::Display for BundleError {
@@ -272,7 +278,8 @@ impl<'a> Iterator for BundleItems<'a> {
             return Some(Err(BundleError::ItemLength { offset: at, len: 8 }));
         }
         let kind = u32::from_be_bytes([self.rest[0], self.rest[1], self.rest[2], self.rest[3]]);
-        let len = u32::from_be_bytes([self.rest[4], self.rest[5], self.rest[6], self.rest[7]]) as usize;
+        let len =
+            u32::from_be_bytes([self.rest[4], self.rest[5], self.rest[6], self.rest[7]]) as usize;
         if kind != kind::EVENT_DATA as u32 {
             self.rest = &[];
             return Some(Err(BundleError::ItemType { offset: at, kind }));
@@ -355,7 +362,10 @@ mod tests {
         let msg = error_message(-1, "bye");
         assert_eq!(msg, hex("0001000100000009ffffffff0003627965"));
         for n in 0..msg.len() {
-            assert_eq!(check(&msg[..n], DEFAULT_MAX_BODY), Err(FrameError::Incomplete));
+            assert_eq!(
+                check(&msg[..n], DEFAULT_MAX_BODY),
+                Err(FrameError::Incomplete)
+            );
         }
         assert_eq!(check(&msg, DEFAULT_MAX_BODY), Ok((kind::ERROR, msg.len())));
     }
@@ -378,7 +388,8 @@ mod tests {
     #[test]
     fn null_and_error_golden_vectors() {
         assert_eq!(NULL_MESSAGE.to_vec(), hex("0001000000000000"));
-        let e = ErrorBody::parse(&hex("000100010000000f0000001300094e6f20737061636500")[8..]).unwrap();
+        let e =
+            ErrorBody::parse(&hex("000100010000000f0000001300094e6f20737061636500")[8..]).unwrap();
         assert_eq!(e.code, 19);
         assert_eq!(e.text, "No space");
     }
@@ -391,7 +402,10 @@ mod tests {
         assert_eq!(streaming_information_message(&[5001, 5000, 6667]), wire);
         let (k, total) = check(&wire, DEFAULT_MAX_BODY).unwrap();
         assert_eq!((k, total), (kind::STREAMING_INFORMATION, wire.len()));
-        let ids: Vec<u32> = streaming_information(&wire[8..]).iter().map(|e| e.service_id).collect();
+        let ids: Vec<u32> = streaming_information(&wire[8..])
+            .iter()
+            .map(|e| e.service_id)
+            .collect();
         assert_eq!(ids, vec![5001, 5000, 6667]);
     }
 

@@ -51,15 +51,42 @@ pub struct EventVersion {
 
 /// The newest versions the decoder's layouts support (eNcore 3.8.4's list).
 pub const DEFAULT_EXTENDED_EVENTS: [EventVersion; 9] = [
-    EventVersion { event: 12, version: 9 },
-    EventVersion { event: 21, version: 4 },
-    EventVersion { event: 31, version: 9 },
-    EventVersion { event: 61, version: 11 },
-    EventVersion { event: 71, version: 14 },
-    EventVersion { event: 91, version: 7 },
-    EventVersion { event: 101, version: 7 },
-    EventVersion { event: 111, version: 6 },
-    EventVersion { event: 131, version: 2 },
+    EventVersion {
+        event: 12,
+        version: 9,
+    },
+    EventVersion {
+        event: 21,
+        version: 4,
+    },
+    EventVersion {
+        event: 31,
+        version: 9,
+    },
+    EventVersion {
+        event: 61,
+        version: 11,
+    },
+    EventVersion {
+        event: 71,
+        version: 14,
+    },
+    EventVersion {
+        event: 91,
+        version: 7,
+    },
+    EventVersion {
+        event: 101,
+        version: 7,
+    },
+    EventVersion {
+        event: 111,
+        version: 6,
+    },
+    EventVersion {
+        event: 131,
+        version: 2,
+    },
 ];
 
 /// The EventStreamRequest message.
@@ -225,9 +252,15 @@ mod tests {
     fn event_stream_request_golden_vectors() {
         assert_eq!(ALL, 0x4890_0061);
         // C1: genesis.
-        assert_eq!(hex(&event_stream_request(StartAt::Genesis, ALL)), "00010002000000080000000048900061");
+        assert_eq!(
+            hex(&event_stream_request(StartAt::Genesis, ALL)),
+            "00010002000000080000000048900061"
+        );
         // C3: diagnosis starts at "now".
-        assert_eq!(hex(&event_stream_request(StartAt::Now, ALL)), "0001000200000008ffffffff48900061");
+        assert_eq!(
+            hex(&event_stream_request(StartAt::Now, ALL)),
+            "0001000200000008ffffffff48900061"
+        );
         // D1: extended off.
         assert_eq!(
             hex(&event_stream_request(StartAt::Now, ALL & !flag::EXTENDED)),
@@ -251,7 +284,11 @@ mod tests {
     fn streaming_request_matches_the_capture_byte_for_byte() {
         // C5, captured from a real FMC session.
         assert_eq!(
-            hex(&streaming_request(StartAt::Second(0x5ed7_f3b6), ALL, &capture_list())),
+            hex(&streaming_request(
+                StartAt::Second(0x5ed7_f3b6),
+                ALL,
+                &capture_list()
+            )),
             "000108010000003800001a0b00000038489000615ed7f3b60009000c000400150009001f000b003d000e00470004005b000700650006006f0002008300000000"
         );
         // C2' (the bookmark-0 capture rebuilt from C5: one hex digit was lost in transcription).
@@ -261,7 +298,11 @@ mod tests {
         );
         // D3: our default list (user events at version 7).
         assert_eq!(
-            hex(&streaming_request(StartAt::Genesis, ALL, &DEFAULT_EXTENDED_EVENTS)),
+            hex(&streaming_request(
+                StartAt::Genesis,
+                ALL,
+                &DEFAULT_EXTENDED_EVENTS
+            )),
             "000108010000003800001a0b0000003848900061000000000009000c000400150009001f000b003d000e00470007005b000700650006006f0002008300000000"
         );
     }

@@ -90,7 +90,8 @@ impl Cache {
     pub fn new(limits: Limits) -> Cache {
         let rules = rules();
         let n = rules.map_count();
-        let mut statics: Vec<FxHashMap<Key, Box<str>>> = (0..n).map(|_| FxHashMap::default()).collect();
+        let mut statics: Vec<FxHashMap<Key, Box<str>>> =
+            (0..n).map(|_| FxHashMap::default()).collect();
         for (map, key, value) in rules.statics() {
             statics[*map as usize].insert(*key, value.clone());
         }
@@ -152,7 +153,9 @@ impl Cache {
         while self.order.len() > self.limits.max_entries
             || self.text_bytes > self.limits.max_text_bytes
         {
-            let Some((map, key)) = self.order.pop_front() else { break };
+            let Some((map, key)) = self.order.pop_front() else {
+                break;
+            };
             if let Some(v) = self.maps[map as usize].entries.remove(&key) {
                 self.text_bytes -= v.len();
                 self.evicted += 1;
@@ -170,8 +173,12 @@ impl Cache {
         let mut n = 0;
         let mut text = String::new();
         for i in &compiled.ingest {
-            let Some(key) = build_key(rec, &i.key) else { continue };
-            let Some(v) = rec.get_ref(i.value) else { continue };
+            let Some(key) = build_key(rec, &i.key) else {
+                continue;
+            };
+            let Some(v) = rec.get_ref(i.value) else {
+                continue;
+            };
             text.clear();
             v.write_text(&mut text);
             if self.insert(i.map, key, &text) {

@@ -2,7 +2,8 @@
 //!
 //! Every key part has one canonical encoding so that a metadata record and an event that refer to
 //! the same thing build the same key: integers as 8 bytes big-endian whatever their wire width,
-//! UUIDs as their 16 bytes, 128/160/256-bit values and hash strings as lowercase hex text, text as
+//! UUIDs and 128-bit values as their 16 bytes, 160/256-bit values and hash strings as lowercase
+//! hex text, text as
 //! its bytes. Parts are separated by their length so ("ab", "c") ≠ ("a", "bc").
 
 use std::hash::{Hash, Hasher};
@@ -54,6 +55,9 @@ impl Key {
         match *v {
             Value::Int(i) => self.push_int(i),
             Value::Uuid(b) | Value::Ip(b) | Value::Mac(b) => self.push(b),
+            // A 128-bit value is a UUID typed as u128 by the catalog (security context, SSL
+            // policy): key it like the UUID its metadata record carries.
+            Value::Hex(b) if b.len() == 16 => self.push(b),
             Value::Hex(b) => {
                 let mut hex = [0u8; 64];
                 let n = b.len().min(32);
@@ -99,7 +103,9 @@ impl Key {
                 out.push('/');
             }
             match part.len() {
-                8 => out.push_str(&u64::from_be_bytes(part.try_into().unwrap_or([0; 8])).to_string()),
+                8 => {
+                    out.push_str(&u64::from_be_bytes(part.try_into().unwrap_or([0; 8])).to_string())
+                }
                 16 => crate::decode::value::write_uuid(&mut out, part),
                 _ => out.push_str(&String::from_utf8_lossy(part)),
             }

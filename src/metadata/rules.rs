@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde::Deserialize;
 
 use super::key::Key;
-use crate::decode::{FieldKind, FieldRef, RecordSchema, Scope};
 #[cfg(test)]
 use crate::decode::catalog;
+use crate::decode::{FieldKind, FieldRef, RecordSchema, Scope};
 
 const TABLES_TOML: &str = include_str!("tables.toml");
 
@@ -175,7 +175,9 @@ impl Rules {
                     match part.parse::<u64>() {
                         Ok(n) => key.push_int(n),
                         // The nil UUID: what an event carries when there is no zone, interface, ...
-                        Err(_) if part == "nil" => key.push_value(&crate::decode::Value::Uuid(&[0; 16])),
+                        Err(_) if part == "nil" => {
+                            key.push_value(&crate::decode::Value::Uuid(&[0; 16]))
+                        }
                         Err(_) => key.push_text(part.as_bytes()),
                     }
                 }
@@ -193,7 +195,10 @@ impl Rules {
                     ));
                 }
             } else if r.function.is_none() {
-                return Err(format!("tables.toml: resolve {:?} has neither map nor function", r.name));
+                return Err(format!(
+                    "tables.toml: resolve {:?} has neither map nor function",
+                    r.name
+                ));
             }
             intern(&r.name, &mut names, &mut name_ids);
         }
@@ -285,7 +290,11 @@ impl Rules {
             };
             let resolver = match (&r.map, r.function) {
                 (Some(m), _) => {
-                    let Some(key) = r.key.iter().map(|k| find(k)).collect::<Option<Vec<FieldRef>>>()
+                    let Some(key) = r
+                        .key
+                        .iter()
+                        .map(|k| find(k))
+                        .collect::<Option<Vec<FieldRef>>>()
                     else {
                         continue;
                     };
@@ -357,7 +366,9 @@ mod tests {
         // Every ingest rule compiles against every record it names.
         for i in &r.file.ingest {
             for &t in &i.records {
-                let schema = c.record(t).unwrap_or_else(|| panic!("ingest names unknown record {t}"));
+                let schema = c
+                    .record(t)
+                    .unwrap_or_else(|| panic!("ingest names unknown record {t}"));
                 for v in &schema.variants {
                     let scope = c.scope(v.scope);
                     let compiled = r.for_scope(schema, scope);
@@ -373,7 +384,9 @@ mod tests {
         for d in &r.file.resolve {
             if let Some(records) = &d.records {
                 for &t in records {
-                    let schema = c.record(t).unwrap_or_else(|| panic!("resolve names unknown record {t}"));
+                    let schema = c
+                        .record(t)
+                        .unwrap_or_else(|| panic!("resolve names unknown record {t}"));
                     let ok = schema.variants.iter().any(|v| {
                         let s = r.for_scope(schema, c.scope(v.scope));
                         s.resolver(r.name_id(&d.name).unwrap()).is_some()

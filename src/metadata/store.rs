@@ -43,8 +43,12 @@ pub fn load(cache: &mut Cache, dir: &Path) -> Result<usize, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
-    let stored: Stored = serde_json::from_slice(&data)
-        .map_err(|e| format!("{}: not a metadata cache ({e}); it will be rebuilt", path.display()))?;
+    let stored: Stored = serde_json::from_slice(&data).map_err(|e| {
+        format!(
+            "{}: not a metadata cache ({e}); it will be rebuilt",
+            path.display()
+        )
+    })?;
     if stored.format != FORMAT {
         return Err(format!(
             "{}: cache format {} is not {FORMAT}; it will be rebuilt",
@@ -55,8 +59,10 @@ pub fn load(cache: &mut Cache, dir: &Path) -> Result<usize, String> {
     let rules = cache.rules();
     let mut n = 0;
     for (map, key, value) in stored.entries {
-        let (Some(map), Some(key)) = (rules.map_id(&map), unhex(&key).and_then(|b| Key::from_bytes(&b)))
-        else {
+        let (Some(map), Some(key)) = (
+            rules.map_id(&map),
+            unhex(&key).and_then(|b| Key::from_bytes(&b)),
+        ) else {
             continue;
         };
         cache.insert(map, key, &value);

@@ -36,7 +36,9 @@ fn is_int(kind: FieldKind) -> bool {
 fn key_part(kind: FieldKind, v: &Val) -> Option<KeyPart> {
     match (kind, v) {
         (FieldKind::Scalar(s), Val::Int(i)) if s.is_integer() => Some(KeyPart::Int(*i)),
-        (FieldKind::Scalar(Scalar::U128 | Scalar::U160 | Scalar::U256), Val::Raw(b)) => {
+        // 128-bit values key like the UUIDs their metadata carries.
+        (FieldKind::Scalar(Scalar::U128), Val::Raw(b)) => Some(KeyPart::Raw(b.clone())),
+        (FieldKind::Scalar(Scalar::U160 | Scalar::U256), Val::Raw(b)) => {
             Some(KeyPart::Str(values::hex(b).into_bytes()))
         }
         (FieldKind::Scalar(_) | FieldKind::Ip, Val::Raw(b)) => Some(KeyPart::Raw(b.clone())),
@@ -58,12 +60,14 @@ fn val_for(kind: FieldKind, part: &KeyPart) -> Option<Val> {
         (FieldKind::Scalar(s), KeyPart::Int(v)) if s.is_integer() => {
             (w >= 8 || *v < (1u64 << (8 * w))).then_some(Val::Int(*v))
         }
-        (FieldKind::Scalar(Scalar::U128 | Scalar::U160 | Scalar::U256), KeyPart::Str(s)) => {
+        (FieldKind::Scalar(Scalar::U160 | Scalar::U256), KeyPart::Str(s)) => {
             let b = unhex(s)?;
             (b.len() == w).then_some(Val::Raw(b))
         }
         (
-            FieldKind::Scalar(Scalar::Ipv4 | Scalar::Ipv6 | Scalar::Mac | Scalar::Uuid),
+            FieldKind::Scalar(
+                Scalar::Ipv4 | Scalar::Ipv6 | Scalar::Mac | Scalar::Uuid | Scalar::U128,
+            ),
             KeyPart::Raw(b),
         ) => (b.len() == w).then(|| Val::Raw(b.clone())),
         (FieldKind::Text | FieldKind::Bytes, KeyPart::Str(s)) => Some(Val::Text(s.clone())),
