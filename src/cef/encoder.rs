@@ -41,7 +41,8 @@ pub struct CefEncoder {
     state: LineState,
 }
 
-/// Totals since the encoder was created (the per-line detail is in the warnings).
+/// Totals since the encoder was created (the per-line detail is in the warnings; per-key
+/// totals are in [`Key::stats`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EncoderStats {
     pub lines: u64,
@@ -431,6 +432,7 @@ impl<'a> CefLine<'a> {
         if severity >= SEVERITY_MAX {
             self.buf.extend_from_slice(b"10");
             if severity > SEVERITY_MAX {
+                self.st.stats.clamped += 1;
                 self.st
                     .warnings
                     .push(Warning::SeverityClamped { given: severity });
