@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod estreamer;
+pub mod mapping;
 pub mod metadata;
 pub mod sim;
 pub mod syslog;

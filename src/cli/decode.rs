@@ -12,6 +12,7 @@ use crate::decode::filter::RecordFilter;
 use crate::decode::json::record_fields;
 use crate::decode::stage::{DecodeStage, Handled};
 use crate::decode::stream::{StreamEvent, walk};
+use crate::mapping::plan::Scratch;
 use crate::metadata::{Cache, Limits};
 
 #[derive(clap::Args, Debug)]
@@ -25,9 +26,35 @@ pub struct Args {
     /// Start with the metadata cache saved in this state folder (its metadata.cache).
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
+    /// Print, for each record that maps to CEF, its index in the stream (0-based, counting every
+    /// record including metadata and records inside bundles), a tab, and the CEF line.
+    #[arg(long)]
+    pub cef: bool,
+    /// Mapping tables that override the built-in ones [default: [cef] mappings_dir of the
+    /// configuration].
+    #[arg(long, value_name = "DIR")]
+    pub mappings_dir: Option<PathBuf>,
 }
 
-pub fn run(_cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
+pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
+    let mut cef = None;
+    if args.cef {
+        let (cfg, _) = super::load_config(cli, Vec::new())?;
+        let dir = args
+            .mappings_dir
+            .clone()
+            .unwrap_or(cfg.cef.mappings_dir.clone());
+        let mappings = super::load_mappings(&cfg, Some(dir))?;
+        let header =
+            crate::cef::CefHeader::new(&cfg.cef.vendor, &cfg.cef.product, &cfg.cef.version)
+                .map_err(|e| anyhow::anyhow!("[cef] header values: {e}"))?;
+        cef = Some((
+            mappings,
+            crate::cef::CefEncoder::new(header),
+            Scratch::default(),
+            Vec::new(),
+        ));
+    }
     let bytes = if args.file.as_os_str() == "-" {
         let mut v = Vec::new();
         std::io::stdin()
@@ -73,6 +100,16 @@ pub fn run(_cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             }
         }
         if let Handled::Record { record, cache, .. } = stage.handle(r.index, r.body) {
+            if let Some((mappings, encoder, scratch, buf)) = cef.as_mut() {
+                if let Some(plan) = mappings.plan_for(&record) {
+                    buf.clear();
+                    plan.encode(&record, cache, encoder, buf, scratch);
+                    write!(out, "{}\t", r.index)?;
+                    out.write_all(buf)?;
+                    out.write_all(b"\n")?;
+                }
+                continue;
+            }
             let mut obj = Map::new();
             obj.insert("index".into(), r.index.into());
             let fields = record_fields(&record);

@@ -2,6 +2,7 @@
 
 mod check_config;
 mod decode;
+mod mappings;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,9 @@ pub enum Command {
     Decode(decode::Args),
     /// Print the effective configuration (defaults, file, environment, flags), secrets redacted.
     CheckConfig,
+    /// Check or show the CEF mapping tables (built-in, and the overrides in the mappings folder).
+    #[command(subcommand)]
+    Mappings(mappings::Command),
 }
 
 /// Parses the command line and runs the command.
@@ -48,6 +52,7 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Decode(args) => decode::run(&cli, args),
         Command::CheckConfig => check_config::run(&cli),
+        Command::Mappings(c) => mappings::run(&cli, c),
     };
     match result {
         Ok(code) => code,
@@ -78,6 +83,29 @@ pub(crate) fn load_config(
         no_env: false,
     };
     Ok(Config::load(&sources)?)
+}
+
+/// Loads the mapping tables: built-in ones, overridden by `dir` (or the configured folder).
+pub(crate) fn load_mappings(
+    cfg: &Config,
+    dir: Option<PathBuf>,
+) -> anyhow::Result<crate::mapping::Mappings> {
+    let opts = crate::mapping::LoadOptions {
+        builtin: true,
+        dir: Some(dir.unwrap_or_else(|| cfg.cef.mappings_dir.clone())),
+        cs_max_len: cfg.cef.cs_max_len,
+    };
+    crate::mapping::Mappings::load(&opts).map_err(|errors| {
+        anyhow::anyhow!(
+            "the mapping tables have {} problem(s):\n{}",
+            errors.len(),
+            errors
+                .iter()
+                .map(|e| format!("  {e}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })
 }
 
 fn init_logging(verbose: u8, quiet: bool) {

@@ -93,7 +93,11 @@ impl fmt::Display for ParseError {
 
 /// Parses a source expression.
 pub fn parse(text: &str) -> Result<Expr, ParseError> {
-    let mut p = Parser { s: text.as_bytes(), i: 0, text };
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+        text,
+    };
     let e = p.expr()?;
     p.ws();
     if p.i != p.s.len() {
@@ -191,7 +195,11 @@ impl Parser<'_> {
                         return Err(ParseError(format!(
                             "{}() takes {} argument(s), not {} (in {:?})",
                             func.name(),
-                            if lo == hi { lo.to_string() } else { format!("{lo} to {hi}") },
+                            if lo == hi {
+                                lo.to_string()
+                            } else {
+                                format!("{lo} to {hi}")
+                            },
                             args.len(),
                             self.text
                         )));
@@ -256,7 +264,11 @@ pub fn parse_template(text: &str) -> Result<Vec<TemplatePart>, ParseError> {
                     chars.next();
                 }
             }
-            '}' => return Err(ParseError(format!("stray '}}' in template {text:?} (write '}}}}')"))),
+            '}' => {
+                return Err(ParseError(format!(
+                    "stray '}}' in template {text:?} (write '}}}}')"
+                )));
+            }
             c => lit.push(c),
         }
     }
@@ -272,19 +284,31 @@ mod tests {
 
     #[test]
     fn expressions_parse() {
-        assert_eq!(parse("initiatorPort").unwrap(), Expr::Field("initiatorPort".into()));
+        assert_eq!(
+            parse("initiatorPort").unwrap(),
+            Expr::Field("initiatorPort".into())
+        );
         assert_eq!(parse("@sensor").unwrap(), Expr::Resolved("sensor".into()));
-        assert_eq!(parse("'fw Policy'").unwrap(), Expr::Const("fw Policy".into()));
+        assert_eq!(
+            parse("'fw Policy'").unwrap(),
+            Expr::Const("fw Policy".into())
+        );
         assert_eq!(
             parse("ms(eventSecond, eventMicrosecond)").unwrap(),
             Expr::Call(
                 Func::Ms,
-                vec![Expr::Field("eventSecond".into()), Expr::Field("eventMicrosecond".into())]
+                vec![
+                    Expr::Field("eventSecond".into()),
+                    Expr::Field("eventMicrosecond".into())
+                ]
             )
         );
         assert_eq!(
             parse("first(@user, 'unknown')").unwrap(),
-            Expr::Call(Func::First, vec![Expr::Resolved("user".into()), Expr::Const("unknown".into())])
+            Expr::Call(
+                Func::First,
+                vec![Expr::Resolved("user".into()), Expr::Const("unknown".into())]
+            )
         );
         assert_eq!(
             parse("userLogin.vpnSession[0].clientIP").unwrap(),
@@ -311,7 +335,10 @@ mod tests {
                 TemplatePart::Expr(Expr::Resolved("renderedId".into())),
             ]
         );
-        assert_eq!(parse_template("a{{b}}").unwrap(), vec![TemplatePart::Text("a{b}".into())]);
+        assert_eq!(
+            parse_template("a{{b}}").unwrap(),
+            vec![TemplatePart::Text("a{b}".into())]
+        );
         assert!(parse_template("x{y").is_err());
     }
 }

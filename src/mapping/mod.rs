@@ -87,7 +87,13 @@ impl Mappings {
         let mut m = Mappings::default();
         if opts.builtin {
             for (name, text) in builtin::BUILTIN {
-                m.add_file(&format!("builtin:{name}"), text, &key_opts, &mut errors, false);
+                m.add_file(
+                    &format!("builtin:{name}"),
+                    text,
+                    &key_opts,
+                    &mut errors,
+                    false,
+                );
             }
         }
         if let Some(dir) = &opts.dir {
@@ -125,7 +131,11 @@ impl Mappings {
                 }),
             }
         }
-        if errors.is_empty() { Ok(m) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(m)
+        } else {
+            Err(errors)
+        }
     }
 
     /// The built-in tables (checked by the test suite).
@@ -133,7 +143,11 @@ impl Mappings {
         Mappings::load(&LoadOptions::default()).unwrap_or_else(|errors| {
             panic!(
                 "built-in mapping tables do not load:\n{}",
-                errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+                errors
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
             )
         })
     }
@@ -164,7 +178,12 @@ impl Mappings {
             Some(t) => self.sources.get(&t)?,
             None => self.unknown_source.as_ref()?,
         };
-        Some(format!("# {}:{}\n{}\n", origin.file, origin.line, text.trim_end()))
+        Some(format!(
+            "# {}:{}\n{}\n",
+            origin.file,
+            origin.line,
+            text.trim_end()
+        ))
     }
 
     fn add_file(
@@ -191,13 +210,20 @@ impl Mappings {
         let tables: FxHashMap<String, Arc<FxHashMap<String, String>>> = parsed
             .tables
             .iter()
-            .map(|(k, v)| (k.clone(), Arc::new(v.iter().map(|(a, b)| (a.clone(), b.clone())).collect())))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    Arc::new(v.iter().map(|(a, b)| (a.clone(), b.clone())).collect()),
+                )
+            })
             .collect();
         for def in &parsed.mapping {
             let span = def.span();
             let start_line = line_of(text, span.start);
             // The table's text from its [[mapping]] header.
-            let header_at = text[..span.start].rfind("[[mapping]]").unwrap_or(span.start);
+            let header_at = text[..span.start]
+                .rfind("[[mapping]]")
+                .unwrap_or(span.start);
             let source_text = text[header_at..span.end.min(text.len())].to_string();
             let origin = Origin {
                 file: file.to_string(),
@@ -215,7 +241,10 @@ impl Mappings {
                 Records::Special(s) if s == "unknown" => {
                     if let Some(plan) = c.compile(def, None, None, origin.clone()) {
                         if self.unknown.is_some() {
-                            c.errors.push(err(start_line, "a second table for \"unknown\" records".into()));
+                            c.errors.push(err(
+                                start_line,
+                                "a second table for \"unknown\" records".into(),
+                            ));
                         }
                         self.unknown = Some(Arc::new(plan));
                         self.unknown_source = Some((origin.clone(), source_text.clone()));
@@ -248,17 +277,23 @@ impl Mappings {
                             ));
                             continue;
                         }
-                        let scopes: Vec<&'static Scope> =
-                            schema.variants.iter().map(|v| catalog().scope(v.scope)).collect();
+                        let scopes: Vec<&'static Scope> = schema
+                            .variants
+                            .iter()
+                            .map(|v| catalog().scope(v.scope))
+                            .collect();
                         let mut compiled = Vec::new();
                         for &scope in &scopes {
-                            if let Some(p) = c.compile(def, Some(t), Some((scope, &scopes)), origin.clone()) {
+                            if let Some(p) =
+                                c.compile(def, Some(t), Some((scope, &scopes)), origin.clone())
+                            {
                                 compiled.push((scope as *const Scope as usize, Arc::new(p)));
                             }
                         }
                         if compiled.len() == scopes.len() {
                             self.plans.insert(t, compiled);
-                            self.sources.insert(t, (origin.clone(), source_text.clone()));
+                            self.sources
+                                .insert(t, (origin.clone(), source_text.clone()));
                         }
                     }
                 }
@@ -334,11 +369,23 @@ impl Compiler<'_> {
                 key: k,
                 src,
                 omit_zero: ldef.omit_zero(),
+                is_label: label_base(key).is_some(),
             });
         }
         if self.errors.len() > before {
             return None;
         }
+        // Each label goes right after the value it labels, and is written only with it.
+        let mut ordered: Vec<Line> = Vec::with_capacity(lines.len());
+        let labels: Vec<Line> = lines.iter().filter(|l| l.is_label).cloned().collect();
+        for l in lines.into_iter().filter(|l| !l.is_label) {
+            let label = format!("{}Label", l.key.name());
+            ordered.push(l);
+            if let Some(lab) = labels.iter().find(|x| x.key.name() == label) {
+                ordered.push(lab.clone());
+            }
+        }
+        let lines = ordered;
         Some(Plan {
             record_type,
             origin,
@@ -368,13 +415,21 @@ impl Compiler<'_> {
         for p in parts {
             out.push(match p {
                 TemplatePart::Text(s) => TPart::Text(s.into()),
-                TemplatePart::Expr(e) => TPart::Src(self.compile_expr(&e, at, record_type, layouts)?),
+                TemplatePart::Expr(e) => {
+                    TPart::Src(self.compile_expr(&e, at, record_type, layouts)?)
+                }
             });
         }
         Some(out)
     }
 
-    fn source(&mut self, text: &str, at: usize, record_type: Option<u32>, layouts: Layouts) -> Option<Src> {
+    fn source(
+        &mut self,
+        text: &str,
+        at: usize,
+        record_type: Option<u32>,
+        layouts: Layouts,
+    ) -> Option<Src> {
         match expr::parse(text) {
             Ok(e) => self.compile_expr(&e, at, record_type, layouts),
             Err(e) => {
@@ -384,7 +439,12 @@ impl Compiler<'_> {
         }
     }
 
-    fn severity(&mut self, def: &MappingDef, record_type: Option<u32>, layouts: Layouts) -> Option<Severity> {
+    fn severity(
+        &mut self,
+        def: &MappingDef,
+        record_type: Option<u32>,
+        layouts: Layouts,
+    ) -> Option<Severity> {
         let at = def.severity.span().start;
         match def.severity.get_ref() {
             SeverityDef::Constant(s) if *s <= 10 => Some(Severity::Constant(*s)),
@@ -409,7 +469,10 @@ impl Compiler<'_> {
                     return Some(Severity::Matrix {
                         rows,
                         columns,
-                        matrix: matrix.iter().map(|row| row.iter().map(|&s| s.min(10)).collect()).collect(),
+                        matrix: matrix
+                            .iter()
+                            .map(|row| row.iter().map(|&s| s.min(10)).collect())
+                            .collect(),
                         default,
                     });
                 }
@@ -423,7 +486,8 @@ impl Compiler<'_> {
                 }
                 if let Some(ranges) = &r.ranges {
                     let src = field(self, &r.field, "field")?;
-                    let mut rs: Vec<(u64, u8)> = ranges.iter().map(|r| (r.max, r.severity.min(10))).collect();
+                    let mut rs: Vec<(u64, u8)> =
+                        ranges.iter().map(|r| (r.max, r.severity.min(10))).collect();
                     rs.sort_by_key(|r| r.0);
                     return Some(Severity::Ranges {
                         src,
@@ -442,7 +506,13 @@ impl Compiler<'_> {
         }
     }
 
-    fn compile_expr(&mut self, e: &Expr, at: usize, record_type: Option<u32>, layouts: Layouts) -> Option<Src> {
+    fn compile_expr(
+        &mut self,
+        e: &Expr,
+        at: usize,
+        record_type: Option<u32>,
+        layouts: Layouts,
+    ) -> Option<Src> {
         Some(match e {
             Expr::Const(s) => Src::Const(s.clone().into()),
             Expr::Number(n) => Src::Const(n.to_string().into()),
@@ -467,13 +537,25 @@ impl Compiler<'_> {
                         Src::Const("".into())
                     }
                     None => {
-                        let suggestions = suggest(path, all.iter().flat_map(|s| s.fields.iter().filter(|f| !f.hidden).map(|f| f.path.to_string())));
+                        let suggestions = suggest(
+                            path,
+                            all.iter().flat_map(|s| {
+                                s.fields
+                                    .iter()
+                                    .filter(|f| !f.hidden)
+                                    .map(|f| f.path.to_string())
+                            }),
+                        );
                         self.error(
                             at,
                             format!(
                                 "record {} has no field `{path}`{}",
                                 record_type.map(|t| t.to_string()).unwrap_or_default(),
-                                if suggestions.is_empty() { String::new() } else { format!("; did you mean {}?", suggestions.join(", ")) }
+                                if suggestions.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!("; did you mean {}?", suggestions.join(", "))
+                                }
                             ),
                         );
                         return None;
@@ -488,20 +570,40 @@ impl Compiler<'_> {
                         at,
                         format!(
                             "`@{name}` is not a resolved name{}",
-                            if s.is_empty() { String::new() } else { format!("; did you mean {}?", s.iter().map(|x| format!("@{x}")).collect::<Vec<_>>().join(", ")) }
+                            if s.is_empty() {
+                                String::new()
+                            } else {
+                                format!(
+                                    "; did you mean {}?",
+                                    s.iter()
+                                        .map(|x| format!("@{x}"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
+                            }
                         ),
                     );
                     return None;
                 };
                 let Some((scope, all)) = layouts else {
-                    self.error(at, format!("`@{name}`: records of unknown types have no resolved names"));
+                    self.error(
+                        at,
+                        format!("`@{name}`: records of unknown types have no resolved names"),
+                    );
                     return None;
                 };
-                let (Some(t), cat) = (record_type, catalog()) else { return None };
+                let (Some(t), cat) = (record_type, catalog()) else {
+                    return None;
+                };
                 let schema = cat.record(t)?;
                 match r.for_scope(schema, scope).resolver(id) {
                     Some(cr) => Src::Resolved(Arc::new(cr.clone()), name.clone().into()),
-                    None if all.iter().any(|s| r.for_scope(schema, s).resolver(id).is_some()) => Src::Const("".into()),
+                    None if all
+                        .iter()
+                        .any(|s| r.for_scope(schema, s).resolver(id).is_some()) =>
+                    {
+                        Src::Const("".into())
+                    }
                     None => {
                         let here: Vec<String> = r
                             .for_scope(schema, scope)
@@ -514,7 +616,17 @@ impl Compiler<'_> {
                             at,
                             format!(
                                 "`@{name}` does not resolve for record {t}{}",
-                                if s.is_empty() { String::new() } else { format!("; did you mean {}?", s.iter().map(|x| format!("@{x}")).collect::<Vec<_>>().join(", ")) }
+                                if s.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(
+                                        "; did you mean {}?",
+                                        s.iter()
+                                            .map(|x| format!("@{x}"))
+                                            .collect::<Vec<_>>()
+                                            .join(", ")
+                                    )
+                                }
                             ),
                         );
                         return None;
@@ -578,15 +690,20 @@ fn label_base(key: &str) -> Option<&str> {
 }
 
 fn is_custom_family(key: &str) -> bool {
-    let (prefix, n) = key.split_at(key.find(|c: char| c.is_ascii_digit()).unwrap_or(key.len()));
-    let n: u32 = match n.parse() {
-        Ok(n) => n,
-        Err(_) => return false,
-    };
-    matches!(
-        (prefix, n),
-        ("cs", 1..=6) | ("cn", 1..=3) | ("cfp", 1..=4) | ("c6a", 1..=4) | ("deviceCustomDate", 1..=2) | ("flexString", 1..=2) | ("flexDate", 1)
-    )
+    const FAMILIES: [(&str, u32); 7] = [
+        ("cs", 6),
+        ("cn", 3),
+        ("cfp", 4),
+        ("c6a", 4),
+        ("deviceCustomDate", 2),
+        ("flexString", 2),
+        ("flexDate", 1),
+    ];
+    FAMILIES.iter().any(|(prefix, max)| {
+        key.strip_prefix(prefix)
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| (1..=*max).contains(&n))
+    })
 }
 
 /// Up to three known names closest to a misspelled one.
@@ -599,7 +716,11 @@ fn suggest(wrong: &str, known: impl Iterator<Item = String>) -> Vec<String> {
         .collect();
     scored.sort();
     scored.dedup_by(|a, b| a.1 == b.1);
-    scored.into_iter().take(3).map(|(_, k)| format!("`{k}`")).collect()
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, k)| format!("`{k}`"))
+        .collect()
 }
 
 fn distance(a: &str, b: &str) -> usize {
@@ -608,7 +729,9 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, &cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -645,6 +768,9 @@ mod tests {
     #[test]
     fn suggestions_find_near_misses() {
         let known = ["initiatorPort", "responderPort", "initiatorIpAddress"].map(String::from);
-        assert_eq!(suggest("initiatorPrt", known.into_iter()), vec!["`initiatorPort`"]);
+        assert_eq!(
+            suggest("initiatorPrt", known.into_iter()),
+            vec!["`initiatorPort`"]
+        );
     }
 }

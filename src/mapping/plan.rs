@@ -88,6 +88,8 @@ pub struct Line {
     pub key: Key,
     pub src: Src,
     pub omit_zero: bool,
+    /// A label line: written only when the line it labels (the one just before it) was.
+    pub is_label: bool,
 }
 
 /// Where a plan came from, for `mappings show` and error messages.
@@ -207,11 +209,10 @@ pub struct Scratch {
     pub notes: Notes,
 }
 
-struct Ctx<'r, 'c> {
-    rec: &'r Record<'r>,
-    cache: &'c Cache,
+struct Ctx<'a> {
+    rec: &'a Record<'a>,
+    cache: &'a Cache,
     collect: bool,
-    notes: &'r mut Notes,
 }
 
 impl Plan {
@@ -232,20 +233,26 @@ impl Plan {
             collect_notes,
             notes,
         } = scratch;
-        let mut ctx = Ctx {
+        let ctx = Ctx {
             rec,
             cache,
             collect: *collect_notes,
-            notes,
         };
         class_id.clear();
         name.clear();
-        render(&self.class_id, &mut ctx, class_id);
-        render(&self.name, &mut ctx, name);
-        let severity = self.severity(&mut ctx, text);
+        render(&self.class_id, &ctx, notes, class_id);
+        render(&self.name, &ctx, notes, name);
+        let severity = self.severity(&ctx, notes, text);
         let mut line = encoder.begin(buf, class_id, name, severity);
+        let mut last_written = false;
         for l in &self.lines {
-            let v = eval(&l.src, &mut ctx);
+            if l.is_label && !last_written {
+                continue;
+            }
+            let v = eval(&l.src, &ctx, notes);
+            if !l.is_label {
+                last_written = !(v.is_empty() || (l.omit_zero && v == V::Int(0)));
+            }
             if l.omit_zero && v == V::Int(0) {
                 continue;
             }
@@ -281,17 +288,17 @@ impl Plan {
         }
         let warnings = line.finish();
         if ctx.collect {
-            ctx.notes.encoder.extend_from_slice(warnings);
+            notes.encoder.extend_from_slice(warnings);
         }
         severity
     }
 
-    fn severity(&self, ctx: &mut Ctx, text: &mut String) -> u8 {
+    fn severity(&self, ctx: &Ctx, notes: &mut Notes, text: &mut String) -> u8 {
         match &self.severity {
             Severity::Constant(s) => *s,
             Severity::Lookup { src, map, default } => {
                 text.clear();
-                let v = eval(src, ctx);
+                let v = eval(src, ctx, notes);
                 v.write_text(text);
                 map.get(text.as_str()).copied().unwrap_or(*default)
             }
@@ -299,7 +306,7 @@ impl Plan {
                 src,
                 ranges,
                 default,
-            } => match as_int(&eval(src, ctx)) {
+            } => match as_int(&eval(src, ctx, notes)) {
                 Some(v) => ranges
                     .iter()
                     .find(|(max, _)| v <= *max)
@@ -313,8 +320,8 @@ impl Plan {
                 matrix,
                 default,
             } => {
-                let r = as_int(&eval(rows, ctx));
-                let c = as_int(&eval(columns, ctx));
+                let r = as_int(&eval(rows, ctx, notes));
+                let c = as_int(&eval(columns, ctx, notes));
                 match (r, c) {
                     (Some(r), Some(c)) if r >= 1 && c >= 1 => matrix
                         .get(r as usize - 1)
@@ -346,22 +353,22 @@ fn as_int(v: &V) -> Option<u64> {
     }
 }
 
-fn render(parts: &[TPart], ctx: &mut Ctx, out: &mut String) {
+fn render(parts: &[TPart], ctx: &Ctx, notes: &mut Notes, out: &mut String) {
     for p in parts {
         match p {
             TPart::Text(t) => out.push_str(t),
-            TPart::Src(s) => eval(s, ctx).write_text(out),
+            TPart::Src(s) => eval(s, ctx, notes).write_text(out),
         }
     }
 }
 
-fn eval<'a>(src: &'a Src, ctx: &mut Ctx<'a, 'a>) -> V<'a> {
+fn eval<'a>(src: &'a Src, ctx: &Ctx<'a>, notes: &mut Notes) -> V<'a> {
     match src {
         Src::Field(f, path) => match ctx.rec.get_ref(*f) {
             Some(v) => from_value(v),
             None => {
                 if ctx.collect {
-                    ctx.notes.absent_fields.push(path.to_string());
+                    notes.absent_fields.push(path.to_string());
                 }
                 V::None
             }
@@ -382,7 +389,7 @@ fn eval<'a>(src: &'a Src, ctx: &mut Ctx<'a, 'a>) -> V<'a> {
             Resolved::Text(s) => V::Str(Cow::Owned(s)),
             Resolved::Missing(id) => {
                 if ctx.collect {
-                    ctx.notes.missing_metadata.push(format!("@{name} (id {id})"));
+                    notes.missing_metadata.push(format!("@{name} (id {id})"));
                 }
                 V::Str(Cow::Owned(id))
             }
@@ -390,23 +397,26 @@ fn eval<'a>(src: &'a Src, ctx: &mut Ctx<'a, 'a>) -> V<'a> {
         },
         Src::Const(c) => V::Str(Cow::Borrowed(c)),
         Src::Ms(sec, usec) => {
-            let s = as_int(&eval(sec, ctx));
-            let us = usec.as_ref().and_then(|u| as_int(&eval(u, ctx))).unwrap_or(0);
+            let s = as_int(&eval(sec, ctx, notes));
+            let us = usec
+                .as_ref()
+                .and_then(|u| as_int(&eval(u, ctx, notes)))
+                .unwrap_or(0);
             match s {
                 Some(s) => V::Time(s as i64, us.min(999_999) as u32),
                 None => V::None,
             }
         }
-        Src::Ipv4(a) => match as_ip(eval(a, ctx)) {
+        Src::Ipv4(a) => match as_ip(eval(a, ctx, notes)) {
             Some(IpAddr::V4(v4)) => V::Ip(IpAddr::V4(v4)),
             _ => V::None,
         },
-        Src::Ipv6(a) => match as_ip(eval(a, ctx)) {
+        Src::Ipv6(a) => match as_ip(eval(a, ctx, notes)) {
             Some(IpAddr::V6(v6)) if !v6.is_unspecified() => V::Ip(IpAddr::V6(v6)),
             _ => V::None,
         },
         Src::Lookup(x, table) => {
-            let v = eval(x, ctx);
+            let v = eval(x, ctx, notes);
             let mut key = String::new();
             v.write_text(&mut key);
             match table.get(&key) {
@@ -416,7 +426,7 @@ fn eval<'a>(src: &'a Src, ctx: &mut Ctx<'a, 'a>) -> V<'a> {
         }
         Src::First(list) => {
             for s in list {
-                let v = eval(s, ctx);
+                let v = eval(s, ctx, notes);
                 if !v.is_empty() {
                     return v;
                 }
@@ -424,7 +434,7 @@ fn eval<'a>(src: &'a Src, ctx: &mut Ctx<'a, 'a>) -> V<'a> {
             V::None
         }
         Src::Truncate(x, n) => {
-            let v = eval(x, ctx);
+            let v = eval(x, ctx, notes);
             let mut s = String::new();
             v.write_text(&mut s);
             if let Some((i, _)) = s.char_indices().nth(*n) {
@@ -432,14 +442,20 @@ fn eval<'a>(src: &'a Src, ctx: &mut Ctx<'a, 'a>) -> V<'a> {
             }
             V::Str(Cow::Owned(s))
         }
-        Src::Hex(x) => match eval(x, ctx) {
+        Src::Hex(x) => match eval(x, ctx, notes) {
             V::Raw(b) | V::Bytes(b) | V::Hex(b) | V::Uuid(b) | V::Mac(b) => V::Hex(b),
             other => other,
         },
-        Src::Ascii(x) => match eval(x, ctx) {
+        Src::Ascii(x) => match eval(x, ctx, notes) {
             V::Raw(b) | V::Bytes(b) => V::Str(Cow::Owned(
                 b.iter()
-                    .map(|&c| if (0x20..0x7f).contains(&c) { c as char } else { '.' })
+                    .map(|&c| {
+                        if (0x20..0x7f).contains(&c) {
+                            c as char
+                        } else {
+                            '.'
+                        }
+                    })
                     .collect(),
             )),
             other => other,
