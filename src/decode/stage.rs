@@ -35,17 +35,26 @@ pub struct DecodeStage {
     warned_unknown: FxHashSet<u32>,
 }
 
-/// The outcome for one record.
+/// The outcome for one record. `second` is the record's archive second (0 for metadata) and
+/// `identity` its [`identity`]: what the bookmark is made of.
 pub enum Handled<'s> {
     /// Decoded (or an unknown type, with `record.schema == None`) and wanted.
     Record {
         record: Record<'s>,
         cache: &'s Cache,
         identity: u64,
+        second: u32,
     },
-    /// Decoded, but filtered out or already delivered.
-    Skipped,
-    Malformed(DecodeError),
+    /// Decoded, but not written (record filter).
+    Filtered { identity: u64, second: u32 },
+    /// Already handled before a reconnect or restart.
+    Duplicate,
+    /// Could not be decoded: skipped and counted.
+    Malformed {
+        error: DecodeError,
+        identity: u64,
+        second: u32,
+    },
 }
 
 impl DecodeStage {
@@ -72,10 +81,11 @@ impl DecodeStage {
         } = self;
         counters.records += 1;
         let id = identity(body);
-        if let (Some(c), Ok(h)) = (cursor.as_mut(), RecordHeader::parse(body)) {
-            if !c.admit(h.archive_timestamp, id) {
+        let second = RecordHeader::parse(body).map(|h| h.archive_timestamp).unwrap_or(0);
+        if let Some(c) = cursor.as_mut() {
+            if !c.admit(second, id) {
                 counters.duplicates += 1;
-                return Handled::Skipped;
+                return Handled::Duplicate;
             }
         }
         let catalog = decoder.catalog();
@@ -91,7 +101,11 @@ impl DecodeStage {
                     "skipping malformed record #{index}: {e}; first bytes: {}",
                     first_bytes(body)
                 );
-                return Handled::Malformed(e);
+                return Handled::Malformed {
+                    error: e,
+                    identity: id,
+                    second,
+                };
             }
         };
         match record.schema {
@@ -118,12 +132,16 @@ impl DecodeStage {
         }
         if !filter.wants(record.record_type(), record.schema) {
             counters.filtered += 1;
-            return Handled::Skipped;
+            return Handled::Filtered {
+                identity: id,
+                second,
+            };
         }
         Handled::Record {
             record,
             cache,
             identity: id,
+            second,
         }
     }
 }
