@@ -7,6 +7,7 @@
 pub mod cef;
 pub mod config;
 pub mod decode;
+pub mod diagnose;
 pub mod estreamer;
 pub mod metadata;
 pub mod sim;
