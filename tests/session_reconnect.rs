@@ -365,3 +365,27 @@ async fn shutdown_is_prompt_during_the_reconnect_backoff() {
         "stopping took {took:?}, as if the backoff had been waited out"
     );
 }
+
+#[tokio::test]
+async fn a_consumer_that_goes_away_ends_the_session() {
+    let pki = TestPki::new();
+    let sim = Sim::start(pki.simulator(), Arc::new(corpus_scenario(4))).await;
+    let (tx, mut rx) = mpsc::channel(1);
+    let client = start_client(
+        session_config(pki.identity(), sim.addr(), StartAt::Genesis),
+        tx,
+    );
+    tokio::time::timeout(LIMIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    drop(rx);
+    let ended = tokio::time::timeout(LIMIT, client.task)
+        .await
+        .expect("the session kept running without a consumer")
+        .unwrap();
+    assert!(
+        matches!(ended, Err(SessionError::ConsumerGone)),
+        "{ended:?}"
+    );
+}

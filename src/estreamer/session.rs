@@ -34,13 +34,15 @@ use super::message::{
     ESTREAMER_SERVICE, ErrorBody, FrameError, NULL_MESSAGE, kind, streaming_information,
 };
 use super::request::{
-    EventVersion, StartAt, describe_flags, event_stream_request, flag, streaming_request,
+    EventVersion, StartAt, describe_flags, event_stream_request, streaming_request,
 };
 use super::tls::{self, ClientIdentity, HandshakeError, ServerTrust, TlsSetupError};
 use crate::config::Config;
 
 /// The first reconnect waits about this long; each failed attempt doubles it.
 const FIRST_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// No wait is shorter, whatever `reconnect_max_delay` says: a retry loop must never spin.
+const MIN_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// A connection that stayed up this long counts as successful even without data (a quiet FMC
 /// asked for "now"): the next failure starts the backoff from the beginning again.
 const STABLE_SESSION: Duration = Duration::from_secs(60);
@@ -427,7 +429,9 @@ impl Backoff {
             .saturating_mul(1u32 << self.attempt.min(20))
             .min(self.max);
         self.attempt = self.attempt.saturating_add(1);
-        nominal.mul_f64(rand::rng().random_range(0.75..=1.0))
+        nominal
+            .mul_f64(rand::rng().random_range(0.75..=1.0))
+            .max(MIN_RETRY_DELAY)
     }
 
     fn reset(&mut self) {
@@ -483,6 +487,9 @@ pub async fn run(
     loop {
         if stopping(&shutdown) {
             return Ok(());
+        }
+        if tx.is_closed() {
+            return Err(SessionError::ConsumerGone);
         }
         let start = match resume.load(Ordering::Acquire) {
             s if connection > 0 && s != 0 => StartAt::Second(s),
@@ -836,11 +843,6 @@ impl fmt::Display for SessionStatsSnapshot {
     }
 }
 
-/// The extended-request bit, for callers deciding whether to expect StreamingInformation.
-pub fn is_extended(flags: u32) -> bool {
-    flags & flag::EXTENDED != 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -863,7 +865,12 @@ mod tests {
             attempt: 0,
             max: Duration::from_millis(100),
         };
-        assert!(tiny.next() <= Duration::from_millis(100));
+        assert_eq!(tiny.next(), Duration::from_millis(100));
+        let mut zero = Backoff {
+            attempt: 0,
+            max: Duration::ZERO,
+        };
+        assert_eq!(zero.next(), MIN_RETRY_DELAY, "never a busy loop");
     }
 
     #[test]
