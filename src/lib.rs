@@ -9,6 +9,7 @@ pub mod cef;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod diagnose;
 pub mod estreamer;
 pub mod mapping;
 pub mod metadata;

@@ -2,8 +2,10 @@
 //! the eStreamer protocol like an FMC. Tests, benchmarks and the demo use it.
 
 mod encode;
+pub mod faults;
 pub mod generate;
 pub mod pki;
 pub mod scenario;
+pub mod server;
 mod values;
 mod world;
