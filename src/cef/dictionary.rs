@@ -191,11 +191,13 @@ const fn v12(mut r: KeyInfo) -> KeyInfo {
 
 use MaxLen::{CustomString as CS, Unlimited as UNL};
 use ValueType::{
-    Double as D, Integer as I, Ipv4 as IP4, Ipv6 as IP6, Long as L, Mac as MAC, Timestamp as TS,
+    Double as D, Integer as I, Ipv4 as IP4, Ipv6 as IP6, Long as L, Mac as MAC, String as STR,
+    Timestamp as TS,
 };
 
 /// Every key a producer may send. The position of a row is its slot number in the encoder's
 /// duplicate-key check, so the table must stay below 256 rows.
+#[rustfmt::skip]
 pub static DICTIONARY: &[KeyInfo] = &[
     // Network, device and event keys.
     s("act", "deviceAction", 63),
@@ -222,11 +224,7 @@ pub static DICTIONARY: &[KeyInfo] = &[
     t("dst", "destinationAddress", IP4),
     s("destinationDnsDomain", "destinationDnsDomain", 255),
     s("destinationServiceName", "destinationServiceName", 1023),
-    t(
-        "destinationTranslatedAddress",
-        "destinationTranslatedAddress",
-        IP4,
-    ),
+    t("destinationTranslatedAddress", "destinationTranslatedAddress", IP4),
     t("destinationTranslatedPort", "destinationTranslatedPort", I),
     s("dtz", "deviceTimeZone", 255),
     s("duid", "destinationUserId", 1023),
@@ -285,48 +283,12 @@ pub static DICTIONARY: &[KeyInfo] = &[
     t("oldFileCreateTime", "oldFileCreateTime", TS),
     t("oldFileModificationTime", "oldFileModificationTime", TS),
     // Custom strings.
-    custom(
-        "cs1",
-        "deviceCustomString1",
-        ValueType::String,
-        CS,
-        "cs1Label",
-    ),
-    custom(
-        "cs2",
-        "deviceCustomString2",
-        ValueType::String,
-        CS,
-        "cs2Label",
-    ),
-    custom(
-        "cs3",
-        "deviceCustomString3",
-        ValueType::String,
-        CS,
-        "cs3Label",
-    ),
-    custom(
-        "cs4",
-        "deviceCustomString4",
-        ValueType::String,
-        CS,
-        "cs4Label",
-    ),
-    custom(
-        "cs5",
-        "deviceCustomString5",
-        ValueType::String,
-        CS,
-        "cs5Label",
-    ),
-    custom(
-        "cs6",
-        "deviceCustomString6",
-        ValueType::String,
-        CS,
-        "cs6Label",
-    ),
+    custom("cs1", "deviceCustomString1", STR, CS, "cs1Label"),
+    custom("cs2", "deviceCustomString2", STR, CS, "cs2Label"),
+    custom("cs3", "deviceCustomString3", STR, CS, "cs3Label"),
+    custom("cs4", "deviceCustomString4", STR, CS, "cs4Label"),
+    custom("cs5", "deviceCustomString5", STR, CS, "cs5Label"),
+    custom("cs6", "deviceCustomString6", STR, CS, "cs6Label"),
     label("cs1Label", "deviceCustomString1Label", "cs1", 1023),
     label("cs2Label", "deviceCustomString2Label", "cs2", 1023),
     label("cs3Label", "deviceCustomString3Label", "cs3", 1023),
@@ -350,76 +312,29 @@ pub static DICTIONARY: &[KeyInfo] = &[
     label("cfp3Label", "deviceCustomFloatingPoint3Label", "cfp3", 1023),
     label("cfp4Label", "deviceCustomFloatingPoint4Label", "cfp4", 1023),
     // Custom IPv6 addresses; 1 device, 2 source, 3 destination by the standard's convention.
-    conventional(
-        custom("c6a1", "deviceCustomIPv6Address1", IP6, UNL, "c6a1Label"),
-        "Device IPv6 Address",
-    ),
-    conventional(
-        custom("c6a2", "deviceCustomIPv6Address2", IP6, UNL, "c6a2Label"),
-        "Source IPv6 Address",
-    ),
-    conventional(
-        custom("c6a3", "deviceCustomIPv6Address3", IP6, UNL, "c6a3Label"),
-        "Destination IPv6 Address",
-    ),
+    conventional(custom("c6a1", "deviceCustomIPv6Address1", IP6, UNL, "c6a1Label"), "Device IPv6 Address"),
+    conventional(custom("c6a2", "deviceCustomIPv6Address2", IP6, UNL, "c6a2Label"), "Source IPv6 Address"),
+    conventional(custom("c6a3", "deviceCustomIPv6Address3", IP6, UNL, "c6a3Label"), "Destination IPv6 Address"),
     custom("c6a4", "deviceCustomIPv6Address4", IP6, UNL, "c6a4Label"),
     label("c6a1Label", "deviceCustomIPv6Address1Label", "c6a1", 1023),
     label("c6a2Label", "deviceCustomIPv6Address2Label", "c6a2", 1023),
     label("c6a3Label", "deviceCustomIPv6Address3Label", "c6a3", 1023),
     label("c6a4Label", "deviceCustomIPv6Address4Label", "c6a4", 1023),
     // Custom dates.
-    custom(
-        "deviceCustomDate1",
-        "deviceCustomDate1",
-        TS,
-        UNL,
-        "deviceCustomDate1Label",
-    ),
-    custom(
-        "deviceCustomDate2",
-        "deviceCustomDate2",
-        TS,
-        UNL,
-        "deviceCustomDate2Label",
-    ),
-    label(
-        "deviceCustomDate1Label",
-        "deviceCustomDate1Label",
-        "deviceCustomDate1",
-        1023,
-    ),
-    label(
-        "deviceCustomDate2Label",
-        "deviceCustomDate2Label",
-        "deviceCustomDate2",
-        1023,
-    ),
+    custom("deviceCustomDate1", "deviceCustomDate1", TS, UNL, "deviceCustomDate1Label"),
+    custom("deviceCustomDate2", "deviceCustomDate2", TS, UNL, "deviceCustomDate2Label"),
+    label("deviceCustomDate1Label", "deviceCustomDate1Label", "deviceCustomDate1", 1023),
+    label("deviceCustomDate2Label", "deviceCustomDate2Label", "deviceCustomDate2", 1023),
     // Flex fields ("typically reserved for customer use").
-    custom(
-        "flexString1",
-        "flexString1",
-        ValueType::String,
-        MaxLen::Chars(1023),
-        "flexString1Label",
-    ),
-    custom(
-        "flexString2",
-        "flexString2",
-        ValueType::String,
-        MaxLen::Chars(1023),
-        "flexString2Label",
-    ),
+    custom("flexString1", "flexString1", STR, MaxLen::Chars(1023), "flexString1Label"),
+    custom("flexString2", "flexString2", STR, MaxLen::Chars(1023), "flexString2Label"),
     label("flexString1Label", "flexString1Label", "flexString1", 128),
     label("flexString2Label", "flexString2Label", "flexString2", 128),
     custom("flexDate1", "flexDate1", TS, UNL, "flexDate1Label"),
     label("flexDate1Label", "flexDate1Label", "flexDate1", 128),
     // CEF 1.2 additions (producer and consumer; only meaningful with CEF:1).
     v12(t("reportedDuration", "reportedDuration", L)),
-    v12(s(
-        "reportedResourceGroupName",
-        "reportedResourceGroupName",
-        128,
-    )),
+    v12(s("reportedResourceGroupName", "reportedResourceGroupName", 128)),
     v12(s("reportedResourceID", "reportedResourceID", 256)),
     v12(s("reportedResourceName", "reportedResourceName", 64)),
     v12(s("reportedResourceType", "reportedResourceType", 64)),
