@@ -204,6 +204,14 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_octet_counted_frame_is_zero_then_space() {
+        let mut out = Vec::new();
+        frame_into(WireFraming::OctetCounting, b"", &mut out);
+        assert_eq!(out, b"0 ");
+        assert_eq!(parse(WireFraming::OctetCounting, &out, 10), Ok(Some((&b""[..], 2))));
+    }
+
+    #[test]
     fn bad_frames_are_errors() {
         assert!(matches!(
             parse(WireFraming::OctetCounting, b"<13>1 x", 100),
