@@ -208,7 +208,10 @@ mod tests {
         let mut out = Vec::new();
         frame_into(WireFraming::OctetCounting, b"", &mut out);
         assert_eq!(out, b"0 ");
-        assert_eq!(parse(WireFraming::OctetCounting, &out, 10), Ok(Some((&b""[..], 2))));
+        assert_eq!(
+            parse(WireFraming::OctetCounting, &out, 10),
+            Ok(Some((&b""[..], 2)))
+        );
     }
 
     #[test]
