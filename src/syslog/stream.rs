@@ -5,6 +5,12 @@
 //! level. We count the bytes written to the socket (for TLS: record bytes, below the TLS layer)
 //! and subtract the kernel's count of unacknowledged bytes (`SIOCOUTQ`): everything written
 //! before that point is acknowledged.
+//!
+//! A receiver that rejects us right after connecting still has its kernel acknowledge what we
+//! sent: a TLS 1.3 server refusing our client certificate (it decides after our side considers
+//! the handshake done), or syslog-ng closing a connection whose first frame it cannot parse. So
+//! acknowledgements count only once a connection has lived for [`ACK_PROBATION`]; a rejection
+//! arrives well within it, and the frames are sent again on the next connection.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -31,6 +37,8 @@ use super::{Batch, OutputStats, publish_progress};
 const WRITE_CHUNK: usize = 256 * 1024;
 /// How often to ask the kernel for acknowledgements while some are outstanding.
 const ACK_POLL: Duration = Duration::from_millis(10);
+/// A new connection's acknowledgements count only after it has lived this long.
+pub const ACK_PROBATION: Duration = Duration::from_secs(1);
 
 trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncStream for T {}
@@ -271,6 +279,7 @@ impl StreamOutput {
         let mut marks: VecDeque<(u64, u64)> = VecDeque::new();
         let mut tick = tokio::time::interval(ACK_POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let probation_ends = Instant::now() + ACK_PROBATION;
 
         loop {
             if !run.rx_open && pos == run.replay.end() && run.replay.acked() == run.replay.end() {
@@ -299,11 +308,11 @@ impl StreamOutput {
                         s.bytes.fetch_add(note.new_bytes, Ordering::Relaxed);
                         s.resent.fetch_add(note.resent_frames, Ordering::Relaxed);
                         marks.push_back((pos, socket_written.load(Ordering::Relaxed)));
-                        self.check_acks(fd, &socket_written, &mut marks, run);
+                        self.check_acks(fd, &socket_written, &mut marks, run, probation_ends);
                     }
                     Err(e) => return Ended::Broken(format!("write failed: {e}")),
                 },
-                _ = tick.tick(), if unacked => self.check_acks(fd, &socket_written, &mut marks, run),
+                _ = tick.tick(), if unacked => self.check_acks(fd, &socket_written, &mut marks, run, probation_ends),
                 b = run.rx.recv(), if can_take => self.on_input(run, b),
                 _ = sleep_until(deadline), if run.deadline.is_some() => {
                     warn!(output = %self.name, "shutdown_timeout_secs passed before the receiver acknowledged everything");
@@ -320,7 +329,11 @@ impl StreamOutput {
         socket_written: &AtomicU64,
         marks: &mut VecDeque<(u64, u64)>,
         run: &mut Run,
+        probation_ends: Instant,
     ) {
+        if Instant::now() < probation_ends {
+            return;
+        }
         let outstanding = match unacknowledged_bytes(fd) {
             Ok(n) => n,
             Err(e) => {
