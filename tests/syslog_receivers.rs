@@ -345,3 +345,27 @@ async fn rfc3164_over_tcp() {
         assert!(r["cef"].get("bom_in_msg").is_none(), "no BOM in RFC 3164");
     }
 }
+
+/// LF framing sent to syslog-ng's octet-counting `syslog()` port: syslog-ng reads the first
+/// bytes, says "Invalid frame header" and closes. Its kernel had acknowledged the data, but
+/// nothing may be reported as delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_rejecting_the_framing_is_never_reported_as_delivered() {
+    let sng = SyslogNg::start();
+    let out = Running::start(&format!(
+        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\nframing = \"lf\"\nshutdown_timeout_secs = 1\nreconnect_delay_max_secs = 0.5",
+        sng.tcp_port
+    ));
+    out.send_all(batches(1, 100, 50)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(out.progress(), 0);
+    let (progress, stats) = out.finish(Duration::from_secs(10)).await;
+    assert_eq!(progress, 0, "nothing was delivered");
+    let s = stats.snapshot();
+    assert!(s.errors >= 2 && s.reconnects >= 1, "{s:?}");
+    assert!(sng.log_text().contains("Invalid frame header"));
+    assert!(
+        sng.records().iter().all(|r| r["cef"].get("ext").is_none()),
+        "no CEF event got through"
+    );
+}

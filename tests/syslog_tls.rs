@@ -10,7 +10,6 @@ mod syslog_events;
 #[path = "support/syslog_ng.rs"]
 mod syslog_ng;
 
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,12 +18,11 @@ use estreamer_cef::syslog::{Output, OutputConfig};
 use openssl::hash::MessageDigest;
 use openssl::pkcs12::Pkcs12;
 use openssl::pkey::{PKey, Private};
-use openssl::ssl::{Ssl, SslAcceptor, SslMethod, SslVerifyMode};
+use openssl::ssl::{ShutdownState, SslAcceptor, SslMethod, SslVerifyMode};
 use openssl::x509::X509;
 use openssl::x509::store::X509StoreBuilder;
 use syslog_events::*;
 use syslog_ng::TestPki;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Debug, Default, Clone)]
 struct Conn {
@@ -47,7 +45,7 @@ impl Server {
 
 /// A TLS syslog receiver (octet counting) with `cert`; requires a client certificate issued by
 /// `client_ca` when given.
-async fn tls_server(cert: &X509, key: &PKey<Private>, client_ca: Option<&X509>) -> Server {
+fn tls_server(cert: &X509, key: &PKey<Private>, client_ca: Option<&X509>) -> Server {
     let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
     b.set_certificate(cert).unwrap();
     b.set_private_key(key).unwrap();
@@ -58,24 +56,28 @@ async fn tls_server(cert: &X509, key: &PKey<Private>, client_ca: Option<&X509>) 
         b.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
     }
     let acceptor = Arc::new(b.build());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // Blocking OpenSSL on plain threads: the synchronous stream exposes the shutdown state, which
+    // tells a close_notify apart from a bare TCP close.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let conns = Arc::new(Mutex::new(Vec::new()));
     let c = conns.clone();
-    tokio::spawn(async move {
-        loop {
-            let (tcp, _) = listener.accept().await.unwrap();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming() {
+            let Ok(tcp) = tcp else { return };
             let acceptor = acceptor.clone();
             let c = c.clone();
-            tokio::spawn(async move {
-                let ssl = Ssl::new(acceptor.context()).unwrap();
-                let mut s = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
+            std::thread::spawn(move || {
+                tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
                 let mut conn = Conn::default();
-                if let Err(e) = Pin::new(&mut s).accept().await {
-                    conn.handshake_error = Some(e.to_string());
-                    c.lock().unwrap().push(conn);
-                    return;
-                }
+                let mut s = match acceptor.accept(tcp) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        conn.handshake_error = Some(e.to_string());
+                        c.lock().unwrap().push(conn);
+                        return;
+                    }
+                };
                 conn.client_cn = s.ssl().peer_certificate().and_then(|p| {
                     p.subject_name()
                         .entries_by_nid(openssl::nid::Nid::COMMONNAME)
@@ -85,18 +87,13 @@ async fn tls_server(cert: &X509, key: &PKey<Private>, client_ca: Option<&X509>) 
                 let mut buf = Vec::new();
                 let mut chunk = vec![0u8; 65536];
                 loop {
-                    match s.read(&mut chunk).await {
-                        // OpenSSL 3 reports a TCP EOF without close_notify as an error
-                        // ("unexpected eof while reading"); a clean TLS close reads as 0.
-                        Ok(0) => {
-                            conn.close_notify = true;
-                            break;
-                        }
-                        Err(_) => break,
+                    match std::io::Read::read(&mut s, &mut chunk) {
+                        Ok(0) | Err(_) => break,
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     }
                 }
-                let _ = s.shutdown().await;
+                conn.close_notify = s.get_shutdown().contains(ShutdownState::RECEIVED);
+                let _ = s.shutdown();
                 let mut rest = &buf[..];
                 while let Ok(Some((m, used))) = parse(WireFraming::OctetCounting, rest, 1 << 20) {
                     conn.messages.push(m.to_vec());
@@ -140,7 +137,7 @@ async fn clean_stop_delivers_everything_and_sends_close_notify() {
     let dir = tempfile::tempdir().unwrap();
     let pki = TestPki::new(dir.path(), "recv");
     let (cert, key) = pki.issue("receiver", &["localhost"], &["127.0.0.1"], 10);
-    let server = tls_server(&cert, &key, None).await;
+    let server = tls_server(&cert, &key, None);
     let (progress, s) = deliver(&tls_toml(
         server.port,
         &format!("ca = \"{}\"", pki.ca_pem.display()),
@@ -169,7 +166,7 @@ async fn certificate_for_another_name_is_refused_unless_server_name_matches() {
     let dir = tempfile::tempdir().unwrap();
     let pki = TestPki::new(dir.path(), "recv");
     let (cert, key) = pki.issue("other.example", &["other.example"], &[], 11);
-    let server = tls_server(&cert, &key, None).await;
+    let server = tls_server(&cert, &key, None);
     let ca = format!("ca = \"{}\"", pki.ca_pem.display());
 
     let (progress, s) = deliver(&tls_toml(server.port, &ca)).await;
@@ -200,7 +197,7 @@ async fn unknown_ca_is_refused_fingerprint_pin_or_insecure_flag_accepts() {
     let dir = tempfile::tempdir().unwrap();
     let pki = TestPki::new(dir.path(), "private");
     let (cert, key) = pki.issue("receiver", &["localhost"], &["127.0.0.1"], 12);
-    let server = tls_server(&cert, &key, None).await;
+    let server = tls_server(&cert, &key, None);
 
     // Not in the system trust store.
     let (progress, s) = deliver(&tls_toml(server.port, "")).await;
@@ -283,7 +280,7 @@ async fn client_certificate_from_pkcs12_modern_and_legacy() {
     let server_pki = TestPki::new(dir.path(), "server");
     let client_pki = TestPki::new(dir.path(), "client");
     let (cert, key) = server_pki.issue("receiver", &["localhost"], &["127.0.0.1"], 20);
-    let server = tls_server(&cert, &key, Some(&client_pki.ca_cert)).await;
+    let server = tls_server(&cert, &key, Some(&client_pki.ca_cert));
     let ca = format!("ca = \"{}\"", server_pki.ca_pem.display());
 
     // Without a client certificate the receiver refuses us.
