@@ -44,10 +44,11 @@ fn produce(
     })
 }
 
-/// Records (time, progress) every 10 ms until the returned flag is dropped.
-fn sample_progress(
-    out: &Running,
-) -> (Arc<Mutex<Vec<(Instant, u64)>>>, tokio::task::JoinHandle<()>) {
+/// (time, progress) samples.
+type Samples = Arc<Mutex<Vec<(Instant, u64)>>>;
+
+/// Records (time, progress) every 10 ms until the output ends.
+fn sample_progress(out: &Running) -> (Samples, tokio::task::JoinHandle<()>) {
     let samples = Arc::new(Mutex::new(Vec::new()));
     let s = samples.clone();
     let rx = out.progress.clone();

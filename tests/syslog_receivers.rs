@@ -369,3 +369,63 @@ async fn a_receiver_rejecting_the_framing_is_never_reported_as_delivered() {
         "no CEF event got through"
     );
 }
+
+/// The same cap seen from a plain socket: every datagram is at most 600 bytes, valid UTF-8, a
+/// well-formed RFC 5424 message with the CEF header and every key intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_datagrams_never_exceed_the_cap() {
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let out = Running::start(&format!(
+        "transport = \"udp\"\nhost = \"127.0.0.1\"\nport = {port}\nmax_message_bytes = 600"
+    ));
+    let events: Vec<OutEvent> = (1..=60u64).map(long_event).collect();
+    let receiver = tokio::spawn(async move {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 70_000];
+        while got.len() < 60 {
+            let n = tokio::time::timeout(Duration::from_secs(10), sock.recv(&mut buf))
+                .await
+                .expect("datagram")
+                .unwrap();
+            got.push(buf[..n].to_vec());
+        }
+        got
+    });
+    for chunk in events.chunks(10) {
+        out.send(Arc::new(Batch {
+            events: chunk.to_vec(),
+        }))
+        .await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (_, stats) = out.finish(Duration::from_secs(10)).await;
+    let datagrams = receiver.await.unwrap();
+    let mut truncated = 0;
+    for d in &datagrams {
+        assert!(d.len() <= 600, "datagram of {} bytes", d.len());
+        let text = std::str::from_utf8(d).expect("truncation never splits a UTF-8 character");
+        let m = syslog_loose::parse_message(text, syslog_loose::Variant::RFC5424);
+        let cef_text = m.msg.trim_start_matches('\u{feff}');
+        let seq: u64 = cef_text
+            .split("externalId=")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let full = long_event(seq).cef;
+        assert!(cef_text.starts_with(&format!("CEF:0|{VENDOR}|Firepower|7.2.5|1:2000:3|{NAME_ESCAPED}|5|externalId={seq} src=10.0.0.1 msg=")));
+        assert!(
+            cef_text.contains(" request=http://h.example/p?q") && cef_text.ends_with(" dpt=443"),
+            "{cef_text}"
+        );
+        if cef_text != full {
+            truncated += 1;
+        }
+    }
+    assert!(truncated > 30);
+    assert_eq!(stats.snapshot().truncated, truncated);
+}

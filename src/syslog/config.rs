@@ -126,8 +126,9 @@ macro_rules! output_struct {
             #[serde(default = "default_stream_max")]
             pub max_message_bytes: usize,
             /// What to do with a message longer than `max_message_bytes`: `truncate` (default:
-            /// shorten the longest CEF extension values, never the header, and count it), `drop`
-            /// (count and skip it) or `send` (send it whole).
+            /// shorten the longest CEF extension values, never the header, and count it; a message
+            /// whose header and keys alone are too long is dropped and counted), `drop` (count and
+            /// skip it) or `send` (send it whole).
             #[serde(default)]
             pub oversize: Oversize,
             /// Seconds of idleness before TCP keepalive probes start (3 probes, 10 s apart).
@@ -184,8 +185,9 @@ output_struct! {
         #[serde(default = "default_udp_max")]
         pub max_message_bytes: usize,
         /// What to do with a message longer than `max_message_bytes`: `truncate` (default: shorten
-        /// the longest CEF extension values, never the CEF header, and count it), `drop` (count and
-        /// skip it) or `send` (send it whole, possibly fragmented).
+        /// the longest CEF extension values, never the CEF header, and count it; a message whose
+        /// header and keys alone are too long is dropped and counted), `drop` (count and skip it)
+        /// or `send` (send it whole, possibly fragmented).
         #[serde(default)]
         pub oversize: Oversize,
     }

@@ -283,11 +283,9 @@ mod tests {
             let mut got = Vec::new();
             for chunk in wire.chunks(cut) {
                 buf.extend_from_slice(chunk);
-                loop {
-                    match parse(framing, &buf, 1 << 16).unwrap() {
-                        Some((m, used)) => { got.push(m.to_vec()); buf.drain(..used); }
-                        None => break,
-                    }
+                while let Some((m, used)) = parse(framing, &buf, 1 << 16).unwrap() {
+                    got.push(m.to_vec());
+                    buf.drain(..used);
                 }
             }
             prop_assert!(buf.is_empty());

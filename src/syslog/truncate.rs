@@ -287,7 +287,7 @@ mod tests {
                         let got = &rest[..end];
                         prop_assert!(v.starts_with(got), "{got:?} is not a prefix of {v:?}");
                         let trailing = got.len() - got.trim_end_matches('\\').len();
-                        prop_assert!(trailing % 2 == 0, "split escape in {got:?}");
+                        prop_assert!(trailing.is_multiple_of(2), "split escape in {got:?}");
                         rest = rest[end..].strip_prefix(' ').unwrap_or(&rest[end..]);
                     }
                 }
