@@ -28,6 +28,7 @@ use tracing::{debug, info, warn};
 
 use super::config::StreamKeys;
 use super::encoder::{Encoded, FrameEncoder};
+use super::framing::WireFraming;
 use super::net::{Backoff, CountingStream, set_keepalive, set_user_timeout, unacknowledged_bytes};
 use super::replay::ReplayBuffer;
 use super::tls::{TlsSetup, describe_handshake_error};
@@ -57,8 +58,8 @@ enum Ended {
     Clean,
     /// The input ended but the shutdown deadline passed first.
     GaveUp,
-    /// The connection failed; reconnect.
-    Broken(String),
+    /// The connection failed; reconnect. `proven`: it had outlived the probation.
+    Broken { reason: String, proven: bool },
 }
 
 pub(crate) struct StreamOutput {
@@ -80,6 +81,10 @@ struct Run {
     progress: watch::Sender<u64>,
     stats: Arc<OutputStats>,
     backoff: Backoff,
+    /// A connection has proven itself before (a new one is then a reconnect).
+    was_up: bool,
+    /// The current outage has been logged (log once per state change).
+    outage_logged: bool,
 }
 
 impl StreamOutput {
@@ -98,9 +103,9 @@ impl StreamOutput {
             progress,
             stats,
             backoff: Backoff::new(k.reconnect_delay_min_secs, k.reconnect_delay_max_secs),
+            was_up: false,
+            outage_logged: false,
         };
-        let mut was_up = false;
-        let mut outage_logged = false;
         loop {
             // Nothing left to do once the input has ended and everything is acknowledged.
             if !run.rx_open && run.replay.unacked_bytes() == 0 {
@@ -110,9 +115,9 @@ impl StreamOutput {
                 Some(Ok(c)) => c,
                 Some(Err(reason)) => {
                     run.stats.errors.fetch_add(1, Ordering::Relaxed);
-                    if !outage_logged {
+                    if !run.outage_logged {
                         warn!(output = %self.name, "cannot connect to {}:{}: {reason}; retrying with backoff (events are held, up to replay_buffer_bytes)", self.host, self.port);
-                        outage_logged = true;
+                        run.outage_logged = true;
                     } else {
                         debug!(output = %self.name, "connect attempt failed: {reason}");
                     }
@@ -124,22 +129,16 @@ impl StreamOutput {
                 }
                 None => break, // shutdown deadline passed while down
             };
-            if was_up {
-                run.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-            }
-            was_up = true;
-            run.stats.up.store(true, Ordering::Relaxed);
-            match &self.tls {
-                Some(t) if t.verification.starts_with("NOT") => warn!(
+            if let Some(t) = &self.tls
+                && t.verification.starts_with("NOT")
+            {
+                warn!(
                     output = %self.name,
                     "connected to {} over TLS WITHOUT verifying the receiver's certificate (insecure_skip_verify = true): anyone on the path can read and change the events",
                     conn.peer
-                ),
-                Some(t) => {
-                    info!(output = %self.name, "connected to {} over TLS ({})", conn.peer, t.verification)
-                }
-                None => info!(output = %self.name, "connected to {}", conn.peer),
+                );
             }
+            debug!(output = %self.name, "connection to {} opened", conn.peer);
             let peer = conn.peer;
             let ended = self.drive(conn, &mut run).await;
             run.stats.up.store(false, Ordering::Relaxed);
@@ -149,14 +148,37 @@ impl StreamOutput {
                     break;
                 }
                 Ended::GaveUp => break,
-                Ended::Broken(reason) => {
+                Ended::Broken {
+                    reason,
+                    proven: true,
+                } => {
                     run.stats.errors.fetch_add(1, Ordering::Relaxed);
                     warn!(
                         output = %self.name,
                         "connection to {peer} lost: {reason}; reconnecting, then resending {} bytes not known to be processed",
                         run.replay.held_bytes()
                     );
-                    outage_logged = true;
+                    run.outage_logged = true;
+                    let delay = run.backoff.next_delay();
+                    if !self.wait_taking(&mut run, Instant::now() + delay).await {
+                        break;
+                    }
+                }
+                Ended::Broken {
+                    reason,
+                    proven: false,
+                } => {
+                    run.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    if !run.outage_logged {
+                        warn!(
+                            output = %self.name,
+                            "{peer} accepted the connection but dropped it at once: {reason}; {}. Retrying with backoff; nothing counts as delivered meanwhile",
+                            self.early_drop_hint(&reason)
+                        );
+                        run.outage_logged = true;
+                    } else {
+                        debug!(output = %self.name, "{peer} dropped the connection at once: {reason}");
+                    }
                     let delay = run.backoff.next_delay();
                     if !self.wait_taking(&mut run, Instant::now() + delay).await {
                         break;
@@ -269,7 +291,7 @@ impl StreamOutput {
             stream,
             fd,
             socket_written,
-            ..
+            peer,
         } = conn;
         let (mut rd, mut wr) = tokio::io::split(stream);
         let mut rbuf = vec![0u8; 4096];
@@ -280,6 +302,7 @@ impl StreamOutput {
         let mut tick = tokio::time::interval(ACK_POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let probation_ends = Instant::now() + ACK_PROBATION;
+        let mut proven = false;
 
         loop {
             if !run.rx_open && pos == run.replay.end() && run.replay.acked() == run.replay.end() {
@@ -294,12 +317,12 @@ impl StreamOutput {
             tokio::select! {
                 biased;
                 r = rd.read(&mut rbuf) => match r {
-                    Ok(0) => return Ended::Broken("the receiver closed the connection".into()),
+                    Ok(0) => return Ended::Broken { reason: "the receiver closed the connection".into(), proven },
                     Ok(_) => {} // syslog receivers send nothing; ignore whatever comes
-                    Err(e) => return Ended::Broken(format!("read failed: {e}")),
+                    Err(e) => return Ended::Broken { reason: format!("read failed: {e}"), proven },
                 },
                 w = wr.write(run.replay.bytes_from(pos, WRITE_CHUNK)), if unsent => match w {
-                    Ok(0) => return Ended::Broken("the connection accepts no more data".into()),
+                    Ok(0) => return Ended::Broken { reason: "the connection accepts no more data".into(), proven },
                     Ok(n) => {
                         let note = run.replay.note_written(pos, pos + n as u64);
                         pos += n as u64;
@@ -308,12 +331,17 @@ impl StreamOutput {
                         s.bytes.fetch_add(note.new_bytes, Ordering::Relaxed);
                         s.resent.fetch_add(note.resent_frames, Ordering::Relaxed);
                         marks.push_back((pos, socket_written.load(Ordering::Relaxed)));
-                        self.check_acks(fd, &socket_written, &mut marks, run, probation_ends);
+                        self.check_acks(fd, &socket_written, &mut marks, run, proven);
                     }
-                    Err(e) => return Ended::Broken(format!("write failed: {e}")),
+                    Err(e) => return Ended::Broken { reason: format!("write failed: {e}"), proven },
                 },
-                _ = tick.tick(), if unacked => self.check_acks(fd, &socket_written, &mut marks, run, probation_ends),
+                _ = tick.tick(), if unacked => self.check_acks(fd, &socket_written, &mut marks, run, proven),
                 b = run.rx.recv(), if can_take => self.on_input(run, b),
+                _ = sleep_until(probation_ends), if !proven => {
+                    proven = true;
+                    self.on_proven(run, peer);
+                    self.check_acks(fd, &socket_written, &mut marks, run, proven);
+                }
                 _ = sleep_until(deadline), if run.deadline.is_some() => {
                     warn!(output = %self.name, "shutdown_timeout_secs passed before the receiver acknowledged everything");
                     let _ = tokio::time::timeout(Duration::from_millis(500), wr.shutdown()).await;
@@ -323,15 +351,45 @@ impl StreamOutput {
         }
     }
 
+    /// What probably makes a receiver drop a fresh connection.
+    fn early_drop_hint(&self, reason: &str) -> &'static str {
+        if reason.contains("certificate required") {
+            "the receiver requires a client certificate: set client_pkcs12"
+        } else if reason.contains("alert") {
+            "the receiver refused the TLS session: check client_pkcs12 and the receiver's TLS settings"
+        } else if self.encoder.framing() == WireFraming::Lf {
+            "a receiver that expects octet counting (such as syslog-ng's syslog() source) drops LF-framed input: try framing = \"octet-counting\""
+        } else {
+            "check the receiver's log; if it reads LF-terminated lines, set framing = \"lf\""
+        }
+    }
+
+    /// The connection outlived the probation: it is up.
+    fn on_proven(&self, run: &mut Run, peer: SocketAddr) {
+        if run.was_up {
+            run.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        run.was_up = true;
+        run.outage_logged = false;
+        run.backoff.reset();
+        run.stats.up.store(true, Ordering::Relaxed);
+        match &self.tls {
+            Some(t) => {
+                info!(output = %self.name, "connected to {peer} over TLS ({})", t.verification)
+            }
+            None => info!(output = %self.name, "connected to {peer}"),
+        }
+    }
+
     fn check_acks(
         &self,
         fd: RawFd,
         socket_written: &AtomicU64,
         marks: &mut VecDeque<(u64, u64)>,
         run: &mut Run,
-        probation_ends: Instant,
+        proven: bool,
     ) {
-        if Instant::now() < probation_ends {
+        if !proven {
             return;
         }
         let outstanding = match unacknowledged_bytes(fd) {
@@ -417,16 +475,27 @@ async fn connect(
     if addrs.is_empty() {
         return Err(format!("{host} resolves to no address"));
     }
+    // Name the address tried only when the host is a name, not already the address.
+    let at = |addr: &SocketAddr| {
+        if host.parse::<std::net::IpAddr>().is_ok() {
+            String::new()
+        } else {
+            format!("{addr}: ")
+        }
+    };
     let mut problems = Vec::new();
     for addr in addrs {
         let tcp = match timeout_at(deadline, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
-                problems.push(format!("{addr}: {e}"));
+                problems.push(format!("{}{e}", at(&addr)));
                 continue;
             }
             Err(_) => {
-                problems.push(format!("{addr}: no answer within {connect_timeout_secs} s"));
+                problems.push(format!(
+                    "{}no answer within {connect_timeout_secs} s",
+                    at(&addr)
+                ));
                 break;
             }
         };
@@ -451,13 +520,15 @@ async fn connect(
                     Ok(Ok(())) => Box::new(s),
                     Ok(Err(e)) => {
                         return Err(format!(
-                            "{addr}: {}",
+                            "{}{}",
+                            at(&addr),
                             describe_handshake_error(Some(s.ssl()), &e, setup)
                         ));
                     }
                     Err(_) => {
                         return Err(format!(
-                            "{addr}: TLS handshake not finished within {connect_timeout_secs} s"
+                            "{}TLS handshake not finished within {connect_timeout_secs} s",
+                            at(&addr)
                         ));
                     }
                 }

@@ -244,12 +244,15 @@ pub fn describe_handshake_error(
     if let Some(ssl) = ssl {
         let v = ssl.verify_result();
         if v != openssl::x509::X509VerifyResult::OK {
-            let hint = match v.as_raw() {
-                62 /* X509_V_ERR_HOSTNAME_MISMATCH */ => format!(
+            // X509_V_ERR_HOSTNAME_MISMATCH, _EMAIL_MISMATCH, _IP_ADDRESS_MISMATCH
+            let hint = if matches!(v.as_raw(), 62..=64) {
+                format!(
                     "; the certificate is not issued for {:?}: set server_name to a name it lists",
                     setup.server_name
-                ),
-                _ => "; set `ca` to the receiver's CA certificate (PEM), or pin it with `fingerprint`".to_string(),
+                )
+            } else {
+                "; set `ca` to the receiver's CA certificate (PEM), or pin it with `fingerprint`"
+                    .to_string()
             };
             return format!(
                 "certificate verification failed: {}{hint}",

@@ -100,6 +100,13 @@ impl Running {
     }
 
     pub fn start_with_queue(toml_text: &str, queue: usize) -> Running {
+        // The outputs' log lines, shown with a failing test (or with --nocapture).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "estreamer_cef=info".into()),
+            )
+            .with_test_writer()
+            .try_init();
         let cfg = output_config(toml_text);
         let out =
             Output::new(&cfg, "outputs[0]", "test-host.example").unwrap_or_else(|e| panic!("{e}"));
