@@ -77,8 +77,9 @@ macro_rules! output_struct {
             #[serde(default)]
             pub severity_map: SeverityMap,
             /// HOSTNAME field of the syslog header. Default: this machine's fully qualified name
-            /// (or its host name when no FQDN is known). Non-printable characters and spaces are
-            /// replaced by `_`; at most 255 characters.
+            /// (or its host name when no FQDN is known; with `rfc3164`, the name without its
+            /// domain, as RFC 3164 asks). Non-printable characters and spaces are replaced by `_`;
+            /// at most 255 characters.
             #[serde(default)]
             pub hostname: Option<String>,
             /// APP-NAME (RFC 5424) or TAG (RFC 3164). Default `estreamer-cef`. `-` sends the

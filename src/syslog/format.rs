@@ -63,7 +63,19 @@ impl MessageFormat {
                 p.extend_from_slice(b"1 ");
             }
         }
-        let hostname = keys.hostname.unwrap_or(default_hostname);
+        // RFC 3164 wants the host name without its domain; an explicit `hostname` is kept as is.
+        let hostname = match keys.hostname {
+            Some(h) => h,
+            None if keys.format == Format::Rfc3164
+                && default_hostname.parse::<std::net::IpAddr>().is_err() =>
+            {
+                default_hostname
+                    .split('.')
+                    .next()
+                    .unwrap_or(default_hostname)
+            }
+            None => default_hostname,
+        };
         let mut middle = Vec::with_capacity(64);
         match keys.format {
             Format::Rfc5424 => {
@@ -432,6 +444,29 @@ mod tests {
             let sent = DateTime::<chrono::Utc>::from(t);
             assert_eq!(m.timestamp.unwrap(), sent - Duration::from_micros(123_456));
         }
+    }
+
+    #[test]
+    fn default_hostname_is_the_fqdn_in_5424_and_the_short_name_in_3164() {
+        let mut out = Vec::new();
+        MessageFormat::new(&keys(Format::Rfc5424, "a", None), "fwd01.example.com", 1)
+            .write(&mut out, &ev("CEF:0|a|b|c|d|e|1|", 1, "-"));
+        assert!(String::from_utf8_lossy(&out).contains("Z fwd01.example.com a 1 "));
+        let mut out = Vec::new();
+        MessageFormat::new(&keys(Format::Rfc3164, "a", None), "fwd01.example.com", 1)
+            .write(&mut out, &ev("CEF:0|a|b|c|d|e|1|", 1, "-"));
+        assert!(String::from_utf8_lossy(&out).contains(" fwd01 a: CEF:0"));
+        let mut out = Vec::new();
+        MessageFormat::new(&keys(Format::Rfc3164, "a", None), "192.0.2.1", 1)
+            .write(&mut out, &ev("CEF:0|a|b|c|d|e|1|", 1, "-"));
+        assert!(String::from_utf8_lossy(&out).contains(" 192.0.2.1 a: CEF:0"));
+        let mut out = Vec::new();
+        MessageFormat::new(&keys(Format::Rfc3164, "a", Some("fw.example")), "x", 1)
+            .write(&mut out, &ev("CEF:0|a|b|c|d|e|1|", 1, "-"));
+        assert!(
+            String::from_utf8_lossy(&out).contains(" fw.example a: CEF:0"),
+            "explicit hostname kept"
+        );
     }
 
     #[test]
