@@ -7,9 +7,10 @@
 //! kernel; file/stdout: written and flushed; TCP/TLS: acknowledged by the receiver's TCP stack).
 //! Sequence numbers start at 1; 0 means "nothing delivered yet".
 //!
-//! Layers, each in its own file: [`format`] (RFC 5424 / RFC 3164 / bare CEF) → [`truncate`]
-//! (size cap) → [`framing`] (octet counting / LF) → transport ([`udp`], [`stream`] for TCP and
-//! TLS with [`replay`] and [`net`], [`file`]).
+//! Layers, each in its own file: [`format`](mod@format) (RFC 5424 / RFC 3164 / bare CEF) →
+//! [`truncate`] (size cap) → [`framing`] (octet counting / LF) → transport (`udp.rs`;
+//! `stream.rs` for TCP and TLS, with [`replay`] and [`net`]; `file.rs`). [`config`] holds the
+//! user-facing keys, [`tap`] the troubleshooting copy.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
