@@ -62,7 +62,7 @@ macro_rules! output_struct {
     (@build [$($m:tt)*] $name:ident [header $(, $rest:ident)*] { $($acc:tt)* }) => {
         output_struct!(@build [$($m)*] $name [$($rest),*] { $($acc)*
             /// A name for this output in logs and in the monitor. Default: `<transport>://<host>:<port>`
-            /// for network outputs, the path for files, `stdout`.
+            /// for network outputs, `file:<path>` for files, `stdout`.
             #[serde(default)]
             pub name: Option<String>,
             /// Syslog facility, by name (`kern`, `user`, `mail`, `daemon`, `auth`, `syslog`, `lpr`,
@@ -997,6 +997,43 @@ mod tests {
         );
         let c = parse("transport = \"tcp\"\nhost = \"\"").unwrap();
         assert!(c.validate("o").unwrap_err().to_string().contains("o.host"));
+    }
+
+    #[test]
+    fn loads_through_figment_with_integers_for_seconds() {
+        #[derive(Deserialize)]
+        struct Root {
+            outputs: Vec<OutputConfig>,
+            tap: Option<TapConfig>,
+        }
+        let toml_text = r#"
+            [[outputs]]
+            transport = "tls"
+            host = "arcsight.example"
+            connect_timeout_secs = 5
+            facility = 4
+            severity_map = { very_high = "alert" }
+
+            [[outputs]]
+            transport = "udp"
+            host = "10.0.0.5"
+
+            [tap]
+            path = "/tmp/tap.jsonl"
+        "#;
+        use figment::providers::Format as _;
+        let root: Root = figment::Figment::from(figment::providers::Toml::string(toml_text))
+            .extract()
+            .unwrap();
+        let OutputConfig::Tls(t) = &root.outputs[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (t.connect_timeout_secs, t.facility, t.severity_map.very_high),
+            (5.0, Facility(4), Severity(1))
+        );
+        assert!(matches!(root.outputs[1], OutputConfig::Udp(_)));
+        assert_eq!(root.tap.unwrap().format, TapFormat::Json);
     }
 
     #[test]
