@@ -432,3 +432,34 @@ async fn udp_datagrams_never_exceed_the_cap() {
     assert!(truncated > 30);
     assert_eq!(stats.snapshot().truncated, truncated);
 }
+
+/// `oversize = "send"` with a message no datagram can carry: it is dropped and counted, and the
+/// output goes on (instead of retrying it forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_send_policy_skips_a_message_larger_than_any_datagram() {
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let out = Running::start(&format!(
+        "transport = \"udp\"\nhost = \"127.0.0.1\"\nport = {port}\noversize = \"send\""
+    ));
+    let mut huge = event(1);
+    huge.cef.push_str(&format!(" cs1={}", "x".repeat(70_000)));
+    out.send(Arc::new(Batch {
+        events: vec![huge, event(2)],
+    }))
+    .await;
+    let (progress, stats) = out.finish(Duration::from_secs(10)).await;
+    assert_eq!(progress, 2);
+    let s = stats.snapshot();
+    assert_eq!((s.dropped_oversize, s.sent), (1, 1), "{s:?}");
+    let mut buf = vec![0u8; 70_000];
+    let n = tokio::time::timeout(Duration::from_secs(5), sock.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        std::str::from_utf8(&buf[..n])
+            .unwrap()
+            .contains("externalId=2 ")
+    );
+}

@@ -89,6 +89,13 @@ impl UdpOutput {
                             }
                             break;
                         }
+                        Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                            // Only with oversize = "send": no datagram can carry it. Retrying
+                            // would stall the output forever.
+                            stats.dropped_oversize.fetch_add(1, Ordering::Relaxed);
+                            warn!(output = %self.name, "dropped a {}-byte message: too large for a UDP datagram ({e})", datagram.len());
+                            break;
+                        }
                         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                             // Reports an earlier datagram's ICMP error; this one was not sent.
                             let reason = format!(
