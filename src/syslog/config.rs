@@ -129,7 +129,8 @@ macro_rules! output_struct {
             /// What to do with a message longer than `max_message_bytes`: `truncate` (default:
             /// shorten the longest CEF extension values, never the header, and count it; a message
             /// whose header and keys alone are too long is dropped and counted), `drop` (count and
-            /// skip it) or `send` (send it whole).
+            /// skip it) or `send` (send it whole; a receiver that refuses it, as syslog-ng does by
+            /// closing the connection, gets it again after every reconnect and the output stalls).
             #[serde(default)]
             pub oversize: Oversize,
             /// Seconds of idleness before TCP keepalive probes start (3 probes, 10 s apart).
