@@ -1,1 +1,245 @@
-//! syslog
+//! Syslog sinks: CEF events out to receivers over UDP, TCP or TLS, or into files or stdout, plus
+//! the tap.
+//!
+//! Each output runs as its own task and receives every [`Batch`] over a bounded channel. It
+//! reports how far it has *delivered* the stream on a `watch` channel: the highest sequence number
+//! `S` such that every event `<= S` is safely delivered by this output (UDP: handed to the
+//! kernel; file/stdout: written and flushed; TCP/TLS: acknowledged by the receiver's TCP stack).
+//! Sequence numbers start at 1; 0 means "nothing delivered yet".
+//!
+//! Layers, each in its own file: [`format`](mod@format) (RFC 5424 / RFC 3164 / bare CEF) →
+//! [`truncate`] (size cap) → [`framing`] (octet counting / LF) → transport (`udp.rs`;
+//! `stream.rs` for TCP and TLS, with [`replay`] and [`net`]; `file.rs`). [`config`] holds the
+//! user-facing keys, [`tap`] the troubleshooting copy.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+pub mod config;
+pub mod encoder;
+pub mod error;
+mod file;
+pub mod format;
+pub mod framing;
+pub mod hostname;
+pub mod net;
+pub mod replay;
+pub mod rotate;
+mod stream;
+pub mod tap;
+pub mod tls;
+pub mod truncate;
+mod udp;
+
+pub use config::{
+    Facility, FileConfig, Format, Framing, OutputConfig, Oversize, Severity, SeverityMap,
+    StdoutConfig, TapConfig, TapFormat, TcpConfig, TlsConfig, UdpConfig,
+};
+pub use encoder::{Encoded, FrameEncoder};
+pub use error::SyslogError;
+pub use hostname::local_hostname;
+pub use tap::{TapHandle, TapRecord, TapStats, WireReader, spawn_tap};
+
+/// One CEF event for the outputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutEvent {
+    /// Position in the stream; strictly increasing, starting at 1.
+    pub seq: u64,
+    /// `CEF:0|…`, already CEF-escaped, without CR or LF.
+    pub cef: String,
+    /// CEF severity 0..=10 (chooses the syslog severity).
+    pub cef_severity: u8,
+    /// RFC 5424 MSGID, e.g. `INTRUSION`, or `-`.
+    pub msgid: &'static str,
+}
+
+/// Events handed to every output together. `seq` increases strictly within and across batches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    pub events: Vec<OutEvent>,
+}
+
+/// Live counters of one output, shared with the monitor.
+#[derive(Debug, Default)]
+pub struct OutputStats {
+    /// Messages sent (TCP/TLS: written to the connection for the first time).
+    pub sent: AtomicU64,
+    /// Bytes of those messages, framing included.
+    pub bytes: AtomicU64,
+    /// Messages shortened to fit `max_message_bytes`.
+    pub truncated: AtomicU64,
+    /// Messages dropped because they were too long (`oversize = "drop"`, or not shortenable).
+    pub dropped_oversize: AtomicU64,
+    /// Connections re-established after a break.
+    pub reconnects: AtomicU64,
+    /// Messages sent again after a reconnect (possible duplicates at the receiver).
+    pub resent: AtomicU64,
+    /// Failed connects, sends and writes.
+    pub errors: AtomicU64,
+    /// Raw CR/LF replaced by a space in LF-framed output (should stay 0).
+    pub newlines_replaced: AtomicU64,
+    /// Bytes taken but not yet delivered (TCP/TLS: unacknowledged or unsent).
+    pub buffered_bytes: AtomicU64,
+    /// Whether the output is currently delivering (connected / writes succeeding).
+    pub up: AtomicBool,
+}
+
+/// A copy of [`OutputStats`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OutputStatsSnapshot {
+    pub sent: u64,
+    pub bytes: u64,
+    pub truncated: u64,
+    pub dropped_oversize: u64,
+    pub reconnects: u64,
+    pub resent: u64,
+    pub errors: u64,
+    pub newlines_replaced: u64,
+    pub buffered_bytes: u64,
+    pub up: bool,
+}
+
+impl OutputStats {
+    pub fn snapshot(&self) -> OutputStatsSnapshot {
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        OutputStatsSnapshot {
+            sent: r(&self.sent),
+            bytes: r(&self.bytes),
+            truncated: r(&self.truncated),
+            dropped_oversize: r(&self.dropped_oversize),
+            reconnects: r(&self.reconnects),
+            resent: r(&self.resent),
+            errors: r(&self.errors),
+            newlines_replaced: r(&self.newlines_replaced),
+            buffered_bytes: r(&self.buffered_bytes),
+            up: self.up.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Raises the progress value (never lowers it).
+pub(crate) fn publish_progress(tx: &watch::Sender<u64>, p: Option<u64>) {
+    if let Some(p) = p {
+        tx.send_if_modified(|cur| {
+            if p > *cur {
+                *cur = p;
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+/// A configured output, ready to run: config checked, TLS material loaded, file opened.
+pub struct Output {
+    name: String,
+    kind: OutputKind,
+}
+
+enum OutputKind {
+    Udp(udp::UdpOutput),
+    Stream(stream::StreamOutput),
+    Line(file::LineOutput),
+}
+
+impl Output {
+    /// Checks `cfg` and loads what it names. `key` names the output in errors (`outputs[2]`);
+    /// `default_hostname` is used when the config has no `hostname` (see [`local_hostname`]).
+    pub fn new(
+        cfg: &OutputConfig,
+        key: &str,
+        default_hostname: &str,
+    ) -> Result<Output, SyslogError> {
+        cfg.validate(key)?;
+        let name = cfg.display_name();
+        let encoder = FrameEncoder::for_output(cfg, default_hostname);
+        let kind = match cfg {
+            OutputConfig::Udp(c) => OutputKind::Udp(udp::UdpOutput {
+                name: name.clone(),
+                host: c.host.clone(),
+                port: c.port,
+                encoder,
+            }),
+            OutputConfig::Tcp(c) => OutputKind::Stream(stream::StreamOutput {
+                name: name.clone(),
+                host: c.host.clone(),
+                port: c.port,
+                tls: None,
+                keys: cfg.stream_keys().expect("tcp"),
+                encoder,
+            }),
+            OutputConfig::Tls(c) => {
+                let setup = tls::TlsSetup::new(c, key)?;
+                if c.insecure_skip_verify {
+                    tracing::warn!(
+                        output = %name,
+                        "{key}.insecure_skip_verify = true: the receiver's certificate will NOT be verified; anyone on the path can read and alter the events"
+                    );
+                }
+                OutputKind::Stream(stream::StreamOutput {
+                    name: name.clone(),
+                    host: c.host.clone(),
+                    port: c.port,
+                    tls: Some(Arc::new(setup)),
+                    keys: cfg.stream_keys().expect("tls"),
+                    encoder,
+                })
+            }
+            OutputConfig::File(c) => {
+                let f =
+                    rotate::RotatingFile::open(&c.path, c.rotate_bytes, c.keep).map_err(|e| {
+                        SyslogError::file(format!("{key}.path"), "open for appending", &c.path, e)
+                    })?;
+                OutputKind::Line(file::LineOutput {
+                    name: name.clone(),
+                    sink: file::LineSink::File(f),
+                    encoder,
+                })
+            }
+            OutputConfig::Stdout(_) => OutputKind::Line(file::LineOutput {
+                name: name.clone(),
+                sink: file::LineSink::Stdout,
+                encoder,
+            }),
+        };
+        Ok(Output { name, kind })
+    }
+
+    /// The name used in logs and the monitor.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Starts the output. It ends after `rx` is closed and everything taken has been delivered
+    /// (TCP/TLS: acknowledged, then the connection closed; bounded by `shutdown_timeout_secs`).
+    pub fn spawn(
+        self,
+        rx: mpsc::Receiver<Arc<Batch>>,
+        progress: watch::Sender<u64>,
+        stats: Arc<OutputStats>,
+    ) -> JoinHandle<()> {
+        match self.kind {
+            OutputKind::Udp(o) => tokio::spawn(o.run(rx, progress, stats)),
+            OutputKind::Stream(o) => tokio::spawn(o.run(rx, progress, stats)),
+            OutputKind::Line(o) => {
+                tokio::task::spawn_blocking(move || o.run_blocking(rx, progress, stats))
+            }
+        }
+    }
+}
+
+/// [`Output::new`] then [`Output::spawn`], with the output named `outputs` in errors.
+pub fn spawn_output(
+    cfg: OutputConfig,
+    hostname: &str,
+    rx: mpsc::Receiver<Arc<Batch>>,
+    progress: watch::Sender<u64>,
+    stats: Arc<OutputStats>,
+) -> Result<JoinHandle<()>, SyslogError> {
+    Ok(Output::new(&cfg, "outputs", hostname)?.spawn(rx, progress, stats))
+}

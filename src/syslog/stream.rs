@@ -1,0 +1,545 @@
+//! TCP and TLS outputs: connect (with backoff, forever), write batches of frames, track what the
+//! receiver's TCP stack has acknowledged, resend after a broken connection, close cleanly.
+//!
+//! Delivery: a frame counts as delivered when the peer has acknowledged all its bytes at TCP
+//! level. We count the bytes written to the socket (for TLS: record bytes, below the TLS layer)
+//! and subtract the kernel's count of unacknowledged bytes (`SIOCOUTQ`): everything written
+//! before that point is acknowledged.
+//!
+//! A receiver that rejects us right after connecting still has its kernel acknowledge what we
+//! sent: a TLS 1.3 server refusing our client certificate (it decides after our side considers
+//! the handshake done), or syslog-ng closing a connection whose first frame it cannot parse. So
+//! acknowledgements count only once a connection has lived for [`ACK_PROBATION`]; a rejection
+//! arrives well within it, and the frames are sent again on the next connection.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep_until, timeout_at};
+use tracing::{debug, info, warn};
+
+use super::config::StreamKeys;
+use super::encoder::{Encoded, FrameEncoder};
+use super::framing::WireFraming;
+use super::net::{Backoff, CountingStream, set_keepalive, set_user_timeout, unacknowledged_bytes};
+use super::replay::ReplayBuffer;
+use super::tls::{TlsSetup, describe_handshake_error};
+use super::{Batch, OutputStats, publish_progress};
+
+/// Largest single write: keeps acknowledgement marks fine-grained on fast links.
+const WRITE_CHUNK: usize = 256 * 1024;
+/// How often to ask the kernel for acknowledgements while some are outstanding.
+const ACK_POLL: Duration = Duration::from_millis(10);
+/// A new connection's acknowledgements count only after it has lived this long.
+pub const ACK_PROBATION: Duration = Duration::from_secs(1);
+
+trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncStream for T {}
+
+struct Connection {
+    stream: Box<dyn AsyncStream>,
+    fd: RawFd,
+    /// Bytes written to the socket since it was opened.
+    socket_written: Arc<AtomicU64>,
+    peer: SocketAddr,
+}
+
+/// How a connection ended.
+enum Ended {
+    /// Everything acknowledged and the connection closed after the input ended.
+    Clean,
+    /// The input ended but the shutdown deadline passed first.
+    GaveUp,
+    /// The connection failed; reconnect. `proven`: it had outlived the probation.
+    Broken { reason: String, proven: bool },
+}
+
+pub(crate) struct StreamOutput {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub tls: Option<Arc<TlsSetup>>,
+    pub keys: StreamKeys,
+    pub encoder: FrameEncoder,
+}
+
+/// Mutable state of a running output that survives reconnections.
+struct Run {
+    rx: mpsc::Receiver<Arc<Batch>>,
+    rx_open: bool,
+    /// Set when the input ends: the time by which we stop trying.
+    deadline: Option<Instant>,
+    replay: ReplayBuffer,
+    progress: watch::Sender<u64>,
+    stats: Arc<OutputStats>,
+    backoff: Backoff,
+    /// A connection has proven itself before (a new one is then a reconnect).
+    was_up: bool,
+    /// The current outage has been logged (log once per state change).
+    outage_logged: bool,
+}
+
+impl StreamOutput {
+    pub(crate) async fn run(
+        mut self,
+        rx: mpsc::Receiver<Arc<Batch>>,
+        progress: watch::Sender<u64>,
+        stats: Arc<OutputStats>,
+    ) {
+        let k = &self.keys;
+        let mut run = Run {
+            rx,
+            rx_open: true,
+            deadline: None,
+            replay: ReplayBuffer::new(k.replay_buffer_bytes, k.resend_on_reconnect_bytes),
+            progress,
+            stats,
+            backoff: Backoff::new(k.reconnect_delay_min_secs, k.reconnect_delay_max_secs),
+            was_up: false,
+            outage_logged: false,
+        };
+        loop {
+            // Nothing left to do once the input has ended and everything is acknowledged.
+            if !run.rx_open && run.replay.unacked_bytes() == 0 {
+                break;
+            }
+            let conn = match self.connect_while_taking(&mut run).await {
+                Some(Ok(c)) => c,
+                Some(Err(reason)) => {
+                    run.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    if !run.outage_logged {
+                        warn!(output = %self.name, "cannot connect to {}:{}: {reason}; retrying with backoff (events are held, up to replay_buffer_bytes)", self.host, self.port);
+                        run.outage_logged = true;
+                    } else {
+                        debug!(output = %self.name, "connect attempt failed: {reason}");
+                    }
+                    let delay = run.backoff.next_delay();
+                    if !self.wait_taking(&mut run, Instant::now() + delay).await {
+                        break;
+                    }
+                    continue;
+                }
+                None => break, // shutdown deadline passed while down
+            };
+            if let Some(t) = &self.tls
+                && t.verification.starts_with("NOT")
+            {
+                warn!(
+                    output = %self.name,
+                    "connected to {} over TLS WITHOUT verifying the receiver's certificate (insecure_skip_verify = true): anyone on the path can read and change the events",
+                    conn.peer
+                );
+            }
+            debug!(output = %self.name, "connection to {} opened", conn.peer);
+            let peer = conn.peer;
+            let ended = self.drive(conn, &mut run).await;
+            run.stats.up.store(false, Ordering::Relaxed);
+            match ended {
+                Ended::Clean => {
+                    info!(output = %self.name, "closed the connection to {peer}: everything delivered");
+                    break;
+                }
+                Ended::GaveUp => break,
+                Ended::Broken {
+                    reason,
+                    proven: true,
+                } => {
+                    run.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    warn!(
+                        output = %self.name,
+                        "connection to {peer} lost: {reason}; reconnecting, then resending {} bytes not known to be processed",
+                        run.replay.held_bytes()
+                    );
+                    run.outage_logged = true;
+                    let delay = run.backoff.next_delay();
+                    if !self.wait_taking(&mut run, Instant::now() + delay).await {
+                        break;
+                    }
+                }
+                Ended::Broken {
+                    reason,
+                    proven: false,
+                } => {
+                    run.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    if !run.outage_logged {
+                        warn!(
+                            output = %self.name,
+                            "{peer} accepted the connection but dropped it at once: {reason}; {}. Retrying with backoff; nothing counts as delivered meanwhile",
+                            self.early_drop_hint(&reason)
+                        );
+                        run.outage_logged = true;
+                    } else {
+                        debug!(output = %self.name, "{peer} dropped the connection at once: {reason}");
+                    }
+                    let delay = run.backoff.next_delay();
+                    if !self.wait_taking(&mut run, Instant::now() + delay).await {
+                        break;
+                    }
+                }
+            }
+        }
+        if run.replay.unacked_bytes() > 0 {
+            warn!(
+                output = %self.name,
+                "stopped with {} bytes not acknowledged by {}:{}; those events stay undelivered and will be read again from the FMC",
+                run.replay.unacked_bytes(), self.host, self.port
+            );
+        }
+        publish_progress(&run.progress, run.replay.progress());
+        run.stats
+            .buffered_bytes
+            .store(run.replay.unacked_bytes(), Ordering::Relaxed);
+    }
+
+    /// Takes one batch: every event becomes a frame in the replay buffer (or is dropped).
+    fn take(&mut self, run: &mut Run, batch: &Batch) {
+        self.encoder.set_time(SystemTime::now());
+        let stats = &run.stats;
+        for ev in &batch.events {
+            match self.encoder.encode(ev, run.replay.tail_mut()) {
+                Encoded::Framed {
+                    truncated,
+                    newlines_replaced,
+                } => {
+                    run.replay.commit_frame(ev.seq);
+                    if truncated {
+                        stats.truncated.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if newlines_replaced > 0 {
+                        stats
+                            .newlines_replaced
+                            .fetch_add(newlines_replaced as u64, Ordering::Relaxed);
+                    }
+                }
+                Encoded::Dropped => {
+                    run.replay.note_taken(ev.seq);
+                    stats.dropped_oversize.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        stats
+            .buffered_bytes
+            .store(run.replay.unacked_bytes(), Ordering::Relaxed);
+        // A batch dropped entirely may complete progress on its own.
+        publish_progress(&run.progress, run.replay.progress());
+    }
+
+    fn on_input(&mut self, run: &mut Run, b: Option<Arc<Batch>>) {
+        match b {
+            Some(b) => self.take(run, &b),
+            None => {
+                run.rx_open = false;
+                run.deadline =
+                    Some(Instant::now() + Duration::from_secs_f64(self.keys.shutdown_timeout_secs));
+            }
+        }
+    }
+
+    /// Waits until `until`, taking batches meanwhile. False if the shutdown deadline passed.
+    async fn wait_taking(&mut self, run: &mut Run, until: Instant) -> bool {
+        loop {
+            if let Some(d) = run.deadline
+                && (Instant::now() >= d || run.replay.unacked_bytes() == 0)
+            {
+                return false;
+            }
+            let can_take = run.rx_open && run.replay.has_room();
+            let deadline = run.deadline.unwrap_or(until + Duration::from_secs(3600));
+            tokio::select! {
+                _ = sleep_until(until) => return true,
+                _ = sleep_until(deadline), if run.deadline.is_some() => return false,
+                b = run.rx.recv(), if can_take => self.on_input(run, b),
+            }
+        }
+    }
+
+    /// Connects, taking batches while waiting. `None` if the shutdown deadline passed.
+    async fn connect_while_taking(&mut self, run: &mut Run) -> Option<Result<Connection, String>> {
+        let connect = connect(
+            self.host.clone(),
+            self.port,
+            self.tls.clone(),
+            self.keys.connect_timeout_secs,
+            self.keys.keepalive_secs,
+            self.keys.send_timeout_secs,
+        );
+        tokio::pin!(connect);
+        loop {
+            let can_take = run.rx_open && run.replay.has_room();
+            let deadline = run
+                .deadline
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                r = &mut connect => return Some(r),
+                _ = sleep_until(deadline), if run.deadline.is_some() => return None,
+                b = run.rx.recv(), if can_take => self.on_input(run, b),
+            }
+        }
+    }
+
+    /// Runs one connection until it breaks or the input ends and everything is delivered.
+    async fn drive(&mut self, conn: Connection, run: &mut Run) -> Ended {
+        let Connection {
+            stream,
+            fd,
+            socket_written,
+            peer,
+        } = conn;
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        let mut rbuf = vec![0u8; 4096];
+        // Next logical offset to write on this connection: the replay buffer from its start.
+        let mut pos = run.replay.base();
+        // (logical offset written, socket bytes written at that point), oldest first.
+        let mut marks: VecDeque<(u64, u64)> = VecDeque::new();
+        let mut tick = tokio::time::interval(ACK_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let probation_ends = Instant::now() + ACK_PROBATION;
+        let mut proven = false;
+
+        loop {
+            if !run.rx_open && pos == run.replay.end() && run.replay.acked() == run.replay.end() {
+                return self.close(&mut rd, &mut wr, run).await;
+            }
+            let unsent = pos < run.replay.end();
+            let unacked = run.replay.acked() < pos;
+            let can_take = run.rx_open && run.replay.has_room();
+            let deadline = run
+                .deadline
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                biased;
+                r = rd.read(&mut rbuf) => match r {
+                    Ok(0) => return Ended::Broken { reason: "the receiver closed the connection".into(), proven },
+                    Ok(_) => {} // syslog receivers send nothing; ignore whatever comes
+                    Err(e) => return Ended::Broken { reason: format!("read failed: {e}"), proven },
+                },
+                w = wr.write(run.replay.bytes_from(pos, WRITE_CHUNK)), if unsent => match w {
+                    Ok(0) => return Ended::Broken { reason: "the connection accepts no more data".into(), proven },
+                    Ok(n) => {
+                        let note = run.replay.note_written(pos, pos + n as u64);
+                        pos += n as u64;
+                        let s = &run.stats;
+                        s.sent.fetch_add(note.new_frames, Ordering::Relaxed);
+                        s.bytes.fetch_add(note.new_bytes, Ordering::Relaxed);
+                        s.resent.fetch_add(note.resent_frames, Ordering::Relaxed);
+                        marks.push_back((pos, socket_written.load(Ordering::Relaxed)));
+                        self.check_acks(fd, &socket_written, &mut marks, run, proven);
+                    }
+                    Err(e) => return Ended::Broken { reason: format!("write failed: {e}"), proven },
+                },
+                _ = tick.tick(), if unacked => self.check_acks(fd, &socket_written, &mut marks, run, proven),
+                b = run.rx.recv(), if can_take => self.on_input(run, b),
+                _ = sleep_until(probation_ends), if !proven => {
+                    proven = true;
+                    self.on_proven(run, peer);
+                    self.check_acks(fd, &socket_written, &mut marks, run, proven);
+                }
+                _ = sleep_until(deadline), if run.deadline.is_some() => {
+                    warn!(output = %self.name, "shutdown_timeout_secs passed before the receiver acknowledged everything");
+                    let _ = tokio::time::timeout(Duration::from_millis(500), wr.shutdown()).await;
+                    return Ended::GaveUp;
+                }
+            }
+        }
+    }
+
+    /// What probably makes a receiver drop a fresh connection.
+    fn early_drop_hint(&self, reason: &str) -> &'static str {
+        if reason.contains("certificate required") {
+            "the receiver requires a client certificate: set client_pkcs12"
+        } else if reason.contains("alert") {
+            "the receiver refused the TLS session: check client_pkcs12 and the receiver's TLS settings"
+        } else if self.encoder.framing() == WireFraming::Lf {
+            "a receiver that expects octet counting (such as syslog-ng's syslog() source) drops LF-framed input: try framing = \"octet-counting\""
+        } else {
+            "check the receiver's log; if it reads LF-terminated lines, set framing = \"lf\""
+        }
+    }
+
+    /// The connection outlived the probation: it is up.
+    fn on_proven(&self, run: &mut Run, peer: SocketAddr) {
+        if run.was_up {
+            run.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        run.was_up = true;
+        run.outage_logged = false;
+        run.backoff.reset();
+        run.stats.up.store(true, Ordering::Relaxed);
+        match &self.tls {
+            Some(t) => {
+                info!(output = %self.name, "connected to {peer} over TLS ({})", t.verification)
+            }
+            None => info!(output = %self.name, "connected to {peer}"),
+        }
+    }
+
+    fn check_acks(
+        &self,
+        fd: RawFd,
+        socket_written: &AtomicU64,
+        marks: &mut VecDeque<(u64, u64)>,
+        run: &mut Run,
+        proven: bool,
+    ) {
+        if !proven {
+            return;
+        }
+        let outstanding = match unacknowledged_bytes(fd) {
+            Ok(n) => n,
+            Err(e) => {
+                debug!(output = %self.name, "SIOCOUTQ failed: {e}");
+                return;
+            }
+        };
+        let acked_socket = socket_written
+            .load(Ordering::Relaxed)
+            .saturating_sub(outstanding);
+        let mut acked_logical = None;
+        while let Some(&(logical, sock)) = marks.front() {
+            if sock > acked_socket {
+                break;
+            }
+            acked_logical = Some(logical);
+            marks.pop_front();
+        }
+        if let Some(to) = acked_logical {
+            let p = run.replay.ack(to);
+            publish_progress(&run.progress, p);
+            run.stats
+                .buffered_bytes
+                .store(run.replay.unacked_bytes(), Ordering::Relaxed);
+            run.backoff.reset();
+        }
+    }
+
+    /// Input ended and everything is acknowledged: TLS close_notify / TCP FIN, then wait (until
+    /// the deadline) for the receiver to close its side, which tells us it read everything.
+    async fn close<R, W>(&self, rd: &mut R, wr: &mut W, run: &mut Run) -> Ended
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let deadline = run
+            .deadline
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(5));
+        match timeout_at(deadline, wr.shutdown()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                debug!(output = %self.name, "closing: {e}");
+                return Ended::Clean; // everything was acknowledged already
+            }
+            Err(_) => return Ended::GaveUp,
+        }
+        let mut buf = [0u8; 1024];
+        loop {
+            match timeout_at(deadline, rd.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return Ended::Clean,
+                Ok(Ok(_)) => continue,
+                Err(_) => {
+                    debug!(output = %self.name, "receiver did not close its side before the deadline");
+                    return Ended::Clean;
+                }
+            }
+        }
+    }
+}
+
+/// Resolves, connects (trying each address), sets socket options, and does the TLS handshake.
+async fn connect(
+    host: String,
+    port: u16,
+    tls: Option<Arc<TlsSetup>>,
+    connect_timeout_secs: f64,
+    keepalive_secs: u64,
+    send_timeout_secs: f64,
+) -> Result<Connection, String> {
+    let deadline = Instant::now() + Duration::from_secs_f64(connect_timeout_secs);
+    let addrs: Vec<SocketAddr> =
+        match timeout_at(deadline, tokio::net::lookup_host((host.as_str(), port))).await {
+            Ok(Ok(a)) => a.collect(),
+            Ok(Err(e)) => return Err(format!("cannot resolve {host}: {e}")),
+            Err(_) => {
+                return Err(format!(
+                    "cannot resolve {host}: no answer within {connect_timeout_secs} s"
+                ));
+            }
+        };
+    if addrs.is_empty() {
+        return Err(format!("{host} resolves to no address"));
+    }
+    // Name the address tried only when the host is a name, not already the address.
+    let at = |addr: &SocketAddr| {
+        if host.parse::<std::net::IpAddr>().is_ok() {
+            String::new()
+        } else {
+            format!("{addr}: ")
+        }
+    };
+    let mut problems = Vec::new();
+    for addr in addrs {
+        let tcp = match timeout_at(deadline, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                problems.push(format!("{}{e}", at(&addr)));
+                continue;
+            }
+            Err(_) => {
+                problems.push(format!(
+                    "{}no answer within {connect_timeout_secs} s",
+                    at(&addr)
+                ));
+                break;
+            }
+        };
+        let fd = tcp.as_raw_fd();
+        let _ = tcp.set_nodelay(true);
+        if let Err(e) = set_keepalive(fd, keepalive_secs) {
+            debug!("keepalive on {addr}: {e}");
+        }
+        if let Err(e) = set_user_timeout(fd, (send_timeout_secs * 1000.0) as u64) {
+            debug!("TCP_USER_TIMEOUT on {addr}: {e}");
+        }
+        let (counted, socket_written) = CountingStream::new(tcp);
+        let stream: Box<dyn AsyncStream> = match &tls {
+            None => Box::new(counted),
+            Some(setup) => {
+                let ssl = setup
+                    .session()
+                    .map_err(|e| format!("cannot start a TLS session: {e}"))?;
+                let mut s = tokio_openssl::SslStream::new(ssl, counted)
+                    .map_err(|e| format!("cannot start a TLS session: {e}"))?;
+                match timeout_at(deadline, Pin::new(&mut s).connect()).await {
+                    Ok(Ok(())) => Box::new(s),
+                    Ok(Err(e)) => {
+                        return Err(format!(
+                            "{}{}",
+                            at(&addr),
+                            describe_handshake_error(Some(s.ssl()), &e, setup)
+                        ));
+                    }
+                    Err(_) => {
+                        return Err(format!(
+                            "{}TLS handshake not finished within {connect_timeout_secs} s",
+                            at(&addr)
+                        ));
+                    }
+                }
+            }
+        };
+        return Ok(Connection {
+            stream,
+            fd,
+            socket_written,
+            peer: addr,
+        });
+    }
+    Err(problems.join("; "))
+}
