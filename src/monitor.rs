@@ -42,6 +42,8 @@ pub struct PipelineStats {
     pub bookmark_second: AtomicU64,
     pub cache_entries: AtomicU64,
     pub mapping_reloads: AtomicU64,
+    /// Moves every time the worker goes round its loop (systemd's watchdog is fed from it).
+    pub heartbeat: AtomicU64,
 }
 
 /// Everything the monitor reports on.

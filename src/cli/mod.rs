@@ -2,7 +2,12 @@
 
 mod check_config;
 mod decode;
+mod demo;
 mod mappings;
+mod run;
+mod signals;
+mod simulate;
+mod test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +38,17 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Forward events from the configured FMC to the configured outputs until stopped
+    /// (SIGTERM/SIGINT stop cleanly; SIGHUP reloads the mapping tables).
+    Run(run::Args),
+    /// Diagnose the connection to the FMC step by step: configuration, PKCS12, DNS, TCP, TLS,
+    /// the FMC's certificate check, the eStreamer handshake. Exit code 0 when all pass.
+    Test,
+    /// Run a simulated FMC (eStreamer over mutual TLS) with generated records of every type;
+    /// `--init DIR` creates its certificates and a client configuration.
+    Simulate(simulate::Args),
+    /// Start the simulator and the forwarder together and print the CEF lines: no FMC needed.
+    Demo(demo::Args),
     /// Decode a raw eStreamer byte stream (complete messages as the FMC sends them after the
     /// handshake, e.g. a capture or `simulate --record` output) and print one JSON object per
     /// record: type, name, category, archive timestamp, every field and the resolved names
@@ -50,6 +66,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let result = match &cli.command {
+        Command::Run(args) => run::run(&cli, args),
+        Command::Test => test::run(&cli),
+        Command::Simulate(args) => simulate::run(&cli, args),
+        Command::Demo(args) => demo::run(&cli, args),
         Command::Decode(args) => decode::run(&cli, args),
         Command::CheckConfig => check_config::run(&cli),
         Command::Mappings(c) => mappings::run(&cli, c),

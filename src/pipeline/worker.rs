@@ -119,6 +119,7 @@ impl Worker {
                 Ok(None) => break,
                 Err(_) => {}
             }
+            self.stats.heartbeat.fetch_add(1, Ordering::Relaxed);
             self.observe_delivery();
             if last_bookmark.elapsed() >= BOOKMARK_EVERY {
                 last_bookmark = Instant::now();
