@@ -132,9 +132,14 @@ impl V<'_> {
             V::None => true,
             V::Raw(b) => b.iter().all(|&c| c == 0 || c == b' '),
             V::Str(s) => s.trim_end().is_empty(),
-            V::Bytes(b) => b.is_empty(),
+            V::Bytes(b) | V::Hex(b) => b.is_empty(),
             _ => false,
         }
+    }
+
+    /// What `omit_zero` leaves out: the number 0, and a timestamp of second 0 (an unset time).
+    fn is_zero(&self) -> bool {
+        matches!(self, V::Int(0) | V::Time(0, _))
     }
 
     fn write_text(&self, out: &mut String) {
@@ -251,9 +256,9 @@ impl Plan {
             }
             let v = eval(&l.src, &ctx, notes);
             if !l.is_label {
-                last_written = !(v.is_empty() || (l.omit_zero && v == V::Int(0)));
+                last_written = !(v.is_empty() || (l.omit_zero && v.is_zero()));
             }
-            if l.omit_zero && v == V::Int(0) {
+            if l.omit_zero && v.is_zero() {
                 continue;
             }
             match v {
