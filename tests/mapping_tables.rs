@@ -213,3 +213,49 @@ cnt = "recordLength"
     assert_eq!(ext["cs1Label"], "payload");
     assert_eq!(ext["cs1"].len(), 4, "{}", lines[0].line);
 }
+
+/// An unknown record (type 9999) with an archive timestamp and this payload.
+fn unknown_body(payload: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&9999u32.to_be_bytes());
+    b.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    b.extend_from_slice(&1_735_689_600u32.to_be_bytes());
+    b.extend_from_slice(&0u32.to_be_bytes());
+    b.extend_from_slice(payload);
+    b
+}
+
+/// A value the encoder leaves out (nothing but spaces and control characters, which it trims)
+/// takes its label with it; a value it keeps (an ideographic space is not trimmed) keeps it.
+#[test]
+fn no_label_without_its_value_for_blank_text() {
+    let (_dir, m) = user_tables(&[(
+        "unknown.toml",
+        r#"
+[[mapping]]
+records = "unknown"
+class_id = "UNKNOWN:{recordType}"
+name = "unknown"
+severity = 1
+[mapping.extension]
+cs1 = "payload"
+cs1Label = "'payload'"
+cnt = "recordLength"
+"#,
+    )]);
+    for blank in [&b"\t"[..], b" \t\x01", b"\x7f"] {
+        let body = unknown_body(blank);
+        let lines = mapping_run::map_bodies(&m, std::iter::once(&body[..]));
+        let ext = extension_map(&lines[0].line);
+        assert!(
+            !ext.contains_key("cs1") && !ext.contains_key("cs1Label"),
+            "{blank:?}: {}",
+            lines[0].line
+        );
+    }
+    let body = unknown_body("\u{3000}".as_bytes());
+    let lines = mapping_run::map_bodies(&m, std::iter::once(&body[..]));
+    let ext = extension_map(&lines[0].line);
+    assert_eq!(ext.get("cs1").map(String::as_str), Some("\u{3000}"));
+    assert_eq!(ext.get("cs1Label").map(String::as_str), Some("payload"));
+}

@@ -127,12 +127,18 @@ enum V<'a> {
 }
 
 impl V<'_> {
+    /// Whether the encoder writes nothing for this value (it trims trailing spaces and control
+    /// characters other than CR and LF), so that its label is left out too.
     fn is_empty(&self) -> bool {
+        fn blank(b: &[u8]) -> bool {
+            b.iter()
+                .all(|&c| matches!(c, b' ' | 0..=0x1f | 0x7f) && c != b'\n' && c != b'\r')
+        }
         match self {
             V::None => true,
-            V::Raw(b) => b.iter().all(|&c| c == 0 || c == b' '),
-            V::Str(s) => s.trim_end().is_empty(),
-            V::Bytes(b) | V::Hex(b) => b.is_empty(),
+            V::Raw(b) | V::Bytes(b) => blank(b),
+            V::Str(s) => blank(s.as_bytes()),
+            V::Hex(b) => b.is_empty(),
             _ => false,
         }
     }
