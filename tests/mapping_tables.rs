@@ -259,3 +259,59 @@ cnt = "recordLength"
     assert_eq!(ext.get("cs1").map(String::as_str), Some("\u{3000}"));
     assert_eq!(ext.get("cs1Label").map(String::as_str), Some("payload"));
 }
+
+/// `mappings show TYPE` prints the whole effective table of that type (from its `[[mapping]]`
+/// header to the next table), not just its header or a neighbour's lines.
+#[test]
+fn show_prints_the_whole_table_of_a_record_type() {
+    let (dir, m) = user_tables(&[(
+        "two.toml",
+        r#"# Two tables in one file.
+
+[[mapping]]
+# The first.
+records = [19]
+class_id = "A:19"
+name = "first"
+severity = 1
+
+[mapping.extension]
+cs1 = "@sensor"
+cs1Label = "'first'"
+
+# The second table's comment.
+[[mapping]]
+records = [20]
+class_id = "B:20"
+name = "second"
+severity = 2
+
+[mapping.extension]
+cs2 = "@sensor"
+cs2Label = "'second'"
+"#,
+    )]);
+    let file = dir.path().join("two.toml").display().to_string();
+    let first = m.show(Some(19)).unwrap();
+    assert_eq!(
+        first,
+        format!(
+            "# {file}:3\n[[mapping]]\n# The first.\nrecords = [19]\nclass_id = \"A:19\"\nname = \"first\"\n\
+             severity = 1\n\n[mapping.extension]\ncs1 = \"@sensor\"\ncs1Label = \"'first'\"\n"
+        )
+    );
+    let second = m.show(Some(20)).unwrap();
+    assert!(
+        second.starts_with(&format!("# {file}:15\n[[mapping]]\nrecords = [20]")),
+        "{second}"
+    );
+    assert!(second.ends_with("cs2Label = \"'second'\"\n"), "{second}");
+    // The built-in tables too.
+    let builtin = Mappings::builtin().show(Some(71)).unwrap();
+    assert!(builtin.contains("class_id = \"RNA:1003:1\""), "{builtin}");
+    assert!(
+        builtin.contains("\nin = \"initiatorTransmittedBytes\""),
+        "{builtin}"
+    );
+    assert!(!builtin.contains("records = [73]"), "{builtin}");
+}
