@@ -572,7 +572,7 @@ impl Compiler<'_> {
                                 format!(
                                     "; did you mean {}?",
                                     s.iter()
-                                        .map(|x| format!("@{x}"))
+                                        .map(|x| x.replacen('`', "`@", 1))
                                         .collect::<Vec<_>>()
                                         .join(", ")
                                 )
@@ -618,7 +618,7 @@ impl Compiler<'_> {
                                     format!(
                                         "; did you mean {}?",
                                         s.iter()
-                                            .map(|x| format!("@{x}"))
+                                            .map(|x| x.replacen('`', "`@", 1))
                                             .collect::<Vec<_>>()
                                             .join(", ")
                                     )
