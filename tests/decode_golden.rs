@@ -41,7 +41,8 @@ impl B {
     }
     /// An IPv4 address in a 16-byte field (IPv4-mapped IPv6).
     fn ip4in6(self, a: [u8; 4]) -> Self {
-        self.raw(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]).raw(&a)
+        self.raw(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff])
+            .raw(&a)
     }
     fn ip6(self, s: &str) -> Self {
         let a: std::net::Ipv6Addr = s.parse().unwrap();
@@ -65,7 +66,16 @@ impl B {
         b
     }
     /// The 40-byte discovery header with an IPv6 host address (hasIpv6 = 1).
-    fn discovery(self, device: u32, mac: [u8; 6], second: u32, usec: u32, ty: u32, sub: u32, ip: &str) -> Self {
+    fn discovery(
+        self,
+        device: u32,
+        mac: [u8; 6],
+        second: u32,
+        usec: u32,
+        ty: u32,
+        sub: u32,
+        ip: &str,
+    ) -> Self {
         self.u32(device)
             .u32(0) // legacy IPv4, unused when hasIpv6 = 1
             .raw(&mac)
@@ -82,7 +92,10 @@ impl B {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// An EventData body: record header (with archive timestamp when `archive` > 0) + data.
@@ -103,7 +116,10 @@ fn decode(body: &[u8]) -> Value {
 
 fn check(v: &Value, expected: &[(&str, Value)]) {
     for (path, want) in expected {
-        let got = path.split('.').try_fold(v, |v, k| v.get(k)).unwrap_or(&Value::Null);
+        let got = path
+            .split('.')
+            .try_fold(v, |v, k| v.get(k))
+            .unwrap_or(&Value::Null);
         assert_eq!(got, want, "field {path}");
     }
 }
@@ -182,11 +198,20 @@ fn intrusion_event_400() {
             ("vlanId", json!(101)),
             ("policyUuid", json!("11111111-2222-3333-4444-555555555555")),
             ("accessControlRuleId", json!(268_435_461)),
-            ("interfaceEgressUuid", json!("00000000-0000-0000-0000-000000000002")),
+            (
+                "interfaceEgressUuid",
+                json!("00000000-0000-0000-0000-000000000002"),
+            ),
             ("sourceCountry", json!(840)),
             ("securityContext", json!("00000000000000000000000000000000")),
-            ("sslCertificateFingerprint", json!("0000000000000000000000000000000000000000")),
-            ("networkAnalysisPolicyUuid", json!("99999999-8888-7777-6666-555555555555")),
+            (
+                "sslCertificateFingerprint",
+                json!("0000000000000000000000000000000000000000"),
+            ),
+            (
+                "networkAnalysisPolicyUuid",
+                json!("99999999-8888-7777-6666-555555555555"),
+            ),
             ("httpResponse", json!(200)),
         ],
     );
@@ -237,7 +262,14 @@ fn connection_statistics_71_with_block_163() {
         .string("https://h.example/p?a=1&b=2") // clientUrl
         .string("") // netbios (empty string block: length 8)
         .string("1.2.3") // clientApplicationVersion
-        .u32(0) .u32(0) .u32(0) .u32(0) .u32(0) .u32(0) .u32(0) .u32(0) // monitorRule1..8
+        .u32(0)
+        .u32(0)
+        .u32(0)
+        .u32(0)
+        .u32(0)
+        .u32(0)
+        .u32(0)
+        .u32(0) // monitorRule1..8
         .u8(0) // securityIntelligenceSourceDestination
         .u8(0) // securityIntelligenceLayer
         .u16(0) // fileEventCount
@@ -305,7 +337,10 @@ fn connection_statistics_71_with_block_163() {
             ("initiatorIpAddress", json!("10.1.2.3")),
             ("responderIpAddress", json!("2001:db8:1::80")),
             ("originalClientIpAddress", json!("203.0.113.9")),
-            ("policyRevision", json!("12345678-1234-1234-1234-123456789abc")),
+            (
+                "policyRevision",
+                json!("12345678-1234-1234-1234-123456789abc"),
+            ),
             ("initiatorPort", json!(0)),
             ("responderPort", json!(443)),
             ("protocol", json!(6)),
@@ -501,13 +536,23 @@ fn discovery_new_tcp_server_11_and_legacy_ipv4_header() {
     assert_eq!(items.as_array().unwrap().len(), 1);
     assert_eq!(items[0]["vendor"]["data"], json!("Apache"));
     assert_eq!(items[0]["subServers"]["items"], json!([]));
-    assert_eq!(v["hostServer"]["webApplication"]["items"][0]["applicationId"], json!(929));
+    assert_eq!(
+        v["hostServer"]["webApplication"]["items"][0]["applicationId"],
+        json!(929)
+    );
     // The metadata cache resolves the event description by (eventType, eventSubtype).
     let mut d = Decoder::new(catalog());
     let cache = Cache::new(Limits::default());
-    let data2 = record(19, 1_700_000_300, B::default().discovery(4, MAC, 1_700_000_300, 0, 1001, 7, "2001:db8::44"));
+    let data2 = record(
+        19,
+        1_700_000_300,
+        B::default().discovery(4, MAC, 1_700_000_300, 0, 1001, 7, "2001:db8::44"),
+    );
     let rec = d.decode(&data2).unwrap();
-    assert_eq!(cache.resolve_all(&rec)["eventDescription"], json!("Host Timeout"));
+    assert_eq!(
+        cache.resolve_all(&rec)["eventDescription"],
+        json!("Host Timeout")
+    );
 }
 
 #[test]
@@ -527,7 +572,11 @@ fn user_login_95_with_vpn_session_list() {
         .u64(1000) // bytesTransmitted
         .u64(2000); // bytesReceived
     for with_headers in [false, true] {
-        let item = if with_headers { B::default().block(166, session.clone()) } else { session.clone() };
+        let item = if with_headers {
+            B::default().block(166, session.clone())
+        } else {
+            session.clone()
+        };
         let user = B::default()
             .u32(1_700_000_400) // timestamp
             .raw(&[10, 0, 0, 77]) // ipv4Address
@@ -560,7 +609,10 @@ fn user_login_95_with_vpn_session_list() {
                 ("user.username.data", json!("jörg")),
                 ("user.userId", json!(7711)),
                 ("user.protocol", json!(710)),
-                ("user.ipv6Address", json!("00000000000000000000ffff0a00004d")),
+                (
+                    "user.ipv6Address",
+                    json!("00000000000000000000ffff0a00004d"),
+                ),
                 ("user.reportedBy.data", json!("AD Agent")),
             ],
         );
@@ -574,7 +626,9 @@ fn user_login_95_with_vpn_session_list() {
 #[test]
 fn reference_golden_vectors_packet_and_bundle() {
     // Reference 5.4: EventData with a packet record (type 2) and the extended header.
-    let wire = unhex("000100040000003000000002000000205ed7f3b600000000000000030002fb663f047f723f047f740003e19d0000000100000004deadbeef");
+    let wire = unhex(
+        "000100040000003000000002000000205ed7f3b600000000000000030002fb663f047f723f047f740003e19d0000000100000004deadbeef",
+    );
     let v = decode(&wire[8..]);
     check(
         &v,
