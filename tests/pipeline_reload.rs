@@ -92,15 +92,22 @@ async fn sighup_reloads_mappings_and_refuses_broken_ones() {
     let result = std::panic::catch_unwind(|| {
         // Built-in table first.
         wait_for("built-in lines", Duration::from_secs(60), || {
-            lines(&out).iter().any(|l| l.contains("|RNA:1003:1|CONNECTION STATISTICS|"))
+            lines(&out)
+                .iter()
+                .any(|l| l.contains("|RNA:1003:1|CONNECTION STATISTICS|"))
         });
         // A valid override, then SIGHUP: new lines use it.
         std::fs::write(mappings.join("connection.toml"), OVERRIDE).unwrap();
         unsafe { libc::kill(pid, libc::SIGHUP) };
         wait_for("remapped lines", Duration::from_secs(60), || {
-            lines(&out).iter().any(|l| l.contains("|CONN:71|Connection (remapped)|3|"))
+            lines(&out)
+                .iter()
+                .any(|l| l.contains("|CONN:71|Connection (remapped)|3|"))
         });
-        let remapped = lines(&out).into_iter().find(|l| l.contains("|CONN:71|")).unwrap();
+        let remapped = lines(&out)
+            .into_iter()
+            .find(|l| l.contains("|CONN:71|"))
+            .unwrap();
         assert!(remapped.contains("cs6Label=Access Rule"), "{remapped}");
         // A broken override: refused, the remapped table stays in use.
         std::fs::write(
@@ -110,18 +117,27 @@ async fn sighup_reloads_mappings_and_refuses_broken_ones() {
         .unwrap();
         let before = lines(&out).len();
         unsafe { libc::kill(pid, libc::SIGHUP) };
-        wait_for("more lines after the refused reload", Duration::from_secs(60), || {
-            lines(&out).len() > before + 10
-        });
+        wait_for(
+            "more lines after the refused reload",
+            Duration::from_secs(60),
+            || lines(&out).len() > before + 10,
+        );
         assert!(
-            lines(&out)[before..].iter().all(|l| l.contains("|CONN:71|")),
+            lines(&out)[before..]
+                .iter()
+                .all(|l| l.contains("|CONN:71|")),
             "the previous tables stay in use"
         );
     });
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let _ = child.wait();
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     if let Err(e) = result {
         eprintln!("{err}");
         std::panic::resume_unwind(e);
