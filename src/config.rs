@@ -44,6 +44,13 @@ pub struct Config {
     /// Periodic status line and Prometheus metrics.
     #[serde(default)]
     pub monitor: MonitorConfig,
+    /// Where events go: one `[[output]]` table per receiver (udp, tcp, tls, file, stdout). Every
+    /// output gets every event; the bookmark moves only past what all of them delivered.
+    #[serde(default, rename = "output")]
+    pub outputs: Vec<crate::syslog::OutputConfig>,
+    /// A troubleshooting copy of what is sent (`--tap-file` on the command line).
+    #[serde(default)]
+    pub tap: Option<crate::syslog::TapConfig>,
 }
 
 /// The FMC connection (`[fmc]`).
@@ -513,6 +520,24 @@ impl Config {
                     e.event, e.version
                 )));
             }
+        }
+        for (name, d) in [
+            ("fmc.connect_timeout", self.fmc.connect_timeout),
+            ("fmc.idle_timeout", self.fmc.idle_timeout),
+            ("monitor.period", self.monitor.period),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError(format!(
+                    "{name} is 0: give a duration such as \"10s\""
+                )));
+            }
+        }
+        for (i, o) in self.outputs.iter().enumerate() {
+            o.validate(&format!("output[{i}]"))
+                .map_err(|e| ConfigError(e.to_string()))?;
+        }
+        if let Some(t) = &self.tap {
+            t.validate("tap").map_err(|e| ConfigError(e.to_string()))?;
         }
         if self.cef.cs_max_len == 0 || self.cef.cs_max_len > 4000 {
             return Err(ConfigError(format!(

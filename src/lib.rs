@@ -13,5 +13,7 @@ pub mod diagnose;
 pub mod estreamer;
 pub mod mapping;
 pub mod metadata;
+pub mod monitor;
+pub mod pipeline;
 pub mod sim;
 pub mod syslog;

@@ -117,11 +117,14 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             match record.schema {
                 Some(s) => {
                     obj.insert("recordName".into(), Json::String(s.name.to_string()));
-                    obj.insert("category".into(), Json::String(s.category.as_str().into()));
+                    obj.insert(
+                        "recordCategory".into(),
+                        Json::String(s.category.as_str().into()),
+                    );
                 }
                 None => {
                     obj.insert("recordName".into(), Json::String("Unknown".into()));
-                    obj.insert("category".into(), Json::String("UNKNOWN".into()));
+                    obj.insert("recordCategory".into(), Json::String("UNKNOWN".into()));
                 }
             }
             obj.extend(fields);

@@ -2,7 +2,12 @@
 
 mod check_config;
 mod decode;
+mod demo;
 mod mappings;
+mod run;
+mod signals;
+mod simulate;
+mod test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +38,17 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Forward events from the configured FMC to the configured outputs until stopped
+    /// (SIGTERM/SIGINT stop cleanly; SIGHUP reloads the mapping tables).
+    Run(run::Args),
+    /// Diagnose the connection to the FMC step by step: configuration, PKCS12, DNS, TCP, TLS,
+    /// the FMC's certificate check, the eStreamer handshake. Exit code 0 when all pass.
+    Test,
+    /// Run a simulated FMC (eStreamer over mutual TLS) with generated records of every type;
+    /// `--init DIR` creates its certificates and a client configuration.
+    Simulate(simulate::Args),
+    /// Start the simulator and the forwarder together and print the CEF lines: no FMC needed.
+    Demo(demo::Args),
     /// Decode a raw eStreamer byte stream (complete messages as the FMC sends them after the
     /// handshake, e.g. a capture or `simulate --record` output) and print one JSON object per
     /// record: type, name, category, archive timestamp, every field and the resolved names
@@ -48,8 +64,14 @@ pub enum Command {
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    // The service and the simulator log what they do; one-shot commands only what goes wrong.
+    let service = matches!(cli.command, Command::Run(_) | Command::Simulate(_));
+    init_logging(cli.verbose, cli.quiet, service);
     let result = match &cli.command {
+        Command::Run(args) => run::run(&cli, args),
+        Command::Test => test::run(&cli),
+        Command::Simulate(args) => simulate::run(&cli, args),
+        Command::Demo(args) => demo::run(&cli, args),
         Command::Decode(args) => decode::run(&cli, args),
         Command::CheckConfig => check_config::run(&cli),
         Command::Mappings(c) => mappings::run(&cli, c),
@@ -108,24 +130,21 @@ pub(crate) fn load_mappings(
     })
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
+fn init_logging(verbose: u8, quiet: bool, service: bool) {
     use tracing_subscriber::EnvFilter;
     let level = match (quiet, verbose) {
         (true, _) => "error",
+        (false, 0) if service => "info",
         (false, 0) => "warn",
         (false, 1) => "info",
         (false, 2) => "debug",
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        // Our messages at the chosen level; noisy dependencies one step lower.
+        // Dependencies speak only about problems unless asked.
         EnvFilter::new(format!(
-            "{level},estreamer_cef={}",
-            if verbose == 0 && !quiet {
-                "info"
-            } else {
-                level
-            }
+            "{},estreamer_cef={level}",
+            if verbose >= 2 { level } else { "warn" }
         ))
     });
     let _ = tracing_subscriber::fmt()

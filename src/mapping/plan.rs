@@ -220,6 +220,16 @@ pub struct Scratch {
     pub notes: Notes,
 }
 
+impl Scratch {
+    /// Scratch space; `collect_notes` gathers what mapping changed or missed (for the tap).
+    pub fn new(collect_notes: bool) -> Scratch {
+        Scratch {
+            collect_notes,
+            ..Scratch::default()
+        }
+    }
+}
+
 struct Ctx<'a> {
     rec: &'a Record<'a>,
     cache: &'a Cache,

@@ -4,7 +4,8 @@
 //! syslog-ng parsed it, CEF parsed by the PyPI `cefp` parser).
 //!
 //! Needs `syslog-ng-core`, `syslog-ng-mod-python` and `cefp` (see `tests/install-deps.sh`). The
-//! config is looked up in `$CEFT_SYSLOG_NG_CONF`, `shared/testkit/` next to the repository, or
+//! config is looked up in `$CEFT_SYSLOG_NG_CONF`, `tests/data/testkit/` (a copy kept in the
+//! repository), `shared/testkit/` next to the repository, or
 //! `/work/shared/testkit/`; `cefp` in `$CEFT_PYLIB` or `.test-deps/pylib`.
 #![allow(dead_code)]
 
@@ -131,6 +132,8 @@ fn testkit_conf() -> PathBuf {
     }
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     for c in [
+        // A copy of the shared testkit's receiver lives in the repository, so CI needs nothing else.
+        manifest.join("tests/data/testkit/syslog-ng-cef.conf"),
         manifest.join("shared/testkit/syslog-ng-cef.conf"),
         manifest.join("../shared/testkit/syslog-ng-cef.conf"),
         manifest.join("../../shared/testkit/syslog-ng-cef.conf"),

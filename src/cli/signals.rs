@@ -1,0 +1,63 @@
+//! Signals and systemd notifications for the long-running commands.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::watch;
+
+/// SIGTERM and SIGINT set the returned flag to true (the first time: a clean stop); SIGHUP sets
+/// `reload`.
+pub fn install(reload: Option<Arc<AtomicBool>>) -> std::io::Result<watch::Receiver<bool>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = watch::channel(false);
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => { tracing::info!("SIGTERM: stopping cleanly"); let _ = tx.send(true); }
+                _ = int.recv() => { tracing::info!("interrupted: stopping cleanly"); let _ = tx.send(true); }
+                _ = hup.recv() => match &reload {
+                    Some(r) => { tracing::info!("SIGHUP: reloading the mapping tables"); r.store(true, Ordering::Relaxed); }
+                    None => tracing::info!("SIGHUP ignored"),
+                },
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// Sends a notification to systemd (`READY=1`, `WATCHDOG=1`, `STOPPING=1`, `STATUS=...`) when
+/// running under a unit with `NOTIFY_SOCKET`. Does nothing otherwise.
+pub fn sd_notify(state: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let sock = match std::os::unix::net::UnixDatagram::unbound() {
+        Ok(s) => s,
+        Err(_) => return,
+    };
+    let p = path.to_string_lossy();
+    let r = if let Some(abstract_name) = p.strip_prefix('@') {
+        use std::os::linux::net::SocketAddrExt;
+        std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes())
+            .and_then(|a| sock.send_to_addr(state.as_bytes(), &a))
+    } else {
+        sock.send_to(state.as_bytes(), &*p)
+    };
+    if let Err(e) = r {
+        tracing::debug!("sd_notify {state}: {e}");
+    }
+}
+
+/// The watchdog interval systemd asks for (`WATCHDOG_USEC`), if any.
+pub fn watchdog_interval() -> Option<std::time::Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID") {
+        if pid.parse::<u32>().ok()? != std::process::id() {
+            return None;
+        }
+    }
+    Some(std::time::Duration::from_micros(usec))
+}

@@ -1,0 +1,161 @@
+//! `estreamer-cef simulate`: the FMC simulator as a command.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::{Cli, signals};
+use crate::sim::faults::{Fault, SYNTAX};
+use crate::sim::generate::{GenOptions, generate, to_stream};
+use crate::sim::pki::{self, PkiFiles, PkiOptions};
+use crate::sim::server::{SimulatorConfig, serve};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Create a CA, a server certificate, a client PKCS12 (legacy RC2-40 encryption, like older
+    /// FMCs) and a client configuration in DIR, then exit. A new user needs nothing else.
+    #[arg(long, value_name = "DIR")]
+    pub init: Option<PathBuf>,
+    /// The simulator's PKI folder (made by --init).
+    #[arg(long, value_name = "DIR", default_value = "./sim-pki")]
+    pub pki: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8302")]
+    pub listen: SocketAddr,
+    /// Do not compare the client certificate's CN with the client's address (an FMC does).
+    #[arg(long)]
+    pub no_check_cn: bool,
+    /// Inject a fault (repeatable). Forms: close-after:N, close-every:N,
+    /// error-after:N[:CODE[:TEXT]], stall-after:N:SECS, unknown-record-every:N, bad-version,
+    /// close-after-handshake, no-estreamer-service.
+    #[arg(long = "fault", value_name = "FAULT")]
+    pub faults: Vec<String>,
+    /// Seed of the generated records.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Event records per record type.
+    #[arg(long, default_value_t = 4)]
+    pub events_per_type: usize,
+    /// Only these record types (comma-separated; the metadata they need is added).
+    #[arg(long, value_delimiter = ',', value_name = "TYPES")]
+    pub record_types: Vec<u32>,
+    /// Records per MessageBundle.
+    #[arg(long, default_value_t = 100)]
+    pub bundle_size: usize,
+    /// Records per second (default: as fast as the client acknowledges).
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// Repeat the events forever, later in time each pass.
+    #[arg(long = "loop")]
+    pub loop_events: bool,
+    /// Write the generated records as a byte stream (what `decode` reads) to FILE and exit.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+}
+
+fn gen_options(args: &Args) -> GenOptions {
+    GenOptions {
+        seed: args.seed,
+        events_per_type: args.events_per_type,
+        record_types: (!args.record_types.is_empty()).then(|| args.record_types.clone()),
+        ..GenOptions::default()
+    }
+}
+
+pub fn run(_cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = &args.init {
+        return init(dir);
+    }
+    let generated = generate(&gen_options(args));
+    if let Some(file) = &args.record {
+        let records: Vec<_> = generated
+            .scenario
+            .metadata
+            .iter()
+            .chain(&generated.scenario.events)
+            .cloned()
+            .collect();
+        std::fs::write(file, to_stream(&records, args.bundle_size, 1))
+            .with_context(|| format!("cannot write {}", file.display()))?;
+        println!(
+            "wrote {} records ({} metadata, {} events) to {}",
+            records.len(),
+            generated.scenario.metadata.len(),
+            generated.scenario.events.len(),
+            file.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let pki = PkiFiles::in_dir(&args.pki);
+    if !pki.server_cert.exists() {
+        anyhow::bail!(
+            "no simulator PKI in {}: run `estreamer-cef simulate --init {}` first",
+            args.pki.display(),
+            args.pki.display()
+        );
+    }
+    let mut cfg = SimulatorConfig::new(args.listen, &pki);
+    cfg.check_cn = !args.no_check_cn;
+    cfg.bundle_size = args.bundle_size;
+    cfg.rate = args.rate;
+    cfg.loop_events = args.loop_events;
+    for f in &args.faults {
+        cfg.faults.push(
+            f.parse::<Fault>()
+                .map_err(|e| anyhow::anyhow!("--fault {f}: {e} (forms: {SYNTAX})"))?,
+        );
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let shutdown = signals::install(None)?;
+        let handle = serve(cfg, Arc::new(generated.scenario), shutdown).await?;
+        println!(
+            "FMC simulator listening on {} (Ctrl-C to stop)",
+            handle.local_addr()
+        );
+        handle.stopped().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn init(dir: &Path) -> anyhow::Result<ExitCode> {
+    let opts = PkiOptions::default();
+    let files = pki::init(dir, &opts)?;
+    let dir_abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let config = format!(
+        "# Client configuration for the FMC simulator (estreamer-cef simulate --pki {dir}).\n\
+         [fmc]\nhost = \"127.0.0.1\"\nport = 8302\npkcs12 = \"{p12}\"\npkcs12_password_file = \"{pass}\"\n\
+         server_ca = \"pkcs12\"\nstart = \"bookmark\"\n\n[state]\ndir = \"{state}\"\n\n\
+         [[output]]\ntransport = \"stdout\"\n",
+        dir = dir_abs.display(),
+        p12 = dir_abs.join("client.pkcs12").display(),
+        pass = dir_abs.join("client.pass").display(),
+        state = dir_abs.join("state").display(),
+    );
+    let cfg_path = dir.join("estreamer-cef.toml");
+    crate::metadata::store::write_atomic(&cfg_path, config.as_bytes())?;
+    println!("created in {}:", dir.display());
+    for p in [
+        &files.ca_cert,
+        &files.server_cert,
+        &files.server_key,
+        &files.client_pkcs12,
+        &files.client_pass,
+        &cfg_path,
+    ] {
+        println!("  {}", p.display());
+    }
+    println!(
+        "next:\n  estreamer-cef simulate --pki {d}            # the simulated FMC\n  \
+         estreamer-cef -c {c} test   # diagnose the connection\n  \
+         estreamer-cef -c {c} run    # CEF on stdout",
+        d = dir.display(),
+        c = cfg_path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,333 @@
+//! The worker: one thread that decodes, maps and encodes every record, batch by batch (a bundle
+//! is one channel hop in and one out), follows delivery and keeps the bookmark and the metadata
+//! cache saved. Bounded channels on both sides: a slow output blocks the worker, which stops
+//! taking messages from the session, which stops acknowledging the FMC.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, watch};
+
+use crate::bookmark::Tracker;
+use crate::cef::CefEncoder;
+use crate::decode::json::record_fields;
+use crate::decode::stage::{DecodeStage, Handled};
+use crate::estreamer::message::{Bundle, kind};
+use crate::estreamer::session::SourceMessage;
+use crate::mapping::Mappings;
+use crate::mapping::plan::Scratch;
+use crate::monitor::PipelineStats;
+use crate::syslog::{Batch, FrameEncoder, OutEvent, TapFormat, TapHandle, TapRecord};
+
+/// What the worker needs.
+pub struct Worker {
+    pub rt: Handle,
+    pub source: mpsc::Receiver<SourceMessage>,
+    pub stage: DecodeStage,
+    pub tracker: Tracker,
+    pub mappings: Arc<Mappings>,
+    pub encoder: CefEncoder,
+    pub outputs: Vec<mpsc::Sender<Arc<Batch>>>,
+    pub progress: Vec<watch::Receiver<u64>>,
+    pub tap: Option<(TapHandle, FrameEncoder)>,
+    pub resume: Arc<AtomicU32>,
+    pub stats: Arc<PipelineStats>,
+    pub state_dir: PathBuf,
+    /// Set by SIGHUP: reload the mapping tables.
+    pub reload: Arc<AtomicBool>,
+    /// Loads the mapping tables again (same sources as at start).
+    pub reload_mappings: Box<dyn Fn() -> Result<Mappings, String> + Send>,
+    /// Stop once this many events have been emitted (the demo).
+    pub stop_after: Option<u64>,
+    pub stop: watch::Sender<bool>,
+}
+
+/// What the worker leaves for the final bookmark.
+pub struct Finished {
+    pub tracker: Tracker,
+    pub stage: DecodeStage,
+    pub emitted: u64,
+}
+
+const BOOKMARK_EVERY: Duration = Duration::from_secs(2);
+const CACHE_EVERY: Duration = Duration::from_secs(10);
+
+impl Worker {
+    pub fn run(mut self) -> Finished {
+        let mut seq = 0u64;
+        let mut index = 0u64;
+        let mut connection = 0u64;
+        let mut buf = Vec::with_capacity(4096);
+        let mut wire = Vec::new();
+        let mut scratch = Scratch::new(
+            self.tap
+                .as_ref()
+                .is_some_and(|t| t.0.format() == TapFormat::Json),
+        );
+        let mut last_bookmark = Instant::now();
+        let mut last_cache = Instant::now();
+        loop {
+            let msg = self.rt.block_on(async {
+                tokio::time::timeout(Duration::from_millis(250), self.source.recv()).await
+            });
+            match msg {
+                Ok(Some(m)) => {
+                    if m.connection != connection {
+                        connection = m.connection;
+                        if let Some(c) = self.stage.cursor.as_mut() {
+                            c.begin_replay();
+                        }
+                    }
+                    let mut batch = Vec::new();
+                    let mut each = |body: &[u8], this: &mut Self| {
+                        this.record(
+                            index,
+                            body,
+                            &mut seq,
+                            &mut batch,
+                            &mut buf,
+                            &mut wire,
+                            &mut scratch,
+                        );
+                        index += 1;
+                    };
+                    match m.kind {
+                        kind::EVENT_DATA => each(&m.body, &mut self),
+                        kind::MESSAGE_BUNDLE => match Bundle::parse(&m.body) {
+                            Ok(b) => {
+                                for item in b.items() {
+                                    match item {
+                                        Ok((_, body)) => each(body, &mut self),
+                                        Err(e) => {
+                                            tracing::warn!(
+                                                "message bundle {}: {e}; the rest of it is skipped",
+                                                b.sequence
+                                            );
+                                            break;
+                                        }
+                                    }
+                                }
+                            }
+                            Err(e) => tracing::warn!("message bundle: {e}"),
+                        },
+                        _ => {}
+                    }
+                    self.tracker.checkpoint(seq);
+                    if let Some(c) = self.stage.cursor.as_ref() {
+                        self.resume.store(c.second(), Ordering::Relaxed);
+                    }
+                    if !batch.is_empty() && !self.send(batch) {
+                        break;
+                    }
+                    if self.stop_after.is_some_and(|n| seq >= n) {
+                        let _ = self.stop.send(true);
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => {}
+            }
+            self.stats.heartbeat.fetch_add(1, Ordering::Relaxed);
+            self.observe_delivery();
+            if last_bookmark.elapsed() >= BOOKMARK_EVERY {
+                last_bookmark = Instant::now();
+                self.save_bookmark();
+            }
+            if last_cache.elapsed() >= CACHE_EVERY {
+                last_cache = Instant::now();
+                self.save_cache();
+            }
+            if self.reload.swap(false, Ordering::Relaxed) {
+                match (self.reload_mappings)() {
+                    Ok(m) => {
+                        self.mappings = Arc::new(m);
+                        self.stats.mapping_reloads.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!("mapping tables reloaded");
+                    }
+                    Err(e) => tracing::error!(
+                        "mapping tables NOT reloaded, the previous ones stay in use:\n{e}"
+                    ),
+                }
+            }
+        }
+        self.save_cache();
+        self.outputs.clear();
+        let _ = self.stop.send(true);
+        Finished {
+            tracker: self.tracker,
+            stage: self.stage,
+            emitted: seq,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        index: u64,
+        body: &[u8],
+        seq: &mut u64,
+        batch: &mut Vec<OutEvent>,
+        buf: &mut Vec<u8>,
+        wire: &mut Vec<u8>,
+        scratch: &mut Scratch,
+    ) {
+        let st = &self.stats;
+        st.received.fetch_add(1, Ordering::Relaxed);
+        match self.stage.handle(index, body) {
+            Handled::Record {
+                record,
+                cache,
+                identity,
+                second,
+            } => {
+                self.tracker.admitted(second, identity);
+                let Some(plan) = self.mappings.plan_for(&record) else {
+                    st.unmapped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                };
+                buf.clear();
+                let severity = plan.encode(&record, cache, &mut self.encoder, buf, scratch);
+                *seq += 1;
+                let ev = OutEvent {
+                    seq: *seq,
+                    cef: String::from_utf8_lossy(buf).into_owned(),
+                    cef_severity: severity,
+                    msgid: intern(&plan.msgid),
+                };
+                st.handled.fetch_add(1, Ordering::Relaxed);
+                if scratch.collect_notes {
+                    st.metadata_missing.fetch_add(
+                        scratch.notes.missing_metadata.len() as u64,
+                        Ordering::Relaxed,
+                    );
+                    st.encoder_warnings
+                        .fetch_add(scratch.notes.encoder.len() as u64, Ordering::Relaxed);
+                }
+                if let Some((tap, framer)) = &mut self.tap {
+                    let (fields, warnings) = match tap.format() {
+                        TapFormat::Json => (
+                            serde_json::Value::Object(record_fields(&record)),
+                            scratch.notes.to_strings(),
+                        ),
+                        TapFormat::Wire => {
+                            wire.clear();
+                            framer.encode(&ev, wire);
+                            (serde_json::Value::Null, Vec::new())
+                        }
+                    };
+                    tap.send(TapRecord {
+                        record_type: record.record_type(),
+                        fields,
+                        cef: Some(ev.cef.clone()),
+                        warnings,
+                        wire: wire.clone(),
+                    });
+                }
+                batch.push(ev);
+            }
+            Handled::Filtered { identity, second } => {
+                st.filtered.fetch_add(1, Ordering::Relaxed);
+                self.tracker.admitted(second, identity);
+            }
+            Handled::Duplicate => {
+                st.duplicates.fetch_add(1, Ordering::Relaxed);
+            }
+            Handled::Malformed {
+                identity, second, ..
+            } => {
+                st.malformed.fetch_add(1, Ordering::Relaxed);
+                self.tracker.admitted(second, identity);
+            }
+        }
+        let c = &self.stage.counters;
+        st.metadata.store(c.metadata, Ordering::Relaxed);
+        st.unknown.store(c.unknown, Ordering::Relaxed);
+    }
+
+    /// Hands a batch to every output, waiting while an output's queue is full. False when an
+    /// output has stopped (it failed); the pipeline then stops.
+    fn send(&mut self, events: Vec<OutEvent>) -> bool {
+        let last = events.last().map(|e| e.seq).unwrap_or(0);
+        let batch = Arc::new(Batch { events });
+        self.stats.emitted.store(last, Ordering::Relaxed);
+        for (i, tx) in self.outputs.iter().enumerate() {
+            let b = batch.clone();
+            let sent = self.rt.block_on(async {
+                loop {
+                    // Wait for room, but keep the bookmark moving meanwhile.
+                    match tokio::time::timeout(Duration::from_millis(500), tx.reserve()).await {
+                        Ok(Ok(permit)) => {
+                            permit.send(b);
+                            return true;
+                        }
+                        Ok(Err(_)) => return false,
+                        Err(_) => continue,
+                    }
+                }
+            });
+            if !sent {
+                tracing::error!("output {i} stopped; stopping the pipeline");
+                return false;
+            }
+        }
+        true
+    }
+
+    fn observe_delivery(&mut self) {
+        let delivered = self
+            .progress
+            .iter()
+            .map(|p| *p.borrow())
+            .min()
+            .unwrap_or_else(|| self.stats.emitted.load(Ordering::Relaxed));
+        self.tracker.delivered(delivered);
+        self.stats.delivered.store(delivered, Ordering::Relaxed);
+    }
+
+    fn save_bookmark(&mut self) {
+        if let Some(b) = self.tracker.take_changed() {
+            self.stats
+                .bookmark_second
+                .store(b.second as u64, Ordering::Relaxed);
+            if let Err(e) = b.save(&self.state_dir) {
+                tracing::error!(
+                    "cannot save the bookmark in {}: {e}",
+                    self.state_dir.display()
+                );
+            }
+        }
+    }
+
+    fn save_cache(&mut self) {
+        let cache = &mut self.stage.cache;
+        self.stats
+            .cache_entries
+            .store(cache.stats().entries as u64, Ordering::Relaxed);
+        if cache.take_dirty() {
+            if let Err(e) = crate::metadata::store::save(cache, &self.state_dir) {
+                tracing::error!(
+                    "cannot save the metadata cache in {}: {e}",
+                    self.state_dir.display()
+                );
+            }
+        }
+    }
+}
+
+/// MSGIDs live as long as the process (there are a handful).
+fn intern(s: &str) -> &'static str {
+    static SET: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut set = SET
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(&x) = set.get(s) {
+        return x;
+    }
+    let leaked: &'static str = Box::leak(s.to_string().into_boxed_str());
+    set.insert(leaked);
+    leaked
+}
