@@ -538,10 +538,10 @@ fn explain(t: u32, key: &str, e: Option<&str>, o: Option<&str>, eo: (&Line, &Lin
     let (enc, our) = eo;
     let int = |s: Option<&str>| s.and_then(digits);
     // Line breaks and control characters (values equal once our rules are applied).
-    if let (Some(e), Some(o)) = (e, o) {
-        if as_our_encoder_writes(e) == o {
-            return Some(Dev::D2);
-        }
+    if let (Some(e), Some(o)) = (e, o)
+        && as_our_encoder_writes(e) == o
+    {
+        return Some(Dev::D2);
     }
     if key == "cs1" && t == 2 {
         // The frame's printable ASCII contains eNcore's payload (its printable part).
@@ -637,11 +637,13 @@ fn explain(t: u32, key: &str, e: Option<&str>, o: Option<&str>, eo: (&Line, &Lin
         _ => {}
     }
     // A label eNcore sent without its value, which we leave out with it.
-    if let Some(base) = key.strip_suffix("Label") {
-        if e.is_some() && o.is_none() && !enc.ext.contains_key(base) && !our.ext.contains_key(base)
-        {
-            return Some(Dev::D7);
-        }
+    if let Some(base) = key.strip_suffix("Label")
+        && e.is_some()
+        && o.is_none()
+        && !enc.ext.contains_key(base)
+        && !our.ext.contains_key(base)
+    {
+        return Some(Dev::D7);
     }
     if e.is_none() && o == Some("0") {
         return Some(Dev::D8);

@@ -2,7 +2,8 @@
 //! simulator's generator (strings with `=`, `\`, `|`, tabs, line breaks, non-ASCII text, NUL
 //! padding, invalid UTF-8), mapped with the built-in tables, then read back by
 //!
-//! - the PyPI parser `cefp` 0.0.2 and liblognorm's `lognormalizer` (`tests/support/cef_parsers.rs`),
+//! - the PyPI parser `cefp` 0.0.2 and liblognorm's `lognormalizer`
+//!   (`tests/support/cef_parsers.rs`),
 //! - a real syslog-ng receiver (`shared/testkit/syslog-ng-cef.conf`: RFC 5424 over TCP with octet
 //!   counting, CEF parsed by cefp), the lines sent by our own syslog output.
 //!

@@ -296,7 +296,8 @@ cs2Label = "'second'"
     assert_eq!(
         first,
         format!(
-            "# {file}:3\n[[mapping]]\n# The first.\nrecords = [19]\nclass_id = \"A:19\"\nname = \"first\"\n\
+            "# {file}:3\n[[mapping]]\n# The first.\nrecords = [19]\nclass_id = \"A:19\"\n\
+             name = \"first\"\n\
              severity = 1\n\n[mapping.extension]\ncs1 = \"@sensor\"\ncs1Label = \"'first'\"\n"
         )
     );
