@@ -38,8 +38,12 @@ pub struct Args {
 
 pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let mut cef = None;
+    // JSON shows every record; CEF only what the service would send (the configured record
+    // filter: metadata records are not sent by default).
+    let mut filter = RecordFilter::all();
     if args.cef {
         let (cfg, _) = super::load_config(cli, Vec::new())?;
+        filter = RecordFilter::new(&cfg.records);
         let dir = args
             .mappings_dir
             .clone()
@@ -70,7 +74,7 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             tracing::warn!("{e}");
         }
     }
-    let mut stage = DecodeStage::new(cache, RecordFilter::all(), None);
+    let mut stage = DecodeStage::new(cache, filter, None);
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut broken = None;
