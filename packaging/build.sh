@@ -4,7 +4,8 @@
 #   packaging/build.sh
 #
 # Installs the packaging tools if they are missing: cargo-deb and cargo-generate-rpm (with
-# `cargo install --locked`, at the versions pinned below), and help2man (apt, when run as root).
+# `cargo install --locked`, at the versions pinned below), help2man and dpkg-dev (apt, when run
+# as root).
 # The package contents are described in Cargo.toml, [package.metadata.deb] and
 # [package.metadata.generate-rpm]; the maintainer scripts are in packaging/debian and packaging/rpm.
 set -euo pipefail
@@ -33,12 +34,17 @@ need_cargo_tool() { # crate subcommand version
 
 need_cargo_tool cargo-deb deb "$CARGO_DEB_VERSION"
 need_cargo_tool cargo-generate-rpm generate-rpm "$CARGO_GENERATE_RPM_VERSION"
-if ! command -v help2man >/dev/null; then
+# help2man writes the man page; dpkg-shlibdeps (dpkg-dev) gives the .deb its library
+# dependencies (cargo-deb's "$auto": without it the package would depend on nothing).
+apt_missing=()
+command -v help2man >/dev/null || apt_missing+=(help2man)
+command -v dpkg-shlibdeps >/dev/null || apt_missing+=(dpkg-dev)
+if [ ${#apt_missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-        say "installing help2man"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends help2man >/dev/null
+        say "installing ${apt_missing[*]}"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
     else
-        echo "build.sh: help2man is needed for the man page: apt-get install help2man (or dnf install help2man)" >&2
+        echo "build.sh: ${apt_missing[*]} needed: apt-get install ${apt_missing[*]}" >&2
         exit 1
     fi
 fi
@@ -52,20 +58,15 @@ mkdir -p "$stage" "$out"
 strip --strip-all -o "$stage/estreamer-cef" "$target/release/estreamer-cef"
 packaging/manpage.sh "$stage/estreamer-cef" "$stage/estreamer-cef.1"
 gzip -9 -n -f "$stage/estreamer-cef.1"
-# Reference copies of the built-in mapping tables and their language reference.
+# Reference copies of the built-in mapping tables and their language reference; the README, and
+# its operator half while that is a separate file.
+for f in mappings/README.md README.md; do
+    [ -f "$f" ] || { echo "build.sh: $f is missing: the packages ship it" >&2; exit 1; }
+done
 mkdir -p "$stage/mappings" "$stage/doc"
-cp mappings/*.toml "$stage/mappings/"
-if [ -f mappings/README.md ]; then
-    cp mappings/README.md "$stage/mappings/"
-else
-    echo "build.sh: warning: mappings/README.md does not exist yet; not packaged" >&2
-fi
-# The README (README.operators.md until it is merged into README.md).
-if [ -f README.md ]; then
-    cp README.md "$stage/doc/README.md"
-else
-    cp README.operators.md "$stage/doc/README.md"
-fi
+cp mappings/*.toml mappings/README.md "$stage/mappings/"
+cp README.md "$stage/doc/"
+if [ -f README.operators.md ]; then cp README.operators.md "$stage/doc/"; fi
 cp packaging/estreamer-cef.toml "$stage/doc/estreamer-cef.toml.example"
 
 say "cargo deb"

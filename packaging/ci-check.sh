@@ -16,6 +16,7 @@
 #   7. rpm -qlp lists the expected files of the .rpm (config file marked noreplace, scriptlets).
 #
 # Leaves the machine as it found it: the package is purged even when a check fails.
+# shellcheck disable=SC2015
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,11 +55,12 @@ if dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -q installed; then
     fail "$PKG is already installed here; this check installs and purges it: remove it first"
 fi
 
-step "tools (apt): rpm, help2man, systemd-analyze"
+step "tools (apt): rpm, help2man, systemd-analyze, dpkg-shlibdeps"
 missing=()
 command -v rpm >/dev/null || missing+=(rpm)
 command -v help2man >/dev/null || missing+=(help2man)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
+command -v dpkg-shlibdeps >/dev/null || missing+=(dpkg-dev)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -71,7 +73,10 @@ packaging/build.sh
 version=$(awk -F'"' '/^version *=/ {print $2; exit}' Cargo.toml)
 deb=$(ls "$out"/${PKG}_"$version"-*_*.deb)
 rpmfile=$(ls "$out"/${PKG}-"$version"-*.rpm)
-ok "$deb"
+depends=$(dpkg-deb -f "$deb" Depends)
+grep -q 'libssl3' <<<"$depends" && grep -q 'libc6' <<<"$depends" ||
+    fail "the .deb's Depends lacks libc6 or libssl3: \"$depends\""
+ok "$deb (Depends: $depends)"
 ok "$rpmfile"
 
 step "2. dpkg -i"
@@ -108,7 +113,11 @@ for f in mappings/*.toml mappings/README.md; do
     [ -f "$f" ] || continue
     cmp -s "$f" "/usr/share/estreamer-cef/$f" || fail "/usr/share/estreamer-cef/$f differs from $f or is missing"
 done
-ok "binary, units, docs, and every mappings/*.toml (+ README.md) in /usr/share/estreamer-cef/mappings"
+for f in README.md README.operators.md; do
+    [ -f "$f" ] || continue
+    cmp -s "$f" "/usr/share/doc/estreamer-cef/$f" || fail "/usr/share/doc/estreamer-cef/$f differs from $f or is missing"
+done
+ok "binary, units, READMEs, and every mappings/*.toml (+ README.md) in /usr/share/estreamer-cef/mappings"
 
 manpage=/usr/share/man/man1/estreamer-cef.1.gz
 dpkg -L "$PKG" | grep -qx "$manpage" || fail "no man page in the package"
@@ -237,6 +246,7 @@ expected=$work/rpm-expected
     for f in mappings/*.toml mappings/README.md; do
         if [ -f "$f" ]; then echo "/usr/share/estreamer-cef/$f"; fi
     done
+    if [ -f README.operators.md ]; then echo /usr/share/doc/estreamer-cef/README.operators.md; fi
 } | sort >"$expected"
 rpm -qlp "$rpmfile" 2>/dev/null | sort >"$work/rpm-actual"
 diff -u "$expected" "$work/rpm-actual" || fail "the .rpm's file list differs from the expected one (- expected, + actual)"
