@@ -264,7 +264,11 @@ impl Worker {
                             return true;
                         }
                         Ok(Err(_)) => return false,
-                        Err(_) => continue,
+                        // An output that is down is expected, not a hang: keep the watchdog fed.
+                        Err(_) => {
+                            self.stats.heartbeat.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
                     }
                 }
             });
