@@ -58,15 +58,13 @@ mkdir -p "$stage" "$out"
 strip --strip-all -o "$stage/estreamer-cef" "$target/release/estreamer-cef"
 packaging/manpage.sh "$stage/estreamer-cef" "$stage/estreamer-cef.1"
 gzip -9 -n -f "$stage/estreamer-cef.1"
-# Reference copies of the built-in mapping tables and their language reference; the README, and
-# its operator half while that is a separate file.
+# Reference copies of the built-in mapping tables and their language reference, and the README.
 for f in mappings/README.md README.md; do
     [ -f "$f" ] || { echo "build.sh: $f is missing: the packages ship it" >&2; exit 1; }
 done
 mkdir -p "$stage/mappings" "$stage/doc"
 cp mappings/*.toml mappings/README.md "$stage/mappings/"
 cp README.md "$stage/doc/"
-if [ -f README.operators.md ]; then cp README.operators.md "$stage/doc/"; fi
 cp packaging/estreamer-cef.toml "$stage/doc/estreamer-cef.toml.example"
 
 say "cargo deb"

@@ -113,7 +113,7 @@ for f in mappings/*.toml mappings/README.md; do
     [ -f "$f" ] || continue
     cmp -s "$f" "/usr/share/estreamer-cef/$f" || fail "/usr/share/estreamer-cef/$f differs from $f or is missing"
 done
-for f in README.md README.operators.md; do
+for f in README.md; do
     [ -f "$f" ] || continue
     cmp -s "$f" "/usr/share/doc/estreamer-cef/$f" || fail "/usr/share/doc/estreamer-cef/$f differs from $f or is missing"
 done
@@ -246,7 +246,6 @@ expected=$work/rpm-expected
     for f in mappings/*.toml mappings/README.md; do
         if [ -f "$f" ]; then echo "/usr/share/estreamer-cef/$f"; fi
     done
-    if [ -f README.operators.md ]; then echo /usr/share/doc/estreamer-cef/README.operators.md; fi
 } | sort >"$expected"
 rpm -qlp "$rpmfile" 2>/dev/null | sort >"$work/rpm-actual"
 diff -u "$expected" "$work/rpm-actual" || fail "the .rpm's file list differs from the expected one (- expected, + actual)"

@@ -303,10 +303,9 @@ fn packaged_config_shows_the_real_defaults() {
     );
 }
 
-/// The README that holds the configuration reference: README.operators.md until it is merged
-/// into README.md.
+/// The README that holds the configuration reference.
 fn readme() -> (String, String) {
-    for name in ["README.operators.md", "README.md"] {
+    for name in ["README.md"] {
         if let Ok(text) = std::fs::read_to_string(root().join(name))
             && text.contains("## Configuration reference")
         {
