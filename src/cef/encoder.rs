@@ -138,6 +138,11 @@ pub struct CefLine<'a> {
 }
 
 impl<'a> CefLine<'a> {
+    /// Pairs written so far (a value that came out empty wrote none).
+    pub fn pairs(&self) -> u32 {
+        self.st.pairs
+    }
+
     /// Ends the line; returns what had to be changed in it (empty in the common case).
     pub fn finish(self) -> &'a [Warning] {
         let st: &'a LineState = self.st;

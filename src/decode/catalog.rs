@@ -250,6 +250,7 @@ impl Compiler<'_> {
         if id > u16::MAX as usize || scope.fields.len() > u16::MAX as usize / 2 {
             return Err("catalog too large".into());
         }
+        scope.kinds = scope.fields.iter().map(|f| f.kind).collect();
         self.scopes.push(scope);
         Ok(id as ScopeId)
     }

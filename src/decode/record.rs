@@ -183,7 +183,7 @@ impl<'a> Record<'a> {
         let bytes = self
             .data
             .get(s.off as usize..(s.off as usize + s.len as usize))?;
-        Value::from_field(scope.fields[slot as usize].kind, bytes)
+        Value::from_field(*scope.kinds.get(slot as usize)?, bytes)
     }
 
     /// Whether a field (of any kind) is present.

@@ -178,6 +178,8 @@ pub struct Scope {
     pub ops: Vec<Op>,
     /// Path → slot (the last field with that path wins, as in eNcore's dictionaries).
     pub by_path: HashMap<Box<str>, u16>,
+    /// The fields' kinds alone, packed: what reading a value needs (hot path).
+    pub kinds: Vec<FieldKind>,
     /// Extra slot at the end of a list item's slots that links to the next item.
     pub is_item: bool,
 }

@@ -70,6 +70,8 @@ pub struct Mappings {
     unknown: Option<Arc<Plan>>,
     /// Record type → the table's source text, for `mappings show`.
     sources: BTreeMap<u32, (Origin, String)>,
+    /// `@name` lookups compiled so far: each has its own memo slot in the mapper's scratch.
+    memo_slots: Arc<std::sync::atomic::AtomicUsize>,
     unknown_source: Option<(Origin, String)>,
 }
 
@@ -229,6 +231,7 @@ impl Mappings {
             let mut c = Compiler {
                 text,
                 file,
+                memo_slots: &self.memo_slots,
                 tables: &tables,
                 key_opts,
                 errors: Vec::new(),
@@ -307,6 +310,7 @@ impl Mappings {
 struct Compiler<'a> {
     text: &'a str,
     file: &'a str,
+    memo_slots: &'a std::sync::atomic::AtomicUsize,
     tables: &'a FxHashMap<String, Arc<FxHashMap<String, String>>>,
     key_opts: &'a KeyOptions,
     errors: Vec<MappingError>,
@@ -593,7 +597,11 @@ impl Compiler<'_> {
                 };
                 let schema = cat.record(t)?;
                 match r.for_scope(schema, scope).resolver(id) {
-                    Some(cr) => Src::Resolved(Arc::new(cr.clone()), name.clone().into()),
+                    Some(cr) => Src::Resolved(
+                        Arc::new(cr.clone()),
+                        name.clone().into(),
+                        self.memo_slots.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                    ),
                     None if all
                         .iter()
                         .any(|s| r.for_scope(schema, s).resolver(id).is_some()) =>

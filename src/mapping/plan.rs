@@ -12,7 +12,7 @@ use crate::cef::{CefEncoder, Key, Warning};
 use crate::decode::value::{ip_from_bytes, write_hex, write_ip, write_mac, write_uuid};
 use crate::decode::{FieldRef, Record, Value};
 use crate::metadata::Cache;
-use crate::metadata::cache::Resolved;
+use crate::metadata::cache::{Memo, Resolved};
 use crate::metadata::rules::CompiledResolve;
 
 /// Fields every record has, whatever its layout.
@@ -44,7 +44,8 @@ impl HeaderField {
 pub enum Src {
     Field(FieldRef, Box<str>),
     Header(HeaderField),
-    Resolved(Arc<CompiledResolve>, Box<str>),
+    /// A resolved name, its `@name`, and its memo slot in [`Scratch`].
+    Resolved(Arc<CompiledResolve>, Box<str>, usize),
     Const(Box<str>),
     Ms(Box<Src>, Option<Box<Src>>),
     Ipv4(Box<Src>),
@@ -218,6 +219,21 @@ pub struct Scratch {
     /// Collect notes (costs a little; on when the tap is in JSON form).
     pub collect_notes: bool,
     pub notes: Notes,
+    /// One memo per `@name` lookup of the tables (see `Src::Resolved`).
+    memos: Vec<Memo>,
+}
+
+/// What evaluating a line may change: the notes, and the lookup memos.
+struct Work<'s> {
+    notes: &'s mut Notes,
+    memos: &'s mut Vec<Memo>,
+}
+
+fn memo_slot(memos: &mut Vec<Memo>, i: usize) -> &mut Memo {
+    if memos.len() <= i {
+        memos.resize_with(i + 1, Memo::default);
+    }
+    &mut memos[i]
 }
 
 impl Scratch {
@@ -253,7 +269,9 @@ impl Plan {
             text,
             collect_notes,
             notes,
+            memos,
         } = scratch;
+        let mut w = Work { notes, memos };
         let ctx = Ctx {
             rec,
             cache,
@@ -261,22 +279,23 @@ impl Plan {
         };
         class_id.clear();
         name.clear();
-        render(&self.class_id, &ctx, notes, class_id);
-        render(&self.name, &ctx, notes, name);
-        let severity = self.severity(&ctx, notes, text);
+        render(&self.class_id, &ctx, &mut w, class_id);
+        render(&self.name, &ctx, &mut w, name);
+        let severity = self.severity(&ctx, &mut w, text);
         let mut line = encoder.begin(buf, class_id, name, severity);
         let mut last_written = false;
         for l in &self.lines {
             if l.is_label && !last_written {
                 continue;
             }
-            let v = eval(&l.src, &ctx, notes);
-            if !l.is_label {
-                last_written = !(v.is_empty() || (l.omit_zero && v.is_zero()));
-            }
+            let v = eval(&l.src, &ctx, &mut w);
             if l.omit_zero && v.is_zero() {
+                last_written = false;
                 continue;
             }
+            // Whether the encoder wrote the pair (it leaves out values that trim to nothing):
+            // a label goes only with its value.
+            let before = line.pairs();
             match v {
                 V::None => {}
                 V::Int(i) => {
@@ -306,6 +325,9 @@ impl Plan {
                     line.text(&l.key, text);
                 }
             }
+            if !l.is_label {
+                last_written = line.pairs() > before;
+            }
         }
         let warnings = line.finish();
         if ctx.collect {
@@ -314,12 +336,12 @@ impl Plan {
         severity
     }
 
-    fn severity(&self, ctx: &Ctx, notes: &mut Notes, text: &mut String) -> u8 {
+    fn severity(&self, ctx: &Ctx, w: &mut Work, text: &mut String) -> u8 {
         match &self.severity {
             Severity::Constant(s) => *s,
             Severity::Lookup { src, map, default } => {
                 text.clear();
-                let v = eval(src, ctx, notes);
+                let v = eval(src, ctx, w);
                 v.write_text(text);
                 map.get(text.as_str()).copied().unwrap_or(*default)
             }
@@ -327,7 +349,7 @@ impl Plan {
                 src,
                 ranges,
                 default,
-            } => match as_int(&eval(src, ctx, notes)) {
+            } => match as_int(&eval(src, ctx, w)) {
                 Some(v) => ranges
                     .iter()
                     .find(|(max, _)| v <= *max)
@@ -341,8 +363,8 @@ impl Plan {
                 matrix,
                 default,
             } => {
-                let r = as_int(&eval(rows, ctx, notes));
-                let c = as_int(&eval(columns, ctx, notes));
+                let r = as_int(&eval(rows, ctx, w));
+                let c = as_int(&eval(columns, ctx, w));
                 match (r, c) {
                     (Some(r), Some(c)) if r >= 1 && c >= 1 => matrix
                         .get(r as usize - 1)
@@ -374,22 +396,22 @@ fn as_int(v: &V) -> Option<u64> {
     }
 }
 
-fn render(parts: &[TPart], ctx: &Ctx, notes: &mut Notes, out: &mut String) {
+fn render(parts: &[TPart], ctx: &Ctx, w: &mut Work, out: &mut String) {
     for p in parts {
         match p {
             TPart::Text(t) => out.push_str(t),
-            TPart::Src(s) => eval(s, ctx, notes).write_text(out),
+            TPart::Src(s) => eval(s, ctx, w).write_text(out),
         }
     }
 }
 
-fn eval<'a>(src: &'a Src, ctx: &Ctx<'a>, notes: &mut Notes) -> V<'a> {
+fn eval<'a>(src: &'a Src, ctx: &Ctx<'a>, w: &mut Work) -> V<'a> {
     match src {
         Src::Field(f, path) => match ctx.rec.get_ref(*f) {
             Some(v) => from_value(v),
             None => {
                 if ctx.collect {
-                    notes.absent_fields.push(path.to_string());
+                    w.notes.absent_fields.push(path.to_string());
                 }
                 V::None
             }
@@ -404,13 +426,13 @@ fn eval<'a>(src: &'a Src, ctx: &Ctx<'a>, notes: &mut Notes) -> V<'a> {
                 HeaderField::Payload => V::Bytes(ctx.rec.data),
             }
         }
-        Src::Resolved(r, name) => match ctx.cache.resolve(ctx.rec, r) {
+        Src::Resolved(r, name, memo) => match ctx.cache.resolve_memo(ctx.rec, r, memo_slot(w.memos, *memo)) {
             Resolved::Name(s) => V::Str(Cow::Borrowed(s)),
             Resolved::Int(i) => V::Int(i),
             Resolved::Text(s) => V::Str(Cow::Owned(s)),
             Resolved::Missing(id) => {
                 if ctx.collect {
-                    notes.missing_metadata.push(format!("@{name} (id {id})"));
+                    w.notes.missing_metadata.push(format!("@{name} (id {id})"));
                 }
                 V::Str(Cow::Owned(id))
             }
@@ -418,26 +440,26 @@ fn eval<'a>(src: &'a Src, ctx: &Ctx<'a>, notes: &mut Notes) -> V<'a> {
         },
         Src::Const(c) => V::Str(Cow::Borrowed(c)),
         Src::Ms(sec, usec) => {
-            let s = as_int(&eval(sec, ctx, notes));
+            let s = as_int(&eval(sec, ctx, w));
             let us = usec
                 .as_ref()
-                .and_then(|u| as_int(&eval(u, ctx, notes)))
+                .and_then(|u| as_int(&eval(u, ctx, w)))
                 .unwrap_or(0);
             match s {
                 Some(s) => V::Time(s as i64, us.min(999_999) as u32),
                 None => V::None,
             }
         }
-        Src::Ipv4(a) => match as_ip(eval(a, ctx, notes)) {
+        Src::Ipv4(a) => match as_ip(eval(a, ctx, w)) {
             Some(IpAddr::V4(v4)) => V::Ip(IpAddr::V4(v4)),
             _ => V::None,
         },
-        Src::Ipv6(a) => match as_ip(eval(a, ctx, notes)) {
+        Src::Ipv6(a) => match as_ip(eval(a, ctx, w)) {
             Some(IpAddr::V6(v6)) if !v6.is_unspecified() => V::Ip(IpAddr::V6(v6)),
             _ => V::None,
         },
         Src::Lookup(x, table) => {
-            let v = eval(x, ctx, notes);
+            let v = eval(x, ctx, w);
             let mut key = String::new();
             v.write_text(&mut key);
             match table.get(&key) {
@@ -447,7 +469,7 @@ fn eval<'a>(src: &'a Src, ctx: &Ctx<'a>, notes: &mut Notes) -> V<'a> {
         }
         Src::First(list) => {
             for s in list {
-                let v = eval(s, ctx, notes);
+                let v = eval(s, ctx, w);
                 if !v.is_empty() {
                     return v;
                 }
@@ -455,7 +477,7 @@ fn eval<'a>(src: &'a Src, ctx: &Ctx<'a>, notes: &mut Notes) -> V<'a> {
             V::None
         }
         Src::Truncate(x, n) => {
-            let v = eval(x, ctx, notes);
+            let v = eval(x, ctx, w);
             let mut s = String::new();
             v.write_text(&mut s);
             if let Some((i, _)) = s.char_indices().nth(*n) {
@@ -463,11 +485,11 @@ fn eval<'a>(src: &'a Src, ctx: &Ctx<'a>, notes: &mut Notes) -> V<'a> {
             }
             V::Str(Cow::Owned(s))
         }
-        Src::Hex(x) => match eval(x, ctx, notes) {
+        Src::Hex(x) => match eval(x, ctx, w) {
             V::Raw(b) | V::Bytes(b) | V::Hex(b) | V::Uuid(b) | V::Mac(b) => V::Hex(b),
             other => other,
         },
-        Src::Ascii(x) => match eval(x, ctx, notes) {
+        Src::Ascii(x) => match eval(x, ctx, w) {
             V::Raw(b) | V::Bytes(b) => V::Str(Cow::Owned(
                 b.iter()
                     .map(|&c| {

@@ -70,13 +70,30 @@ struct Entry {
 
 #[derive(Default)]
 struct MapData {
-    /// Static defaults and learned entries in one table: one hash per lookup.
-    entries: FxHashMap<Key, Entry>,
+    /// Static defaults and learned entries in one table (one hash per lookup): key → slot in
+    /// `Cache::slab`.
+    index: FxHashMap<Key, u32>,
+}
+
+/// Remembers the last lookup of one resolver: consecutive events mostly name the same sensor,
+/// policy, rule, zones... A hit costs a key comparison instead of a hash-table probe. Valid while
+/// the cache has not changed (`generation`).
+#[derive(Clone, Debug, Default)]
+pub struct Memo {
+    generation: u64,
+    map: MapId,
+    key: Key,
+    slot: u32,
 }
 
 pub struct Cache {
     rules: &'static Rules,
     maps: Vec<MapData>,
+    /// Every entry of every map; freed slots are reused.
+    slab: Vec<Entry>,
+    free: Vec<u32>,
+    /// Changes whenever an entry is added, replaced or evicted (memos compare it).
+    generation: u64,
     /// Learned entries, oldest first (the eviction order).
     order: VecDeque<(MapId, Key)>,
     text_bytes: usize,
@@ -98,18 +115,20 @@ impl Cache {
         let rules = rules();
         let n = rules.map_count();
         let mut maps: Vec<MapData> = (0..n).map(|_| MapData::default()).collect();
+        let mut slab = Vec::new();
         for (map, key, value) in rules.statics() {
-            maps[*map as usize].entries.insert(
-                *key,
-                Entry {
-                    value: value.clone(),
-                    is_static: true,
-                },
-            );
+            maps[*map as usize].index.insert(*key, slab.len() as u32);
+            slab.push(Entry {
+                value: value.clone(),
+                is_static: true,
+            });
         }
         Cache {
             rules,
             maps,
+            slab,
+            free: Vec::new(),
+            generation: 1,
             order: VecDeque::new(),
             text_bytes: 0,
             limits,
@@ -136,64 +155,100 @@ impl Cache {
     }
 
     pub fn get(&self, map: MapId, key: &Key) -> Option<&str> {
-        self.maps[map as usize].entries.get(key).map(|e| &*e.value)
+        let slot = *self.maps[map as usize].index.get(key)?;
+        Some(&self.slab[slot as usize].value)
+    }
+
+    /// Like [`get`](Self::get), through a memo of the previous lookup.
+    fn get_memo(&self, map: MapId, key: &Key, memo: &mut Memo) -> Option<&str> {
+        if memo.generation == self.generation && memo.map == map && memo.key == *key {
+            return Some(&self.slab[memo.slot as usize].value);
+        }
+        let slot = *self.maps[map as usize].index.get(key)?;
+        *memo = Memo {
+            generation: self.generation,
+            map,
+            key: *key,
+            slot,
+        };
+        Some(&self.slab[slot as usize].value)
+    }
+
+    fn alloc(&mut self, e: Entry) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = e;
+                i
+            }
+            None => {
+                self.slab.push(e);
+                (self.slab.len() - 1) as u32
+            }
+        }
     }
 
     /// Inserts or replaces an entry. Returns whether anything changed.
     pub fn insert(&mut self, map: MapId, key: Key, value: &str) -> bool {
         let value = cut(value, self.limits.max_value_len);
-        let m = &mut self.maps[map as usize];
-        match m.entries.get_mut(&key) {
-            Some(old) if !old.is_static && &*old.value == value => return false,
-            Some(old) if !old.is_static => {
-                self.text_bytes = self.text_bytes - old.value.len() + value.len();
-                old.value = value.into();
-            }
-            // A metadata record overrides a static default: it becomes a learned entry.
-            Some(old) => {
-                old.value = value.into();
-                old.is_static = false;
-                self.text_bytes += value.len();
-                self.order.push_back((map, key));
+        match self.maps[map as usize].index.get(&key).copied() {
+            Some(slot) => {
+                let e = &mut self.slab[slot as usize];
+                if !e.is_static && &*e.value == value {
+                    return false;
+                }
+                if e.is_static {
+                    // A metadata record overrides a static default: it becomes a learned entry.
+                    e.is_static = false;
+                    self.text_bytes += value.len();
+                    self.order.push_back((map, key));
+                } else {
+                    self.text_bytes = self.text_bytes - e.value.len() + value.len();
+                }
+                e.value = value.into();
             }
             None => {
-                m.entries.insert(
-                    key,
-                    Entry {
-                        value: value.into(),
-                        is_static: false,
-                    },
-                );
+                let slot = self.alloc(Entry {
+                    value: value.into(),
+                    is_static: false,
+                });
+                self.maps[map as usize].index.insert(key, slot);
                 self.text_bytes += value.len();
                 self.order.push_back((map, key));
             }
         }
         self.dirty = true;
+        self.generation += 1;
         while self.order.len() > self.limits.max_entries
             || self.text_bytes > self.limits.max_text_bytes
         {
             let Some((map, key)) = self.order.pop_front() else {
                 break;
             };
-            let entries = &mut self.maps[map as usize].entries;
-            if let Some(v) = entries.remove(&key) {
-                self.text_bytes -= v.value.len();
-                self.evicted += 1;
-                // A static default that had been overridden comes back.
-                if let Some((_, _, d)) = self
-                    .rules
-                    .statics()
-                    .iter()
-                    .find(|(m, k, _)| *m == map && *k == key)
-                {
-                    entries.insert(
-                        key,
-                        Entry {
-                            value: d.clone(),
-                            is_static: true,
-                        },
-                    );
-                }
+            let Some(slot) = self.maps[map as usize].index.remove(&key) else {
+                continue;
+            };
+            let old = std::mem::replace(
+                &mut self.slab[slot as usize],
+                Entry {
+                    value: Box::from(""),
+                    is_static: false,
+                },
+            );
+            self.free.push(slot);
+            self.text_bytes -= old.value.len();
+            self.evicted += 1;
+            // A static default that had been overridden comes back.
+            if let Some((_, _, d)) = self
+                .rules
+                .statics()
+                .iter()
+                .find(|(m, k, _)| *m == map && *k == key)
+            {
+                let slot = self.alloc(Entry {
+                    value: d.clone(),
+                    is_static: true,
+                });
+                self.maps[map as usize].index.insert(key, slot);
             }
         }
         true
@@ -225,10 +280,26 @@ impl Cache {
 
     /// Resolves one compiled name for a record.
     pub fn resolve<'c>(&'c self, rec: &Record<'_>, r: &'c CompiledResolve) -> Resolved<'c> {
+        self.resolve_memo(rec, r, &mut Memo::default())
+    }
+
+    /// [`resolve`](Self::resolve) through a memo of this name's previous lookup (the mapping keeps
+    /// one per `@name` of a table).
+    pub fn resolve_memo<'c>(
+        &'c self,
+        rec: &Record<'_>,
+        r: &'c CompiledResolve,
+        memo: &mut Memo,
+    ) -> Resolved<'c> {
         // The id text of a miss is made only if no later resolver finds a name.
         let mut first_missing: Option<&Resolver> = None;
-        for resolver in &r.resolvers {
-            match self.run(rec, resolver) {
+        for (i, resolver) in r.resolvers.iter().enumerate() {
+            let run = if i == 0 {
+                self.run(rec, resolver, Some(&mut *memo))
+            } else {
+                self.run(rec, resolver, None)
+            };
+            match run {
                 Resolved::Absent => {}
                 Resolved::Missing(_) => {
                     first_missing.get_or_insert(resolver);
@@ -246,7 +317,12 @@ impl Cache {
         }
     }
 
-    fn run<'c>(&'c self, rec: &Record<'_>, resolver: &'c Resolver) -> Resolved<'c> {
+    fn run<'c>(
+        &'c self,
+        rec: &Record<'_>,
+        resolver: &'c Resolver,
+        memo: Option<&mut Memo>,
+    ) -> Resolved<'c> {
         let applies = |only_if: &Option<(FieldRef, Vec<u64>)>| match only_if {
             None => true,
             Some((f, values)) => rec
@@ -264,10 +340,15 @@ impl Cache {
                 if !applies(only_if) {
                     return Resolved::Absent;
                 }
-                let Some(k) = build_key(rec, key) else {
+                let mut k = Key::new();
+                if !fill_key(rec, key, &mut k) {
                     return Resolved::Absent;
+                }
+                let found = match memo {
+                    Some(m) => self.get_memo(*map, &k, m),
+                    None => self.get(*map, &k),
                 };
-                match self.get(*map, &k) {
+                match found {
                     Some(name) => Resolved::Name(name),
                     None => match when_zero {
                         Some(z) if key.iter().any(|&f| rec.get_ref(f) == Some(Value::Int(0))) => {
@@ -364,18 +445,27 @@ impl Cache {
     /// Every dynamic entry, for persistence: (map name, key bytes, value).
     pub fn entries(&self) -> impl Iterator<Item = (&str, &Key, &str)> {
         self.order.iter().filter_map(move |(map, key)| {
-            let v = self.maps[*map as usize].entries.get(key)?;
-            Some((self.rules.map_name(*map), key, &*v.value))
+            let slot = *self.maps[*map as usize].index.get(key)?;
+            Some((self.rules.map_name(*map), key, &*self.slab[slot as usize].value))
         })
     }
 }
 
+/// Fills `k` in place (keys are large; building them where they are used avoids copies).
+#[inline]
+fn fill_key(rec: &Record, fields: &[FieldRef], k: &mut Key) -> bool {
+    for &f in fields {
+        match rec.get_ref(f) {
+            Some(v) => k.push_value(&v),
+            None => return false,
+        }
+    }
+    true
+}
+
 fn build_key(rec: &Record, fields: &[FieldRef]) -> Option<Key> {
     let mut k = Key::new();
-    for &f in fields {
-        k.push_value(&rec.get_ref(f)?);
-    }
-    Some(k)
+    fill_key(rec, fields, &mut k).then_some(k)
 }
 
 /// The id(s) as users read them, for a missing name.

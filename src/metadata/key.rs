@@ -11,7 +11,7 @@ use std::hash::{Hash, Hasher};
 use crate::decode::Value;
 
 /// Longest key: a (u32, UUID) pair is 26 bytes, a SHA-256 as hex 65; text parts are cut to fit.
-pub const MAX_KEY: usize = 96;
+pub const MAX_KEY: usize = 72;
 
 #[derive(Clone, Copy)]
 pub struct Key {
