@@ -76,7 +76,8 @@ impl Monitor {
         let now = Instant::now();
         let handled = r(&p.handled);
         let avg = handled as f64 / self.started.elapsed().as_secs_f64().max(0.001);
-        let cur = (handled - last.1.min(handled)) as f64 / now.duration_since(last.0).as_secs_f64().max(0.001);
+        let cur = (handled - last.1.min(handled)) as f64
+            / now.duration_since(last.0).as_secs_f64().max(0.001);
         *last = (now, handled);
         let s = self.session.snapshot();
         let mut line = format!(
@@ -95,13 +96,21 @@ impl Monitor {
                 "{name} {} sent{}{}; ",
                 o.sent,
                 if o.up { "" } else { " (DOWN)" },
-                if o.truncated > 0 { format!(", {} truncated", o.truncated) } else { String::new() }
+                if o.truncated > 0 {
+                    format!(", {} truncated", o.truncated)
+                } else {
+                    String::new()
+                }
             );
         }
         let _ = write!(
             line,
             "FMC {}, {} reconnects; warnings: {} unknown, {} malformed, {} unmapped, {} missing metadata, {} encoder",
-            if s.connected { "connected" } else { "DISCONNECTED" },
+            if s.connected {
+                "connected"
+            } else {
+                "DISCONNECTED"
+            },
             s.reconnects,
             r(&p.unknown),
             r(&p.malformed),
@@ -118,40 +127,161 @@ impl Monitor {
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut out = String::new();
         let mut metric = |name: &str, help: &str, kind: &str, value: u64| {
-            let _ = writeln!(out, "# HELP estreamer_cef_{name} {help}\n# TYPE estreamer_cef_{name} {kind}\nestreamer_cef_{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP estreamer_cef_{name} {help}\n# TYPE estreamer_cef_{name} {kind}\nestreamer_cef_{name} {value}"
+            );
         };
-        metric("records_received_total", "Records taken from the FMC.", "counter", r(&p.received));
-        metric("records_handled_total", "Records decoded and mapped to CEF.", "counter", r(&p.handled));
-        metric("records_metadata_total", "Metadata records read into the cache.", "counter", r(&p.metadata));
-        metric("records_unknown_total", "Records of types the catalog does not know.", "counter", r(&p.unknown));
-        metric("records_malformed_total", "Records that could not be decoded (skipped).", "counter", r(&p.malformed));
-        metric("records_duplicate_total", "Records skipped as already delivered after a resume.", "counter", r(&p.duplicates));
-        metric("records_filtered_total", "Records not written because of the record filter.", "counter", r(&p.filtered));
-        metric("records_unmapped_total", "Wanted records no mapping table maps.", "counter", r(&p.unmapped));
-        metric("metadata_missing_total", "Names sent as ids because metadata was missing.", "counter", r(&p.metadata_missing));
-        metric("encoder_warnings_total", "Values the CEF encoder changed.", "counter", r(&p.encoder_warnings));
-        metric("events_emitted_total", "Events handed to the outputs.", "counter", r(&p.emitted));
-        metric("events_delivered_total", "Events delivered by every output.", "counter", r(&p.delivered));
-        metric("bookmark_seconds", "Archive second of the bookmark.", "gauge", r(&p.bookmark_second));
-        metric("queue_events", "Events taken but not yet delivered by every output.", "gauge", r(&p.emitted).saturating_sub(r(&p.delivered)));
-        metric("metadata_cache_entries", "Entries in the metadata cache.", "gauge", r(&p.cache_entries));
+        metric(
+            "records_received_total",
+            "Records taken from the FMC.",
+            "counter",
+            r(&p.received),
+        );
+        metric(
+            "records_handled_total",
+            "Records decoded and mapped to CEF.",
+            "counter",
+            r(&p.handled),
+        );
+        metric(
+            "records_metadata_total",
+            "Metadata records read into the cache.",
+            "counter",
+            r(&p.metadata),
+        );
+        metric(
+            "records_unknown_total",
+            "Records of types the catalog does not know.",
+            "counter",
+            r(&p.unknown),
+        );
+        metric(
+            "records_malformed_total",
+            "Records that could not be decoded (skipped).",
+            "counter",
+            r(&p.malformed),
+        );
+        metric(
+            "records_duplicate_total",
+            "Records skipped as already delivered after a resume.",
+            "counter",
+            r(&p.duplicates),
+        );
+        metric(
+            "records_filtered_total",
+            "Records not written because of the record filter.",
+            "counter",
+            r(&p.filtered),
+        );
+        metric(
+            "records_unmapped_total",
+            "Wanted records no mapping table maps.",
+            "counter",
+            r(&p.unmapped),
+        );
+        metric(
+            "metadata_missing_total",
+            "Names sent as ids because metadata was missing.",
+            "counter",
+            r(&p.metadata_missing),
+        );
+        metric(
+            "encoder_warnings_total",
+            "Values the CEF encoder changed.",
+            "counter",
+            r(&p.encoder_warnings),
+        );
+        metric(
+            "events_emitted_total",
+            "Events handed to the outputs.",
+            "counter",
+            r(&p.emitted),
+        );
+        metric(
+            "events_delivered_total",
+            "Events delivered by every output.",
+            "counter",
+            r(&p.delivered),
+        );
+        metric(
+            "bookmark_seconds",
+            "Archive second of the bookmark.",
+            "gauge",
+            r(&p.bookmark_second),
+        );
+        metric(
+            "queue_events",
+            "Events taken but not yet delivered by every output.",
+            "gauge",
+            r(&p.emitted).saturating_sub(r(&p.delivered)),
+        );
+        metric(
+            "metadata_cache_entries",
+            "Entries in the metadata cache.",
+            "gauge",
+            r(&p.cache_entries),
+        );
         let s = self.session.snapshot();
-        metric("fmc_connected", "1 when the FMC session is up.", "gauge", s.connected as u64);
-        metric("fmc_reconnects_total", "FMC reconnects.", "counter", s.reconnects);
-        metric("fmc_bytes_total", "Bytes received from the FMC.", "counter", s.bytes);
+        metric(
+            "fmc_connected",
+            "1 when the FMC session is up.",
+            "gauge",
+            s.connected as u64,
+        );
+        metric(
+            "fmc_reconnects_total",
+            "FMC reconnects.",
+            "counter",
+            s.reconnects,
+        );
+        metric(
+            "fmc_bytes_total",
+            "Bytes received from the FMC.",
+            "counter",
+            s.bytes,
+        );
         for (name, o) in &self.outputs {
             let o = o.snapshot();
             let label = name.replace('\\', "\\\\").replace('"', "\\\"");
             for (m, help, kind, v) in [
                 ("output_sent_total", "Messages sent.", "counter", o.sent),
                 ("output_bytes_total", "Bytes sent.", "counter", o.bytes),
-                ("output_truncated_total", "Messages shortened to fit.", "counter", o.truncated),
-                ("output_dropped_total", "Messages dropped as too long.", "counter", o.dropped_oversize),
-                ("output_resent_total", "Messages sent again after a reconnect.", "counter", o.resent),
-                ("output_reconnects_total", "Output reconnects.", "counter", o.reconnects),
-                ("output_up", "1 when the output delivers.", "gauge", o.up as u64),
+                (
+                    "output_truncated_total",
+                    "Messages shortened to fit.",
+                    "counter",
+                    o.truncated,
+                ),
+                (
+                    "output_dropped_total",
+                    "Messages dropped as too long.",
+                    "counter",
+                    o.dropped_oversize,
+                ),
+                (
+                    "output_resent_total",
+                    "Messages sent again after a reconnect.",
+                    "counter",
+                    o.resent,
+                ),
+                (
+                    "output_reconnects_total",
+                    "Output reconnects.",
+                    "counter",
+                    o.reconnects,
+                ),
+                (
+                    "output_up",
+                    "1 when the output delivers.",
+                    "gauge",
+                    o.up as u64,
+                ),
             ] {
-                let _ = writeln!(out, "# HELP estreamer_cef_{m} {help}\n# TYPE estreamer_cef_{m} {kind}\nestreamer_cef_{m}{{output=\"{label}\"}} {v}");
+                let _ = writeln!(
+                    out,
+                    "# HELP estreamer_cef_{m} {help}\n# TYPE estreamer_cef_{m} {kind}\nestreamer_cef_{m}{{output=\"{label}\"}} {v}"
+                );
             }
         }
         out
@@ -168,7 +298,11 @@ fn bookmark_date(second: u64) -> String {
 }
 
 /// Logs the status line every `period` until shutdown.
-pub async fn log_periodically(monitor: Monitor, period: Duration, mut shutdown: watch::Receiver<bool>) {
+pub async fn log_periodically(
+    monitor: Monitor,
+    period: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut last = (Instant::now(), 0u64);
     let mut tick = tokio::time::interval(period);
     tick.tick().await;
@@ -209,7 +343,11 @@ pub async fn serve_metrics(
             let (status, body, ctype) = if head.starts_with("GET /metrics") {
                 ("200 OK", monitor.metrics(), "text/plain; version=0.0.4")
             } else {
-                ("404 Not Found", "try GET /metrics\n".to_string(), "text/plain")
+                (
+                    "404 Not Found",
+                    "try GET /metrics\n".to_string(),
+                    "text/plain",
+                )
             };
             let resp = format!(
                 "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

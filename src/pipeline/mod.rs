@@ -105,7 +105,8 @@ pub async fn run(
         Ok(_) => {}
         Err(e) => tracing::warn!("{e}"),
     }
-    let mappings = load_mappings(&cfg).map_err(|e| anyhow::anyhow!("the mapping tables have problems:\n{e}"))?;
+    let mappings = load_mappings(&cfg)
+        .map_err(|e| anyhow::anyhow!("the mapping tables have problems:\n{e}"))?;
     let header = CefHeader::new(&cfg.cef.vendor, &cfg.cef.product, &cfg.cef.version)
         .map_err(|e| anyhow::anyhow!("[cef]: {e}"))?;
 
@@ -128,7 +129,11 @@ pub async fn run(
     let tap = match &cfg.tap {
         Some(t) => {
             let (h, task) = syslog::spawn_tap(t, "tap")?;
-            tracing::info!("tap: writing {:?} records to {}", t.format, t.path.display());
+            tracing::info!(
+                "tap: writing {:?} records to {}",
+                t.format,
+                t.path.display()
+            );
             Some((h, FrameEncoder::for_tap(&cfg.outputs, &hostname), task))
         }
         None => None,

@@ -71,9 +71,9 @@ impl Worker {
         let mut last_bookmark = Instant::now();
         let mut last_cache = Instant::now();
         loop {
-            let msg = self
-                .rt
-                .block_on(async { tokio::time::timeout(Duration::from_millis(250), self.source.recv()).await });
+            let msg = self.rt.block_on(async {
+                tokio::time::timeout(Duration::from_millis(250), self.source.recv()).await
+            });
             match msg {
                 Ok(Some(m)) => {
                     if m.connection != connection {
@@ -84,7 +84,15 @@ impl Worker {
                     }
                     let mut batch = Vec::new();
                     let mut each = |body: &[u8], this: &mut Self| {
-                        this.record(index, body, &mut seq, &mut batch, &mut buf, &mut wire, &mut scratch);
+                        this.record(
+                            index,
+                            body,
+                            &mut seq,
+                            &mut batch,
+                            &mut buf,
+                            &mut wire,
+                            &mut scratch,
+                        );
                         index += 1;
                     };
                     match m.kind {
@@ -95,7 +103,10 @@ impl Worker {
                                     match item {
                                         Ok((_, body)) => each(body, &mut self),
                                         Err(e) => {
-                                            tracing::warn!("message bundle {}: {e}; the rest of it is skipped", b.sequence);
+                                            tracing::warn!(
+                                                "message bundle {}: {e}; the rest of it is skipped",
+                                                b.sequence
+                                            );
                                             break;
                                         }
                                     }
@@ -136,7 +147,9 @@ impl Worker {
                         self.stats.mapping_reloads.fetch_add(1, Ordering::Relaxed);
                         tracing::info!("mapping tables reloaded");
                     }
-                    Err(e) => tracing::error!("mapping tables NOT reloaded, the previous ones stay in use:\n{e}"),
+                    Err(e) => tracing::error!(
+                        "mapping tables NOT reloaded, the previous ones stay in use:\n{e}"
+                    ),
                 }
             }
         }
@@ -186,8 +199,12 @@ impl Worker {
                 };
                 st.handled.fetch_add(1, Ordering::Relaxed);
                 if scratch.collect_notes {
-                    st.metadata_missing.fetch_add(scratch.notes.missing_metadata.len() as u64, Ordering::Relaxed);
-                    st.encoder_warnings.fetch_add(scratch.notes.encoder.len() as u64, Ordering::Relaxed);
+                    st.metadata_missing.fetch_add(
+                        scratch.notes.missing_metadata.len() as u64,
+                        Ordering::Relaxed,
+                    );
+                    st.encoder_warnings
+                        .fetch_add(scratch.notes.encoder.len() as u64, Ordering::Relaxed);
                 }
                 if let Some((tap, framer)) = &mut self.tap {
                     let (fields, warnings) = match tap.format() {
@@ -272,9 +289,14 @@ impl Worker {
 
     fn save_bookmark(&mut self) {
         if let Some(b) = self.tracker.take_changed() {
-            self.stats.bookmark_second.store(b.second as u64, Ordering::Relaxed);
+            self.stats
+                .bookmark_second
+                .store(b.second as u64, Ordering::Relaxed);
             if let Err(e) = b.save(&self.state_dir) {
-                tracing::error!("cannot save the bookmark in {}: {e}", self.state_dir.display());
+                tracing::error!(
+                    "cannot save the bookmark in {}: {e}",
+                    self.state_dir.display()
+                );
             }
         }
     }
@@ -286,7 +308,10 @@ impl Worker {
             .store(cache.stats().entries as u64, Ordering::Relaxed);
         if cache.take_dirty() {
             if let Err(e) = crate::metadata::store::save(cache, &self.state_dir) {
-                tracing::error!("cannot save the metadata cache in {}: {e}", self.state_dir.display());
+                tracing::error!(
+                    "cannot save the metadata cache in {}: {e}",
+                    self.state_dir.display()
+                );
             }
         }
     }
@@ -295,7 +320,10 @@ impl Worker {
 /// MSGIDs live as long as the process (there are a handful).
 fn intern(s: &str) -> &'static str {
     static SET: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut set = SET.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let mut set = SET
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if let Some(&x) = set.get(s) {
         return x;
     }
