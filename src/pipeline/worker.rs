@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
@@ -81,6 +81,11 @@ impl Worker {
                         if let Some(c) = self.stage.cursor.as_mut() {
                             c.begin_replay();
                         }
+                    }
+                    if let Some((_, framer)) = &mut self.tap {
+                        // The wire tap shows the bytes as the outputs frame them, which stamp
+                        // each batch with the time they take it.
+                        framer.set_time(SystemTime::now());
                     }
                     let mut batch = Vec::new();
                     let mut each = |body: &[u8], this: &mut Self| {
