@@ -203,13 +203,15 @@ impl Worker {
                     msgid: intern(&plan.msgid),
                 };
                 st.handled.fetch_add(1, Ordering::Relaxed);
-                if scratch.collect_notes {
-                    st.metadata_missing.fetch_add(
-                        scratch.notes.missing_metadata.len() as u64,
-                        Ordering::Relaxed,
-                    );
+                // Counted whatever the tap's format (the plan notes these two always).
+                let notes = &scratch.notes;
+                if !notes.missing_metadata.is_empty() {
+                    st.metadata_missing
+                        .fetch_add(notes.missing_metadata.len() as u64, Ordering::Relaxed);
+                }
+                if !notes.encoder.is_empty() {
                     st.encoder_warnings
-                        .fetch_add(scratch.notes.encoder.len() as u64, Ordering::Relaxed);
+                        .fetch_add(notes.encoder.len() as u64, Ordering::Relaxed);
                 }
                 if let Some((tap, framer)) = &mut self.tap {
                     let (fields, warnings) = match tap.format() {
