@@ -264,3 +264,85 @@ fn killed_forwarder_loses_nothing_and_a_clean_restart_sends_no_duplicate() {
     }
     drop(sim);
 }
+
+#[test]
+fn stopping_while_the_receiver_is_down_and_the_output_full_is_prompt_and_loses_nothing() {
+    const N: usize = 5_000;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = sim_support::TestPki::new();
+    let scenario = connection_scenario(N, 10, 13);
+    let sim = SimFmc::start(simulator(&pki, 50_000), scenario.clone());
+    // Nothing listens on the receiver's port yet.
+    let mut receiver = SyslogNg::start();
+    receiver.stop();
+    let mut setup = Setup::new(&pki.files, sim.port(), dir.path().join("state"));
+    setup.outputs = vec![stream_output(
+        "tcp",
+        receiver.tcp_port,
+        "octet-counting",
+        "replay_buffer_bytes = 65536\nshutdown_timeout_secs = 2",
+    )];
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    setup.monitor_listen = Some(metrics_addr.clone());
+    let config = setup.write(&dir.path().join("estreamer-cef.toml"));
+    let expected = expected_lines(&config, &scenario, dir.path());
+    let log = dir.path().join("forwarder.log");
+
+    let mut fwd = Forwarder::run(&config, &[], &log);
+    // The output's buffer fills and the pipeline stops taking records from the FMC.
+    let received = || {
+        scrape(&metrics_addr)
+            .ok()
+            .and_then(|m| metric(&m, "estreamer_cef_records_received_total"))
+            .unwrap_or(0.0)
+    };
+    let mut last = -1.0;
+    assert!(
+        eventually(SOON, || {
+            std::thread::sleep(Duration::from_secs(1));
+            let now = received();
+            let stalled = now > 0.0 && now == last;
+            last = now;
+            stalled
+        }),
+        "the pipeline stalls behind the full output"
+    );
+    assert!(
+        last < N as f64,
+        "backpressure held the stream back ({last} received)"
+    );
+    let asked = std::time::Instant::now();
+    let status = fwd.terminate(Duration::from_secs(30));
+    eprintln!(
+        "stopped {:?} after SIGTERM with {last} records received",
+        asked.elapsed()
+    );
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        fwd.log_text().contains("will be read from the FMC again"),
+        "the log says what was not delivered: {}",
+        tail(&fwd.log_text(), 10)
+    );
+
+    // Receiver back, forwarder again: everything arrives, once.
+    receiver.restart();
+    let mut fwd = Forwarder::run(&config, &[], &log);
+    assert!(
+        wait_received(receiver.dir(), N, SOON),
+        "{} of {N}; log:\n{}",
+        received_count(receiver.dir()),
+        tail(&fwd.log_text(), 30)
+    );
+    let total = wait_received_quiet(receiver.dir(), Duration::from_secs(2), SOON);
+    fwd.terminate(SOON);
+    let all: Vec<String> = arrived(receiver.dir()).into_iter().map(|a| a.msg).collect();
+    assert_eq!(all.len(), total);
+    let (missing, extra) = compare(&expected, &all);
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{} missing, {} extra",
+        missing.len(),
+        extra.len()
+    );
+    drop(sim);
+}

@@ -32,6 +32,8 @@ pub struct Worker {
     pub mappings: Arc<Mappings>,
     pub encoder: CefEncoder,
     pub outputs: Vec<mpsc::Sender<Arc<Batch>>>,
+    /// The outputs' names, for the log.
+    pub output_names: Vec<String>,
     pub progress: Vec<watch::Receiver<u64>>,
     pub tap: Option<(TapHandle, FrameEncoder)>,
     pub resume: Arc<AtomicU32>,
@@ -44,6 +46,19 @@ pub struct Worker {
     /// Stop once this many events have been emitted (the demo).
     pub stop_after: Option<u64>,
     pub stop: watch::Sender<bool>,
+    /// True once the run is asked to stop (SIGTERM).
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// How handing a batch to the outputs went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handoff {
+    /// Every output took it.
+    Taken,
+    /// This output has ended (it failed).
+    OutputGone(usize),
+    /// The run is stopping and this output had no room.
+    Stopping(usize),
 }
 
 /// What the worker leaves for the final bookmark.
@@ -125,8 +140,25 @@ impl Worker {
                     if let Some(c) = self.stage.cursor.as_ref() {
                         self.resume.store(c.second(), Ordering::Relaxed);
                     }
-                    if !batch.is_empty() && !self.send(batch) {
-                        break;
+                    if !batch.is_empty() {
+                        match self.send(batch) {
+                            Handoff::Taken => {}
+                            Handoff::OutputGone(i) => {
+                                tracing::error!(
+                                    "output {} stopped; stopping the pipeline",
+                                    self.output_names[i]
+                                );
+                                break;
+                            }
+                            Handoff::Stopping(i) => {
+                                tracing::warn!(
+                                    "stopping while output {} takes no events (is its receiver down?); \
+                                     what it did not take stays undelivered",
+                                    self.output_names[i]
+                                );
+                                break;
+                            }
+                        }
                     }
                     if self.stop_after.is_some_and(|n| seq >= n) {
                         let _ = self.stop.send(true);
@@ -254,33 +286,51 @@ impl Worker {
         st.unknown.store(c.unknown, Ordering::Relaxed);
     }
 
-    /// Hands a batch to every output, waiting while an output's queue is full. False when an
-    /// output has stopped (it failed); the pipeline then stops.
-    fn send(&mut self, events: Vec<OutEvent>) -> bool {
+    /// Hands a batch to every output, waiting while an output's queue is full. Gives up when
+    /// an output has stopped (it failed) or when the run is asked to stop: an output that is
+    /// not taking events (its receiver is down and its buffer full) must not hold up a clean
+    /// stop. Whatever an output did not take is not delivered, so the bookmark stays before it.
+    fn send(&mut self, events: Vec<OutEvent>) -> Handoff {
         let last = events.last().map(|e| e.seq).unwrap_or(0);
         let batch = Arc::new(Batch { events });
         self.stats.emitted.store(last, Ordering::Relaxed);
         for (i, tx) in self.outputs.iter().enumerate() {
             let b = batch.clone();
-            let sent = self.rt.block_on(async {
+            let mut shutdown = self.shutdown.clone();
+            let handoff = self.rt.block_on(async {
                 loop {
-                    // Wait for room, but keep the bookmark moving meanwhile.
-                    match tokio::time::timeout(Duration::from_millis(500), tx.reserve()).await {
-                        Ok(Ok(permit)) => {
+                    match tx.try_reserve() {
+                        Ok(permit) => {
                             permit.send(b);
-                            return true;
+                            return Handoff::Taken;
                         }
-                        Ok(Err(_)) => return false,
-                        Err(_) => continue,
+                        Err(mpsc::error::TrySendError::Closed(())) => {
+                            return Handoff::OutputGone(i);
+                        }
+                        Err(mpsc::error::TrySendError::Full(())) => {}
+                    }
+                    if *shutdown.borrow_and_update() {
+                        return Handoff::Stopping(i);
+                    }
+                    tokio::select! {
+                        r = tx.reserve() => match r {
+                            Ok(permit) => {
+                                permit.send(b);
+                                return Handoff::Taken;
+                            }
+                            Err(_) => return Handoff::OutputGone(i),
+                        },
+                        r = shutdown.changed() => if r.is_err() {
+                            return Handoff::Stopping(i);
+                        },
                     }
                 }
             });
-            if !sent {
-                tracing::error!("output {i} stopped; stopping the pipeline");
-                return false;
+            if handoff != Handoff::Taken {
+                return handoff;
             }
         }
-        true
+        Handoff::Taken
     }
 
     fn observe_delivery(&mut self) {
