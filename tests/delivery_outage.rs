@@ -346,3 +346,74 @@ fn stopping_while_the_receiver_is_down_and_the_output_full_is_prompt_and_loses_n
     );
     drop(sim);
 }
+
+#[test]
+fn the_systemd_watchdog_is_fed_while_a_receiver_outage_holds_the_pipeline_back() {
+    const N: usize = 5_000;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = sim_support::TestPki::new();
+    let sim = SimFmc::start(simulator(&pki, 50_000), connection_scenario(N, 10, 17));
+    let mut receiver = SyslogNg::start();
+    receiver.stop();
+    let mut setup = Setup::new(&pki.files, sim.port(), dir.path().join("state"));
+    setup.outputs = vec![stream_output(
+        "tcp",
+        receiver.tcp_port,
+        "octet-counting",
+        "replay_buffer_bytes = 65536\nshutdown_timeout_secs = 2",
+    )];
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    setup.monitor_listen = Some(metrics_addr.clone());
+    let config = setup.write(&dir.path().join("estreamer-cef.toml"));
+    // Play systemd: a notification socket and a 1 s watchdog.
+    let notify_path = dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_nonblocking(true).unwrap();
+    let mut fwd = Forwarder::run_with_env(
+        &config,
+        &[],
+        &[
+            ("NOTIFY_SOCKET", notify_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "1000000"),
+        ],
+        &dir.path().join("forwarder.log"),
+    );
+    let received = || {
+        scrape(&metrics_addr)
+            .ok()
+            .and_then(|m| metric(&m, "estreamer_cef_records_received_total"))
+            .unwrap_or(0.0)
+    };
+    let mut last = -1.0;
+    assert!(
+        eventually(SOON, || {
+            std::thread::sleep(Duration::from_secs(1));
+            let now = received();
+            let stalled = now > 0.0 && now == last;
+            last = now;
+            stalled
+        }),
+        "the pipeline stalls behind the full output"
+    );
+    // Drain what was sent so far, then listen for 4 s: a live service keeps feeding the
+    // watchdog (systemd would otherwise kill and restart it during every long outage).
+    let mut buf = [0u8; 256];
+    while notify.recv(&mut buf).is_ok() {}
+    let start = std::time::Instant::now();
+    let mut feeds = 0;
+    while start.elapsed() < Duration::from_secs(4) {
+        match notify.recv(&mut buf) {
+            Ok(n) if &buf[..n] == b"WATCHDOG=1" => feeds += 1,
+            Ok(_) => {}
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    assert_eq!(received(), last, "still held back");
+    assert!(
+        feeds >= 3,
+        "{feeds} watchdog notifications in 4 s while waiting for the receiver"
+    );
+    let status = fwd.terminate(SOON);
+    assert!(status.success());
+    drop(sim);
+}

@@ -222,6 +222,7 @@ pub async fn run(
         stop_after: opts.stop_after,
         stop: stop_tx,
         shutdown: shutdown.clone(),
+        timers: worker::Timers::new(),
     };
     let finished = tokio::task::spawn_blocking(move || w.run())
         .await

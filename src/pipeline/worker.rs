@@ -48,6 +48,29 @@ pub struct Worker {
     pub stop: watch::Sender<bool>,
     /// True once the run is asked to stop (SIGTERM).
     pub shutdown: watch::Receiver<bool>,
+    pub timers: Timers,
+}
+
+/// When the bookmark and the cache were last saved.
+pub struct Timers {
+    bookmark: Instant,
+    cache: Instant,
+}
+
+impl Timers {
+    pub fn new() -> Timers {
+        Timers {
+            bookmark: Instant::now(),
+            cache: Instant::now(),
+        }
+    }
+}
+
+/// One wait for room in an output's queue.
+enum Wait {
+    Done(Handoff),
+    /// Nothing yet: do the housekeeping and wait again.
+    Again,
 }
 
 /// How handing a batch to the outputs went.
@@ -70,6 +93,8 @@ pub struct Finished {
 
 const BOOKMARK_EVERY: Duration = Duration::from_secs(2);
 const CACHE_EVERY: Duration = Duration::from_secs(10);
+/// Longest the worker goes without housekeeping, also while it waits.
+const IDLE_TICK: Duration = Duration::from_millis(250);
 
 impl Worker {
     pub fn run(mut self) -> Finished {
@@ -83,12 +108,10 @@ impl Worker {
                 .as_ref()
                 .is_some_and(|t| t.0.format() == TapFormat::Json),
         );
-        let mut last_bookmark = Instant::now();
-        let mut last_cache = Instant::now();
         loop {
-            let msg = self.rt.block_on(async {
-                tokio::time::timeout(Duration::from_millis(250), self.source.recv()).await
-            });
+            let msg = self
+                .rt
+                .block_on(async { tokio::time::timeout(IDLE_TICK, self.source.recv()).await });
             match msg {
                 Ok(Some(m)) => {
                     if m.connection != connection {
@@ -167,16 +190,7 @@ impl Worker {
                 Ok(None) => break,
                 Err(_) => {}
             }
-            self.stats.heartbeat.fetch_add(1, Ordering::Relaxed);
-            self.observe_delivery();
-            if last_bookmark.elapsed() >= BOOKMARK_EVERY {
-                last_bookmark = Instant::now();
-                self.save_bookmark();
-            }
-            if last_cache.elapsed() >= CACHE_EVERY {
-                last_cache = Instant::now();
-                self.save_cache();
-            }
+            self.housekeeping();
             if self.reload.swap(false, Ordering::Relaxed) {
                 match (self.reload_mappings)() {
                     Ok(m) => {
@@ -290,47 +304,69 @@ impl Worker {
     /// an output has stopped (it failed) or when the run is asked to stop: an output that is
     /// not taking events (its receiver is down and its buffer full) must not hold up a clean
     /// stop. Whatever an output did not take is not delivered, so the bookmark stays before it.
+    /// While waiting, the worker stays alive to the watchdog and keeps the bookmark moving
+    /// (other outputs, or this one's older events, may still be delivered).
     fn send(&mut self, events: Vec<OutEvent>) -> Handoff {
         let last = events.last().map(|e| e.seq).unwrap_or(0);
         let batch = Arc::new(Batch { events });
         self.stats.emitted.store(last, Ordering::Relaxed);
-        for (i, tx) in self.outputs.iter().enumerate() {
-            let b = batch.clone();
-            let mut shutdown = self.shutdown.clone();
-            let handoff = self.rt.block_on(async {
-                loop {
+        for i in 0..self.outputs.len() {
+            loop {
+                let tx = &self.outputs[i];
+                let mut shutdown = self.shutdown.clone();
+                let b = batch.clone();
+                let wait = self.rt.block_on(async {
                     match tx.try_reserve() {
                         Ok(permit) => {
                             permit.send(b);
-                            return Handoff::Taken;
+                            return Wait::Done(Handoff::Taken);
                         }
                         Err(mpsc::error::TrySendError::Closed(())) => {
-                            return Handoff::OutputGone(i);
+                            return Wait::Done(Handoff::OutputGone(i));
                         }
                         Err(mpsc::error::TrySendError::Full(())) => {}
                     }
                     if *shutdown.borrow_and_update() {
-                        return Handoff::Stopping(i);
+                        return Wait::Done(Handoff::Stopping(i));
                     }
                     tokio::select! {
                         r = tx.reserve() => match r {
                             Ok(permit) => {
                                 permit.send(b);
-                                return Handoff::Taken;
+                                Wait::Done(Handoff::Taken)
                             }
-                            Err(_) => return Handoff::OutputGone(i),
+                            Err(_) => Wait::Done(Handoff::OutputGone(i)),
                         },
-                        r = shutdown.changed() => if r.is_err() {
-                            return Handoff::Stopping(i);
+                        r = shutdown.changed() => match r {
+                            Ok(()) => Wait::Again,
+                            Err(_) => Wait::Done(Handoff::Stopping(i)),
                         },
+                        _ = tokio::time::sleep(IDLE_TICK) => Wait::Again,
                     }
+                });
+                match wait {
+                    Wait::Done(Handoff::Taken) => break,
+                    Wait::Done(other) => return other,
+                    Wait::Again => self.housekeeping(),
                 }
-            });
-            if handoff != Handoff::Taken {
-                return handoff;
             }
         }
         Handoff::Taken
+    }
+
+    /// Done every time round the loop, and every [`IDLE_TICK`] while waiting for an output:
+    /// the heartbeat (systemd's watchdog), delivery progress, the bookmark and cache files.
+    fn housekeeping(&mut self) {
+        self.stats.heartbeat.fetch_add(1, Ordering::Relaxed);
+        self.observe_delivery();
+        if self.timers.bookmark.elapsed() >= BOOKMARK_EVERY {
+            self.timers.bookmark = Instant::now();
+            self.save_bookmark();
+        }
+        if self.timers.cache.elapsed() >= CACHE_EVERY {
+            self.timers.cache = Instant::now();
+            self.save_cache();
+        }
     }
 
     fn observe_delivery(&mut self) {
@@ -363,13 +399,13 @@ impl Worker {
         self.stats
             .cache_entries
             .store(cache.stats().entries as u64, Ordering::Relaxed);
-        if cache.take_dirty() {
-            if let Err(e) = crate::metadata::store::save(cache, &self.state_dir) {
-                tracing::error!(
-                    "cannot save the metadata cache in {}: {e}",
-                    self.state_dir.display()
-                );
-            }
+        if cache.take_dirty()
+            && let Err(e) = crate::metadata::store::save(cache, &self.state_dir)
+        {
+            tracing::error!(
+                "cannot save the metadata cache in {}: {e}",
+                self.state_dir.display()
+            );
         }
     }
 }

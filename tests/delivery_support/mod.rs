@@ -82,6 +82,21 @@ impl Forwarder {
         }
     }
 
+    /// `estreamer-cef -c CONFIG run <args...>` with more environment variables.
+    pub fn run_with_env(
+        config: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> Forwarder {
+        let mut cmd = Command::new(bin());
+        cmd.arg("-c").arg(config).arg("run").args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Forwarder::spawn(&mut cmd, log)
+    }
+
     /// `estreamer-cef -c CONFIG run <args...>`.
     pub fn run(config: &Path, args: &[&str], log: &Path) -> Forwarder {
         let mut all = vec!["run"];
