@@ -107,6 +107,18 @@ fn receiver_down_for_10s_mid_stream_loses_nothing_and_duplicates_are_counted() {
         &format!("estreamer_cef_output_reconnects_total{out}"),
     )
     .unwrap();
+    // The status line tells the same story.
+    let said = format!(
+        "tcp://127.0.0.1:{} {N} sent, {reconnects} reconnects, {resent} resent;",
+        receiver.tcp_port
+    );
+    assert!(
+        eventually(SOON, || status_lines(&fwd.log_text())
+            .iter()
+            .any(|(_, l)| l.contains(&said))),
+        "no status line says {said:?}:\n{}",
+        tail(&fwd.log_text(), 5)
+    );
     let status = fwd.terminate(SOON);
     assert!(status.success(), "exit status {status}");
 

@@ -544,3 +544,35 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
         (k == name).then(|| v.parse().ok())?
     })
 }
+
+/// The status lines in a log: (time, text after "INFO ").
+pub fn status_lines(log: &str) -> Vec<(chrono::DateTime<chrono::FixedOffset>, String)> {
+    log.lines()
+        .map(strip_ansi)
+        .filter(|l| l.contains(" INFO ") && l.contains(" handled ") && l.contains("bookmark"))
+        .map(|l| {
+            let (ts, rest) = l.split_once(' ').unwrap();
+            (
+                chrono::DateTime::parse_from_rfc3339(ts).unwrap(),
+                rest.trim_start()
+                    .trim_start_matches("INFO")
+                    .trim()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::new();
+    let mut esc = false;
+    for c in s.chars() {
+        match (esc, c) {
+            (false, '\u{1b}') => esc = true,
+            (true, 'm') => esc = false,
+            (true, _) => {}
+            (false, c) => out.push(c),
+        }
+    }
+    out
+}
