@@ -223,6 +223,7 @@ pub async fn run(
         stop: stop_tx,
         shutdown: shutdown.clone(),
         timers: worker::Timers::new(),
+        msgids: worker::MsgIds::default(),
     };
     let finished = tokio::task::spawn_blocking(move || w.run())
         .await

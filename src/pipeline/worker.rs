@@ -49,6 +49,7 @@ pub struct Worker {
     /// True once the run is asked to stop (SIGTERM).
     pub shutdown: watch::Receiver<bool>,
     pub timers: Timers,
+    pub msgids: MsgIds,
 }
 
 /// When the bookmark and the cache were last saved.
@@ -108,6 +109,8 @@ impl Worker {
                 .as_ref()
                 .is_some_and(|t| t.0.format() == TapFormat::Json),
         );
+        // Bundles of one connection have similar sizes: size each batch like the last one.
+        let mut batch_capacity = 1;
         loop {
             let msg = self
                 .rt
@@ -125,7 +128,7 @@ impl Worker {
                         // each batch with the time they take it.
                         framer.set_time(SystemTime::now());
                     }
-                    let mut batch = Vec::new();
+                    let mut batch = Vec::with_capacity(batch_capacity);
                     let mut each = |body: &[u8], this: &mut Self| {
                         this.record(
                             index,
@@ -164,6 +167,7 @@ impl Worker {
                         self.resume.store(c.second(), Ordering::Relaxed);
                     }
                     if !batch.is_empty() {
+                        batch_capacity = batch.len();
                         match self.send(batch) {
                             Handoff::Taken => {}
                             Handoff::OutputGone(i) => {
@@ -244,9 +248,9 @@ impl Worker {
                 *seq += 1;
                 let ev = OutEvent {
                     seq: *seq,
-                    cef: String::from_utf8_lossy(buf).into_owned(),
+                    cef: cef_string(buf),
                     cef_severity: severity,
-                    msgid: intern(&plan.msgid),
+                    msgid: self.msgids.get(&plan.msgid),
                 };
                 st.handled.fetch_add(1, Ordering::Relaxed);
                 // Counted whatever the tap's format (the plan notes these two always).
@@ -407,6 +411,30 @@ impl Worker {
                 self.state_dir.display()
             );
         }
+    }
+}
+
+/// The CEF line as a string. The encoder writes UTF-8 (it replaces invalid input), so the
+/// check passes; it is the fast one, not the lossy conversion's chunk by chunk walk.
+fn cef_string(buf: &[u8]) -> String {
+    match std::str::from_utf8(buf) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(buf).into_owned(),
+    }
+}
+
+/// The MSGIDs seen by this worker: a handful, compared without the global lock of [`intern`].
+#[derive(Default)]
+pub struct MsgIds(Vec<&'static str>);
+
+impl MsgIds {
+    fn get(&mut self, msgid: &str) -> &'static str {
+        if let Some(m) = self.0.iter().find(|m| **m == msgid) {
+            return m;
+        }
+        let m = intern(msgid);
+        self.0.push(m);
+        m
     }
 }
 
