@@ -527,11 +527,14 @@ impl Config {
             ("monitor.period", self.monitor.period),
         ] {
             if d.is_zero() {
-                return Err(ConfigError(format!("{name} is 0: give a duration such as \"10s\"")));
+                return Err(ConfigError(format!(
+                    "{name} is 0: give a duration such as \"10s\""
+                )));
             }
         }
         for (i, o) in self.outputs.iter().enumerate() {
-            o.validate(&format!("output[{i}]")).map_err(|e| ConfigError(e.to_string()))?;
+            o.validate(&format!("output[{i}]"))
+                .map_err(|e| ConfigError(e.to_string()))?;
         }
         if let Some(t) = &self.tap {
             t.validate("tap").map_err(|e| ConfigError(e.to_string()))?;

@@ -51,7 +51,10 @@ fn exercise_record(decoder: &mut Decoder, cache: &mut Cache, body: &[u8]) {
             let mut buf = Vec::new();
             plan.encode(&rec, cache, &mut enc, &mut buf, &mut Scratch::new(true));
             assert!(std::str::from_utf8(&buf).is_ok(), "CEF output is not UTF-8");
-            assert!(!buf.contains(&b'\n') && !buf.contains(&b'\r'), "raw newline in CEF");
+            assert!(
+                !buf.contains(&b'\n') && !buf.contains(&b'\r'),
+                "raw newline in CEF"
+            );
         }
     }
 }
@@ -103,7 +106,14 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         proptest::collection::vec(any::<u8>(), 0..64).prop_map(|bytes| Mutation::Extend { bytes }),
         (
             any::<usize>(),
-            prop_oneof![Just(0u32), Just(8), Just(0xffff_ffff), Just(0x7fff_ffff), 0u32..4096, any::<u32>()]
+            prop_oneof![
+                Just(0u32),
+                Just(8),
+                Just(0xffff_ffff),
+                Just(0x7fff_ffff),
+                0u32..4096,
+                any::<u32>()
+            ]
         )
             .prop_map(|(at, value)| Mutation::Word { at, value }),
     ]

@@ -38,8 +38,12 @@ pub struct Args {
 
 pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let mut cef = None;
+    // JSON shows every record; CEF only what the service would send (the configured record
+    // filter: metadata records are not sent by default).
+    let mut filter = RecordFilter::all();
     if args.cef {
         let (cfg, _) = super::load_config(cli, Vec::new())?;
+        filter = RecordFilter::new(&cfg.records);
         let dir = args
             .mappings_dir
             .clone()
@@ -70,7 +74,7 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             tracing::warn!("{e}");
         }
     }
-    let mut stage = DecodeStage::new(cache, RecordFilter::all(), None);
+    let mut stage = DecodeStage::new(cache, filter, None);
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut broken = None;
@@ -117,11 +121,14 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             match record.schema {
                 Some(s) => {
                     obj.insert("recordName".into(), Json::String(s.name.to_string()));
-                    obj.insert("category".into(), Json::String(s.category.as_str().into()));
+                    obj.insert(
+                        "recordCategory".into(),
+                        Json::String(s.category.as_str().into()),
+                    );
                 }
                 None => {
                     obj.insert("recordName".into(), Json::String("Unknown".into()));
-                    obj.insert("category".into(), Json::String("UNKNOWN".into()));
+                    obj.insert("recordCategory".into(), Json::String("UNKNOWN".into()));
                 }
             }
             obj.extend(fields);

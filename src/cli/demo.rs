@@ -86,7 +86,9 @@ fn demo(args: &Args, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         .events
         .iter()
         .filter(|r| match decoder.decode(&r.body) {
-            Ok(rec) => filter.wants(rec.record_type(), rec.schema) && mappings.plan_for(&rec).is_some(),
+            Ok(rec) => {
+                filter.wants(rec.record_type(), rec.schema) && mappings.plan_for(&rec).is_some()
+            }
             Err(_) => false,
         })
         .count() as u64;

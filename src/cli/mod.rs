@@ -69,7 +69,9 @@ pub enum Command {
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    // The service and the simulator log what they do; one-shot commands only what goes wrong.
+    let service = matches!(cli.command, Command::Run(_) | Command::Simulate(_));
+    init_logging(cli.verbose, cli.quiet, service);
     let result = match &cli.command {
         Command::Run(args) => run::run(&cli, args),
         Command::Test => test::run(&cli),
@@ -134,24 +136,21 @@ pub(crate) fn load_mappings(
     })
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
+fn init_logging(verbose: u8, quiet: bool, service: bool) {
     use tracing_subscriber::EnvFilter;
     let level = match (quiet, verbose) {
         (true, _) => "error",
+        (false, 0) if service => "info",
         (false, 0) => "warn",
         (false, 1) => "info",
         (false, 2) => "debug",
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        // Our messages at the chosen level; noisy dependencies one step lower.
+        // Dependencies speak only about problems unless asked.
         EnvFilter::new(format!(
-            "{level},estreamer_cef={}",
-            if verbose == 0 && !quiet {
-                "info"
-            } else {
-                level
-            }
+            "{},estreamer_cef={level}",
+            if verbose >= 2 { level } else { "warn" }
         ))
     });
     let _ = tracing_subscriber::fmt()

@@ -25,8 +25,14 @@ pub struct Args {
 pub fn overrides(args: &Args) -> Vec<(String, toml::Value)> {
     let mut o = Vec::new();
     if let Some(p) = &args.tap_file {
-        o.push(("tap.path".into(), toml::Value::String(p.display().to_string())));
-        o.push(("tap.format".into(), toml::Value::String(args.tap_format.clone())));
+        o.push((
+            "tap.path".into(),
+            toml::Value::String(p.display().to_string()),
+        ));
+        o.push((
+            "tap.format".into(),
+            toml::Value::String(args.tap_format.clone()),
+        ));
     }
     if let Some(s) = &args.start {
         o.push(("fmc.start".into(), toml::Value::String(s.clone())));

@@ -71,7 +71,13 @@ pub fn run(_cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     }
     let generated = generate(&gen_options(args));
     if let Some(file) = &args.record {
-        let records: Vec<_> = generated.scenario.metadata.iter().chain(&generated.scenario.events).cloned().collect();
+        let records: Vec<_> = generated
+            .scenario
+            .metadata
+            .iter()
+            .chain(&generated.scenario.events)
+            .cloned()
+            .collect();
         std::fs::write(file, to_stream(&records, args.bundle_size, 1))
             .with_context(|| format!("cannot write {}", file.display()))?;
         println!(
@@ -97,13 +103,21 @@ pub fn run(_cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     cfg.rate = args.rate;
     cfg.loop_events = args.loop_events;
     for f in &args.faults {
-        cfg.faults.push(f.parse::<Fault>().map_err(|e| anyhow::anyhow!("--fault {f}: {e} (forms: {SYNTAX})"))?);
+        cfg.faults.push(
+            f.parse::<Fault>()
+                .map_err(|e| anyhow::anyhow!("--fault {f}: {e} (forms: {SYNTAX})"))?,
+        );
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let shutdown = signals::install(None)?;
         let handle = serve(cfg, Arc::new(generated.scenario), shutdown).await?;
-        println!("FMC simulator listening on {} (Ctrl-C to stop)", handle.local_addr());
+        println!(
+            "FMC simulator listening on {} (Ctrl-C to stop)",
+            handle.local_addr()
+        );
         handle.stopped().await;
         Ok(ExitCode::SUCCESS)
     })
@@ -126,7 +140,14 @@ fn init(dir: &Path) -> anyhow::Result<ExitCode> {
     let cfg_path = dir.join("estreamer-cef.toml");
     crate::metadata::store::write_atomic(&cfg_path, config.as_bytes())?;
     println!("created in {}:", dir.display());
-    for p in [&files.ca_cert, &files.server_cert, &files.server_key, &files.client_pkcs12, &files.client_pass, &cfg_path] {
+    for p in [
+        &files.ca_cert,
+        &files.server_cert,
+        &files.server_key,
+        &files.client_pkcs12,
+        &files.client_pass,
+        &cfg_path,
+    ] {
         println!("  {}", p.display());
     }
     println!(

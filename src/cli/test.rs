@@ -9,12 +9,20 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Ok(c) => c,
         Err(e) => {
             println!("[FAIL] configuration: {e:#}");
-            println!("       → fix the file or the ESTREAMER_CEF_* variable named above; `estreamer-cef check-config` shows what is read");
+            println!(
+                "       → fix the file or the ESTREAMER_CEF_* variable named above; `estreamer-cef check-config` shows what is read"
+            );
             return Ok(ExitCode::from(1));
         }
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let mut out = std::io::stdout();
     let ok = rt.block_on(crate::diagnose::diagnose(&cfg, file.as_deref(), &mut out));
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

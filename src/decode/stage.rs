@@ -81,7 +81,9 @@ impl DecodeStage {
         } = self;
         counters.records += 1;
         let id = identity(body);
-        let second = RecordHeader::parse(body).map(|h| h.archive_timestamp).unwrap_or(0);
+        let second = RecordHeader::parse(body)
+            .map(|h| h.archive_timestamp)
+            .unwrap_or(0);
         if let Some(c) = cursor.as_mut() {
             if !c.admit(second, id) {
                 counters.duplicates += 1;

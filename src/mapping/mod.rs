@@ -220,11 +220,7 @@ impl Mappings {
         for def in &parsed.mapping {
             let span = def.span();
             let start_line = line_of(text, span.start);
-            // The table's text from its [[mapping]] header.
-            let header_at = text[..span.start]
-                .rfind("[[mapping]]")
-                .unwrap_or(span.start);
-            let source_text = text[header_at..span.end.min(text.len())].to_string();
+            let source_text = table_text(text, span.start);
             let origin = Origin {
                 file: file.to_string(),
                 line: start_line,
@@ -576,7 +572,7 @@ impl Compiler<'_> {
                                 format!(
                                     "; did you mean {}?",
                                     s.iter()
-                                        .map(|x| format!("@{x}"))
+                                        .map(|x| x.replacen('`', "`@", 1))
                                         .collect::<Vec<_>>()
                                         .join(", ")
                                 )
@@ -622,7 +618,7 @@ impl Compiler<'_> {
                                     format!(
                                         "; did you mean {}?",
                                         s.iter()
-                                            .map(|x| format!("@{x}"))
+                                            .map(|x| x.replacen('`', "`@", 1))
                                             .collect::<Vec<_>>()
                                             .join(", ")
                                     )
@@ -681,6 +677,27 @@ impl Compiler<'_> {
             }
         })
     }
+}
+
+/// The text of the table whose `[[mapping]]` header is at `at` (the span toml gives an element
+/// of an array of tables covers only its header): up to the next top-level table, without the
+/// comments and blank lines that precede that one.
+fn table_text(text: &str, at: usize) -> String {
+    let at = at.min(text.len());
+    let header_end = text[at..].find('\n').map_or(text.len(), |i| at + i + 1);
+    let mut end = header_end;
+    let mut kept = header_end;
+    for line in text[header_end..].split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.starts_with('[') && !t.starts_with("[mapping.") {
+            break;
+        }
+        end += line.len();
+        if !(t.is_empty() || t.starts_with('#')) {
+            kept = end;
+        }
+    }
+    text[at..kept].to_string()
 }
 
 /// `csNLabel` → `csN` for the custom-field families.

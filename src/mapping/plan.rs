@@ -127,14 +127,25 @@ enum V<'a> {
 }
 
 impl V<'_> {
+    /// Whether the encoder writes nothing for this value (it trims trailing spaces and control
+    /// characters other than CR and LF), so that its label is left out too.
     fn is_empty(&self) -> bool {
+        fn blank(b: &[u8]) -> bool {
+            b.iter()
+                .all(|&c| matches!(c, b' ' | 0..=0x1f | 0x7f) && c != b'\n' && c != b'\r')
+        }
         match self {
             V::None => true,
-            V::Raw(b) => b.iter().all(|&c| c == 0 || c == b' '),
-            V::Str(s) => s.trim_end().is_empty(),
-            V::Bytes(b) => b.is_empty(),
+            V::Raw(b) | V::Bytes(b) => blank(b),
+            V::Str(s) => blank(s.as_bytes()),
+            V::Hex(b) => b.is_empty(),
             _ => false,
         }
+    }
+
+    /// What `omit_zero` leaves out: the number 0, and a timestamp of second 0 (an unset time).
+    fn is_zero(&self) -> bool {
+        matches!(self, V::Int(0) | V::Time(0, _))
     }
 
     fn write_text(&self, out: &mut String) {
@@ -263,9 +274,9 @@ impl Plan {
             }
             let v = eval(&l.src, &ctx, notes);
             if !l.is_label {
-                last_written = !(v.is_empty() || (l.omit_zero && v == V::Int(0)));
+                last_written = !(v.is_empty() || (l.omit_zero && v.is_zero()));
             }
-            if l.omit_zero && v == V::Int(0) {
+            if l.omit_zero && v.is_zero() {
                 continue;
             }
             match v {

@@ -62,15 +62,22 @@ impl Resolved<'_> {
     }
 }
 
+/// A name, and whether it is one of the static defaults (never evicted, never saved).
+struct Entry {
+    value: Box<str>,
+    is_static: bool,
+}
+
 #[derive(Default)]
 struct MapData {
-    entries: FxHashMap<Key, Box<str>>,
+    /// Static defaults and learned entries in one table: one hash per lookup.
+    entries: FxHashMap<Key, Entry>,
 }
 
 pub struct Cache {
     rules: &'static Rules,
     maps: Vec<MapData>,
-    statics: Vec<FxHashMap<Key, Box<str>>>,
+    /// Learned entries, oldest first (the eviction order).
     order: VecDeque<(MapId, Key)>,
     text_bytes: usize,
     limits: Limits,
@@ -90,15 +97,19 @@ impl Cache {
     pub fn new(limits: Limits) -> Cache {
         let rules = rules();
         let n = rules.map_count();
-        let mut statics: Vec<FxHashMap<Key, Box<str>>> =
-            (0..n).map(|_| FxHashMap::default()).collect();
+        let mut maps: Vec<MapData> = (0..n).map(|_| MapData::default()).collect();
         for (map, key, value) in rules.statics() {
-            statics[*map as usize].insert(*key, value.clone());
+            maps[*map as usize].entries.insert(
+                *key,
+                Entry {
+                    value: value.clone(),
+                    is_static: true,
+                },
+            );
         }
         Cache {
             rules,
-            maps: (0..n).map(|_| MapData::default()).collect(),
-            statics,
+            maps,
             order: VecDeque::new(),
             text_bytes: 0,
             limits,
@@ -125,12 +136,7 @@ impl Cache {
     }
 
     pub fn get(&self, map: MapId, key: &Key) -> Option<&str> {
-        let m = map as usize;
-        self.maps[m]
-            .entries
-            .get(key)
-            .or_else(|| self.statics[m].get(key))
-            .map(|s| &**s)
+        self.maps[map as usize].entries.get(key).map(|e| &*e.value)
     }
 
     /// Inserts or replaces an entry. Returns whether anything changed.
@@ -138,13 +144,26 @@ impl Cache {
         let value = cut(value, self.limits.max_value_len);
         let m = &mut self.maps[map as usize];
         match m.entries.get_mut(&key) {
-            Some(old) if &**old == value => return false,
+            Some(old) if !old.is_static && &*old.value == value => return false,
+            Some(old) if !old.is_static => {
+                self.text_bytes = self.text_bytes - old.value.len() + value.len();
+                old.value = value.into();
+            }
+            // A metadata record overrides a static default: it becomes a learned entry.
             Some(old) => {
-                self.text_bytes = self.text_bytes - old.len() + value.len();
-                *old = value.into();
+                old.value = value.into();
+                old.is_static = false;
+                self.text_bytes += value.len();
+                self.order.push_back((map, key));
             }
             None => {
-                m.entries.insert(key, value.into());
+                m.entries.insert(
+                    key,
+                    Entry {
+                        value: value.into(),
+                        is_static: false,
+                    },
+                );
                 self.text_bytes += value.len();
                 self.order.push_back((map, key));
             }
@@ -156,9 +175,25 @@ impl Cache {
             let Some((map, key)) = self.order.pop_front() else {
                 break;
             };
-            if let Some(v) = self.maps[map as usize].entries.remove(&key) {
-                self.text_bytes -= v.len();
+            let entries = &mut self.maps[map as usize].entries;
+            if let Some(v) = entries.remove(&key) {
+                self.text_bytes -= v.value.len();
                 self.evicted += 1;
+                // A static default that had been overridden comes back.
+                if let Some((_, _, d)) = self
+                    .rules
+                    .statics()
+                    .iter()
+                    .find(|(m, k, _)| *m == map && *k == key)
+                {
+                    entries.insert(
+                        key,
+                        Entry {
+                            value: d.clone(),
+                            is_static: true,
+                        },
+                    );
+                }
             }
         }
         true
@@ -190,20 +225,25 @@ impl Cache {
 
     /// Resolves one compiled name for a record.
     pub fn resolve<'c>(&'c self, rec: &Record<'_>, r: &'c CompiledResolve) -> Resolved<'c> {
-        let mut first_missing = Resolved::Absent;
+        // The id text of a miss is made only if no later resolver finds a name.
+        let mut first_missing: Option<&Resolver> = None;
         for resolver in &r.resolvers {
-            let got = self.run(rec, resolver);
-            match got {
+            match self.run(rec, resolver) {
                 Resolved::Absent => {}
                 Resolved::Missing(_) => {
-                    if first_missing == Resolved::Absent {
-                        first_missing = got;
-                    }
+                    first_missing.get_or_insert(resolver);
                 }
                 found => return found,
             }
         }
-        first_missing
+        match first_missing {
+            Some(Resolver::Lookup { key, .. }) => Resolved::Missing(missing_text(rec, key)),
+            Some(Resolver::Function { .. }) => match rec.header.netmap_id {
+                Some(id) => Resolved::Missing(id.to_string()),
+                None => Resolved::Absent,
+            },
+            None => Resolved::Absent,
+        }
     }
 
     fn run<'c>(&'c self, rec: &Record<'_>, resolver: &'c Resolver) -> Resolved<'c> {
@@ -233,7 +273,8 @@ impl Cache {
                         Some(z) if key.iter().any(|&f| rec.get_ref(f) == Some(Value::Int(0))) => {
                             Resolved::Name(z)
                         }
-                        _ => Resolved::Missing(missing_text(rec, key)),
+                        // The id text is made by `resolve`, only when it is needed.
+                        _ => Resolved::Missing(String::new()),
                     },
                 }
             }
@@ -292,7 +333,7 @@ impl Cache {
                             k.push_int(id as u64);
                             match self.get(map, &k) {
                                 Some(n) => Resolved::Name(n),
-                                None => Resolved::Missing(id.to_string()),
+                                None => Resolved::Missing(String::new()),
                             }
                         }
                         None => Resolved::Absent,
@@ -324,7 +365,7 @@ impl Cache {
     pub fn entries(&self) -> impl Iterator<Item = (&str, &Key, &str)> {
         self.order.iter().filter_map(move |(map, key)| {
             let v = self.maps[*map as usize].entries.get(key)?;
-            Some((self.rules.map_name(*map), key, &**v))
+            Some((self.rules.map_name(*map), key, &*v.value))
         })
     }
 }

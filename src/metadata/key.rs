@@ -130,7 +130,8 @@ impl Eq for Key {}
 
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_bytes().hash(state)
+        // The bytes carry their own part lengths: no extra length prefix needed.
+        state.write(self.as_bytes())
     }
 }
 

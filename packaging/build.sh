@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Builds the release binary, the man page, and the .deb and .rpm packages into target/packages/.
+#
+#   packaging/build.sh
+#
+# Installs the packaging tools if they are missing: cargo-deb and cargo-generate-rpm (with
+# `cargo install --locked`, at the versions pinned below), help2man and dpkg-dev (apt, when run
+# as root).
+# The package contents are described in Cargo.toml, [package.metadata.deb] and
+# [package.metadata.generate-rpm]; the maintainer scripts are in packaging/debian and packaging/rpm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Versions known to build with Rust 1.95 (cargo-deb 3.8 needs Rust >= 1.85).
+CARGO_DEB_VERSION=3.8.0
+CARGO_GENERATE_RPM_VERSION=0.21.1
+
+target=${CARGO_TARGET_DIR:-target}
+out=$target/packages
+# Generated assets live under target/release/ so that both tools map them to the real target
+# directory (their sources say "target/release/packaging/...").
+stage=$target/release/packaging
+
+say() { printf '==> %s\n' "$*"; }
+
+need_cargo_tool() { # crate subcommand version
+    local have
+    have=$(cargo "$2" --version 2>/dev/null | awk '{print $2}') || true
+    if [ "$have" != "$3" ]; then
+        say "installing $1 $3 (found: ${have:-none})"
+        cargo install --locked "$1" --version "$3"
+    fi
+}
+
+need_cargo_tool cargo-deb deb "$CARGO_DEB_VERSION"
+need_cargo_tool cargo-generate-rpm generate-rpm "$CARGO_GENERATE_RPM_VERSION"
+# help2man writes the man page; dpkg-shlibdeps (dpkg-dev) gives the .deb its library
+# dependencies (cargo-deb's "$auto": without it the package would depend on nothing).
+apt_missing=()
+command -v help2man >/dev/null || apt_missing+=(help2man)
+command -v dpkg-shlibdeps >/dev/null || apt_missing+=(dpkg-dev)
+if [ ${#apt_missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+        say "installing ${apt_missing[*]}"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+    else
+        echo "build.sh: ${apt_missing[*]} needed: apt-get install ${apt_missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+say "cargo build --release"
+cargo build --release --locked
+
+say "staging the binary (stripped) and the man page in $stage"
+rm -rf "$stage"
+mkdir -p "$stage" "$out"
+strip --strip-all -o "$stage/estreamer-cef" "$target/release/estreamer-cef"
+packaging/manpage.sh "$stage/estreamer-cef" "$stage/estreamer-cef.1"
+gzip -9 -n -f "$stage/estreamer-cef.1"
+# Reference copies of the built-in mapping tables and their language reference, and the README.
+for f in mappings/README.md README.md; do
+    [ -f "$f" ] || { echo "build.sh: $f is missing: the packages ship it" >&2; exit 1; }
+done
+mkdir -p "$stage/mappings" "$stage/doc"
+cp mappings/*.toml mappings/README.md "$stage/mappings/"
+cp README.md "$stage/doc/"
+cp packaging/estreamer-cef.toml "$stage/doc/estreamer-cef.toml.example"
+
+say "cargo deb"
+rm -f "$out"/estreamer-cef_*.deb "$out"/estreamer-cef-*.rpm
+cargo deb --no-build --no-strip --output "$out/"
+say "cargo generate-rpm"
+cargo generate-rpm --output "$out/"
+
+ls -l "$out"

@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# CI check of the packages, run as root on a Debian 12 machine (after the tests, so that
+# `cargo build --release` is done once and shared):
+#
+#   1. builds the .deb and the .rpm (packaging/build.sh);
+#   2. installs the .deb with dpkg -i and checks what it put where: service user, folders and
+#      their owners, conffile, units, man page, mapping tables;
+#   3. as the service user: --version, check-config, mappings check, and `test` + a few seconds
+#      of `run` against the FMC simulator, with the client PKCS12 and password installed in
+#      /etc/estreamer-cef the way the README says (root:estreamer-cef, 0640);
+#   4. reinstalls over a modified configuration: the modification stays;
+#   5. systemd-analyze verify on both installed units, systemd-analyze security (offline) with
+#      the exposure score printed, failing above 2.0;
+#   6. dpkg --purge: the user, group, /etc/estreamer-cef, /var/lib/estreamer-cef and
+#      /var/log/estreamer-cef are gone;
+#   7. rpm -qlp lists the expected files of the .rpm (config file marked noreplace, scriptlets).
+#
+# Leaves the machine as it found it: the package is purged even when a check fails.
+# shellcheck disable=SC2015
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKG=estreamer-cef
+USER_NAME=estreamer-cef
+SIM_PORT=18302
+MAX_EXPOSURE=2.0
+
+target=${CARGO_TARGET_DIR:-target}
+out=$target/packages
+work=$(mktemp -d /tmp/estreamer-cef-ci.XXXXXX)
+sim_pid=
+
+step() { printf '\n==> %s\n' "$*"; }
+ok() { printf '    ok: %s\n' "$*"; }
+fail() {
+    printf '\nci-check FAILED: %s\n' "$*" >&2
+    exit 1
+}
+as_service_user() { runuser -u "$USER_NAME" -- "$@"; }
+
+cleanup() {
+    local rc=$?
+    [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null || true
+    if dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -q 'installed\|config-files'; then
+        echo "==> cleanup: dpkg --purge $PKG"
+        dpkg --purge "$PKG" >/dev/null || true
+    fi
+    rm -rf "$work"
+    exit $rc
+}
+trap cleanup EXIT
+
+[ "$(id -u)" -eq 0 ] || fail "run as root (dpkg -i, runuser)"
+if dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -q installed; then
+    fail "$PKG is already installed here; this check installs and purges it: remove it first"
+fi
+
+step "tools (apt): rpm, help2man, systemd-analyze, dpkg-shlibdeps"
+missing=()
+command -v rpm >/dev/null || missing+=(rpm)
+command -v help2man >/dev/null || missing+=(help2man)
+command -v systemd-analyze >/dev/null || missing+=(systemd)
+command -v dpkg-shlibdeps >/dev/null || missing+=(dpkg-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+systemd-analyze --version | head -1
+
+step "1. build the packages"
+packaging/build.sh
+version=$(awk -F'"' '/^version *=/ {print $2; exit}' Cargo.toml)
+deb=$(ls "$out"/${PKG}_"$version"-*_*.deb)
+rpmfile=$(ls "$out"/${PKG}-"$version"-*.rpm)
+depends=$(dpkg-deb -f "$deb" Depends)
+grep -q 'libssl3' <<<"$depends" && grep -q 'libc6' <<<"$depends" ||
+    fail "the .deb's Depends lacks libc6 or libssl3: \"$depends\""
+ok "$deb (Depends: $depends)"
+ok "$rpmfile"
+
+step "2. dpkg -i"
+dpkg -i "$deb"
+getent passwd "$USER_NAME" >/dev/null || fail "no user $USER_NAME after install"
+getent group "$USER_NAME" >/dev/null || fail "no group $USER_NAME after install"
+uid=$(id -u "$USER_NAME")
+[ "$uid" -lt 1000 ] || fail "$USER_NAME has uid $uid: not a system user"
+shell=$(getent passwd "$USER_NAME" | cut -d: -f7)
+case "$shell" in */nologin | */false) ;; *) fail "$USER_NAME has a login shell: $shell" ;; esac
+ok "system user $USER_NAME (uid $uid, shell $shell)"
+
+expect_dir() { # path owner:group mode
+    [ -d "$1" ] || fail "$1 is missing"
+    local got
+    got=$(stat -c '%U:%G %a' "$1")
+    [ "$got" = "$2 $3" ] || fail "$1 is $got, expected $2 $3"
+    ok "$1 $got"
+}
+expect_dir /var/lib/estreamer-cef "$USER_NAME:$USER_NAME" 750
+expect_dir /var/log/estreamer-cef "$USER_NAME:$USER_NAME" 750
+expect_dir /etc/estreamer-cef/mappings root:root 755
+[ -z "$(ls -A /etc/estreamer-cef/mappings)" ] || fail "/etc/estreamer-cef/mappings is not empty"
+
+dpkg-query --showformat='${Conffiles}\n' --show "$PKG" | grep -q '^ /etc/estreamer-cef/estreamer-cef.toml ' ||
+    fail "/etc/estreamer-cef/estreamer-cef.toml is not a conffile"
+ok "/etc/estreamer-cef/estreamer-cef.toml is a conffile"
+for f in /usr/bin/estreamer-cef /lib/systemd/system/estreamer-cef.service \
+    /lib/systemd/system/estreamer-cef@.service /usr/share/doc/estreamer-cef/README.md \
+    /usr/share/doc/estreamer-cef/estreamer-cef.toml.example; do
+    dpkg -L "$PKG" | grep -qx "$f" || fail "$f is not in the package"
+done
+for f in mappings/*.toml mappings/README.md; do
+    [ -f "$f" ] || continue
+    cmp -s "$f" "/usr/share/estreamer-cef/$f" || fail "/usr/share/estreamer-cef/$f differs from $f or is missing"
+done
+for f in README.md; do
+    [ -f "$f" ] || continue
+    cmp -s "$f" "/usr/share/doc/estreamer-cef/$f" || fail "/usr/share/doc/estreamer-cef/$f differs from $f or is missing"
+done
+ok "binary, units, READMEs, and every mappings/*.toml (+ README.md) in /usr/share/estreamer-cef/mappings"
+
+manpage=/usr/share/man/man1/estreamer-cef.1.gz
+dpkg -L "$PKG" | grep -qx "$manpage" || fail "no man page in the package"
+man_check=--man=yes
+if [ -f "$manpage" ]; then
+    # The page documents every subcommand with its full --help.
+    for cmd in $(estreamer-cef --help | awk '/^Commands:/{on=1; next} on && /^[^ ]/{on=0} on && NF {print $1}' | grep -vx help); do
+        zcat "$manpage" | grep -q "^\.SS \"$cmd\"" || fail "the man page has no section for \"$cmd\""
+    done
+    ok "man page with a section per subcommand"
+else
+    # Minimal images (Docker's Debian) exclude /usr/share/man through dpkg's path-exclude.
+    echo "    note: $manpage is in the package but dpkg excluded it here (path-exclude); man pages not checked"
+    man_check=--man=no
+fi
+
+step "3. as the service user"
+v=$(as_service_user estreamer-cef --version)
+[ "$v" = "estreamer-cef $version" ] || fail "--version printed \"$v\", expected \"estreamer-cef $version\""
+ok "$v"
+as_service_user estreamer-cef check-config >"$work/effective.toml" ||
+    fail "check-config as $USER_NAME failed"
+head -1 "$work/effective.toml" | grep -q '/etc/estreamer-cef/estreamer-cef.toml' ||
+    fail "check-config did not read /etc/estreamer-cef/estreamer-cef.toml: $(head -1 "$work/effective.toml")"
+ok "check-config reads the packaged configuration"
+as_service_user estreamer-cef mappings check || fail "mappings check as $USER_NAME failed"
+
+# The first-run steps of the README against the simulator: PKCS12 and password in /etc, owned
+# root:estreamer-cef with mode 0640, an instance configuration, `test`, then `run`.
+estreamer-cef simulate --init "$work/pki" >/dev/null
+install -m 0640 -o root -g "$USER_NAME" "$work/pki/client.pkcs12" /etc/estreamer-cef/client.pkcs12
+install -m 0640 -o root -g "$USER_NAME" "$work/pki/client.pass" /etc/estreamer-cef/client.pass
+cat >/etc/estreamer-cef/ci.toml <<EOF
+[fmc]
+host = "127.0.0.1"
+port = $SIM_PORT
+start = "genesis"
+
+[[output]]
+transport = "file"
+path = "/var/log/estreamer-cef/ci.cef"
+EOF
+: >"$work/sim.log"
+estreamer-cef simulate --pki "$work/pki" --listen "127.0.0.1:$SIM_PORT" --events-per-type 2 \
+    >"$work/sim.log" 2>&1 &
+sim_pid=$!
+for _ in $(seq 50); do
+    grep -q listening "$work/sim.log" && break
+    sleep 0.1
+done
+grep -q listening "$work/sim.log" || fail "the simulator did not start: $(cat "$work/sim.log")"
+if ! as_service_user estreamer-cef -c /etc/estreamer-cef/ci.toml test >"$work/test.out"; then
+    cat "$work/test.out"
+    fail "estreamer-cef test as $USER_NAME against the simulator failed"
+fi
+ok "estreamer-cef test: $(tail -1 "$work/test.out")"
+# setpriv execs the binary itself, so timeout's SIGTERM reaches it (a clean stop, exit 0).
+rc=0
+timeout --preserve-status -s TERM 6 setpriv --reuid="$USER_NAME" --regid="$USER_NAME" --init-groups -- \
+    estreamer-cef -c /etc/estreamer-cef/ci.toml run 2>"$work/run.log" || rc=$?
+[ "$rc" -eq 0 ] || {
+    cat "$work/run.log"
+    fail "run as $USER_NAME ended with exit code $rc after SIGTERM (expected a clean stop, 0)"
+}
+lines=$(grep -c '^CEF:0|' /var/log/estreamer-cef/ci.cef || true)
+[ "$lines" -gt 0 ] || fail "run as $USER_NAME wrote no CEF line to /var/log/estreamer-cef/ci.cef"
+bookmark=/var/lib/estreamer-cef/127.0.0.1-$SIM_PORT/bookmark.json
+[ "$(stat -c %U "$bookmark" 2>/dev/null)" = "$USER_NAME" ] || fail "no bookmark written by $USER_NAME at $bookmark"
+ok "run as $USER_NAME: $lines CEF lines, bookmark $bookmark, clean stop on SIGTERM"
+kill "$sim_pid" 2>/dev/null || true
+wait "$sim_pid" 2>/dev/null || true
+sim_pid=
+
+step "4. reinstall over a modified configuration"
+echo "# local change by ci-check" >>/etc/estreamer-cef/estreamer-cef.toml
+dpkg -i "$deb" >/dev/null
+grep -q '^# local change by ci-check$' /etc/estreamer-cef/estreamer-cef.toml ||
+    fail "reinstalling the package overwrote /etc/estreamer-cef/estreamer-cef.toml"
+[ -f "$bookmark" ] || fail "reinstalling the package lost the state in /var/lib/estreamer-cef"
+ok "configuration and state kept"
+
+step "5. systemd-analyze verify and security"
+# verify also checks that ExecStart's binary exists (it does: installed) and, with --man=yes,
+# that man:estreamer-cef(1) opens.
+instance_dir=$work/units
+mkdir -p "$instance_dir"
+cp /lib/systemd/system/estreamer-cef@.service "$instance_dir/estreamer-cef@ci.service"
+for unit in /lib/systemd/system/estreamer-cef.service /lib/systemd/system/estreamer-cef@.service \
+    "$instance_dir/estreamer-cef@ci.service"; do
+    if ! systemd-analyze verify "$man_check" "$unit" 2>"$work/verify.log" || [ -s "$work/verify.log" ]; then
+        cat "$work/verify.log"
+        fail "systemd-analyze verify $unit"
+    fi
+    ok "systemd-analyze verify $unit: no findings"
+done
+max=$(awk -v m="$MAX_EXPOSURE" 'BEGIN {print m * 10}')
+for unit in /lib/systemd/system/estreamer-cef.service "$instance_dir/estreamer-cef@ci.service"; do
+    rc=0
+    systemd-analyze security --offline=yes --threshold="$max" "$unit" >"$work/security.log" 2>&1 || rc=$?
+    grep '✗' "$work/security.log" | sed 's/^/    /' || true
+    score=$(grep 'Overall exposure level' "$work/security.log") || {
+        cat "$work/security.log"
+        fail "systemd-analyze security printed no exposure level for $unit"
+    }
+    echo "    $score"
+    [ "$rc" -eq 0 ] || fail "$unit: exposure above $MAX_EXPOSURE"
+done
+
+step "6. dpkg --purge"
+dpkg --purge "$PKG"
+! getent passwd "$USER_NAME" >/dev/null || fail "user $USER_NAME is still there after purge"
+! getent group "$USER_NAME" >/dev/null || fail "group $USER_NAME is still there after purge"
+for p in /etc/estreamer-cef /var/lib/estreamer-cef /var/log/estreamer-cef /usr/bin/estreamer-cef \
+    /usr/share/estreamer-cef /lib/systemd/system/estreamer-cef.service; do
+    [ ! -e "$p" ] || fail "$p is still there after purge"
+done
+ok "user, group, /etc/estreamer-cef, /var/lib/estreamer-cef, /var/log/estreamer-cef gone"
+
+step "7. rpm -qlp"
+expected=$work/rpm-expected
+{
+    printf '%s\n' /usr/bin/estreamer-cef /etc/estreamer-cef/estreamer-cef.toml \
+        /usr/lib/systemd/system/estreamer-cef.service /usr/lib/systemd/system/estreamer-cef@.service \
+        /usr/share/man/man1/estreamer-cef.1.gz /usr/share/doc/estreamer-cef/README.md \
+        /usr/share/doc/estreamer-cef/estreamer-cef.toml.example
+    for f in mappings/*.toml mappings/README.md; do
+        if [ -f "$f" ]; then echo "/usr/share/estreamer-cef/$f"; fi
+    done
+} | sort >"$expected"
+rpm -qlp "$rpmfile" 2>/dev/null | sort >"$work/rpm-actual"
+diff -u "$expected" "$work/rpm-actual" || fail "the .rpm's file list differs from the expected one (- expected, + actual)"
+ok "$(wc -l <"$work/rpm-actual") files as expected"
+flags=$(rpm -qp --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' "$rpmfile" 2>/dev/null |
+    awk '$1 == "/etc/estreamer-cef/estreamer-cef.toml" {print $2}')
+[ "$flags" = cn ] || fail "/etc/estreamer-cef/estreamer-cef.toml in the .rpm has flags \"$flags\", expected cn (%config(noreplace))"
+ok "/etc/estreamer-cef/estreamer-cef.toml is %config(noreplace)"
+scripts=$(rpm -qp --scripts "$rpmfile" 2>/dev/null)
+for want in 'preinstall scriptlet' 'useradd --system' 'postinstall scriptlet' 'preuninstall scriptlet' \
+    'postuninstall scriptlet'; do
+    grep -q -- "$want" <<<"$scripts" || fail "the .rpm's scriptlets lack \"$want\""
+done
+ok "scriptlets: %pre creates the user, %post/%preun/%postun handle systemd"
+
+printf '\nci-check passed\n'

@@ -1,0 +1,186 @@
+//! Golden lines: one record each of 71, 400, 500 and 125, with the metadata its ids resolve
+//! through, made by the simulator's generator from a fixed seed, and the exact CEF line the
+//! built-in tables give for it. The inputs that matter are asserted first, so that a change of the
+//! generator shows as such and not as a mapping change.
+
+#[path = "support/mapping_run.rs"]
+mod mapping_run;
+
+use estreamer_cef::mapping::Mappings;
+use estreamer_cef::sim::generate::{GenOptions, generate};
+use mapping_run::{Mapped, map_records};
+use serde_json::{Value as Json, json};
+
+/// The one record of type `t` of the scenario of `seed`, mapped.
+fn golden(t: u32, seed: u64) -> Mapped {
+    let g = generate(&GenOptions {
+        seed,
+        record_types: Some(vec![t]),
+        events_per_type: 1,
+        ..GenOptions::default()
+    });
+    let records: Vec<_> = g.records().cloned().collect();
+    let mut lines: Vec<Mapped> = map_records(&Mappings::builtin(), &records)
+        .into_iter()
+        .filter(|m| m.record_type == t)
+        .collect();
+    assert_eq!(lines.len(), 1);
+    lines.remove(0)
+}
+
+/// Asserts decoded input fields (string blocks by their text).
+fn assert_inputs(m: &Mapped, want: Json) {
+    for (k, v) in want.as_object().unwrap() {
+        let got = match &m.fields[k] {
+            Json::Object(o) if o.contains_key("data") => o["data"].clone(),
+            other => other.clone(),
+        };
+        assert_eq!(&got, v, "input {k} of the generated record changed");
+    }
+}
+
+/// Connection statistics, FMC 6.0 layout (block 160): IPv4 initiator, IPv6 responder, 6 GB sent
+/// by the initiator (clamped in `in`, exact in cn1), block action (severity 7), a DNS query with
+/// `=` and a referrer with `=` in the query string.
+#[test]
+fn connection_71() {
+    let m = golden(71, 11);
+    assert_inputs(
+        &m,
+        json!({
+            "blockType": 160,
+            "initiatorIpAddress": "10.156.242.246",
+            "responderIpAddress": "2600:1f18:cdb0:4cbe:8d1a:cd0d:11c6:613f",
+            "initiatorPort": 35554,
+            "ruleAction": 5,
+            "initiatorTransmittedBytes": 6056295567u64,
+            "responderTransmittedBytes": 3943,
+            "firstPacketTimestamp": 1735708397,
+        }),
+    );
+    assert_eq!(m.msgid, "CONNECTION");
+    assert_eq!(
+        m.line,
+        "CEF:0|Cisco|Firepower|6.0|RNA:1003:1|CONNECTION STATISTICS|7|rt=1735708397000 \
+         start=1735708397000 end=1735709413000 src=10.156.242.246 spt=35554 \
+         c6a3=2600:1f18:cdb0:4cbe:8d1a:cd0d:11c6:613f c6a3Label=Destination IPv6 Address dpt=445 \
+         proto=TCP act=Allow reason=Intrusion Block app=Firefox requestClientApplication=Unknown \
+         suser=Unknown in=2147483647 out=3943 cn1=6056295567 cn1Label=initiatorBytes cn2=3943 \
+         cn2Label=responderBytes cs1=Web Access Policy cs1Label=fwPolicy cs2=Trust-Traffic-414 \
+         cs2Label=fwRule cs3=N/A cs3Label=ingressZone cs4=N/A cs4Label=egressZone cs5=Phishing \
+         cs5Label=secIntelCategory deviceInboundInterface=N/A deviceOutboundInterface=N/A \
+         dvchost=Defense Center deviceExternalId=0 dvcpid=180 externalId=1823 \
+         request=https://api.github.com/client/index.html dhost=example.com \
+         requestContext=https://files.—example.io/search?\\=q\\=lab&lang\\=en \
+         destinationDnsDomain=update.googla\\=b c\\=deapis.com"
+    );
+    assert!(
+        m.notes
+            .iter()
+            .any(|n| n.contains("in") && n.contains("6056295567")),
+        "the clamp of `in` is reported: {:?}",
+        m.notes
+    );
+}
+
+/// Intrusion event: rule message with a `|` (escaped in the header), rendered rule id 45417 for
+/// rule 1:37696, priority 1 × impact 3 → severity 7, IPv6 source, microseconds in `rt`.
+#[test]
+fn intrusion_400() {
+    let m = golden(400, 7);
+    assert_inputs(
+        &m,
+        json!({
+            "generatorId": 1,
+            "ruleId": 37696,
+            "priorityId": 1,
+            "impact": 3,
+            "blocked": 0,
+            "sourceIpAddress": "2001:4860:6a3a:3906:0:d97f:77ec:e3e5",
+            "eventSecond": 1735725588,
+            "eventMicrosecond": 832016,
+        }),
+    );
+    assert_eq!(m.msgid, "INTRUSION");
+    assert_eq!(
+        m.line,
+        "CEF:0|Cisco|Firepower|6.0|INTRUSION:400:1:45417|SQL generic sql insert injection attempt - \
+         GET parameter \\| lab|7|rt=1735725588832 start=1735724605000 \
+         c6a2=2001:4860:6a3a:3906:0:d97f:77ec:e3e5 c6a2Label=Source IPv6 Address spt=5060 \
+         dst=23.45.0.192 dpt=52034 proto=TCP act=Alerted cat=A Network Trojan was Detected \
+         app=Unknown requestClientApplication=Unknown suser=Unknown cs1=Traffic File Policy \
+         cs1Label=fwPolicy cs2=Monitor-Tunnel-432 cs2Label=fwRule cs3=outside cs3Label=ingressZone \
+         cs4=N/A cs4Label=egressZone cs5=Traffic File Policy cs5Label=ipsPolicy cs6=45417 \
+         cs6Label=ruleId cn1=10 cn1Label=vlan cn2=3 cn2Label=impact deviceInboundInterface=N/A \
+         deviceOutboundInterface=N/A dvchost=Defense Center deviceExternalId=0 externalId=125274 \
+         dvcpid=850"
+    );
+}
+
+/// File event: a file name with `\` and `=` and CJK text, an upload (deviceDirection 1),
+/// threat score 72 → severity 7, IPv6 destination.
+#[test]
+fn file_500() {
+    let m = golden(500, 5);
+    assert_inputs(
+        &m,
+        json!({
+            "threatScore": 72,
+            "direction": 2,
+            "fileName": "Üb日本語ersic\\=ht.docx",
+            "fileSize": 1466279,
+            "sourceIpAddress": "185.199.28.183",
+            "destinationIpAddress": "2600:1f18:1d19::7a9c:dd82",
+        }),
+    );
+    assert_eq!(m.msgid, "FILE");
+    assert_eq!(
+        m.line,
+        "CEF:0|Cisco|Firepower|6.0|File:500:1|File Event|7|rt=1735705016000 start=1735703315000 \
+         src=185.199.28.183 spt=48553 c6a3=2600:1f18:1d19::7a9c:dd82 \
+         c6a3Label=Destination IPv6 Address dpt=15971 proto=TCP act=Cloud Lookup Timeout \
+         fname=Üb日本語ersic\\\\\\=ht.docx fsize=1466279 cn1=1466279 cn1Label=fileSize \
+         fileHash=3e3bbc18ae65d6fafd4853c261f4c65e204a3c1ee87a01ba3784753736d9a412 fileType=Unknown \
+         cs1=Printer Access Policy cs1Label=filePolicy cs2=Unknown cs2Label=disposition cs3=N/A \
+         cs3Label=speroDisposition cs4=SQL generic sql insert injection attempt - GET parameter \
+         cs4Label=signature request=https://mail.example.de/ deviceDirection=1 app=Unknown \
+         requestClientApplication=Unknown suser=Unknown dvchost=Defense Center deviceExternalId=0 \
+         dvcpid=13411"
+    );
+}
+
+/// AMP malware event: a Windows path with backslashes and `]`, a download (deviceDirection 0),
+/// threat score 48 → severity 4, the file's creation time in milliseconds.
+#[test]
+fn malware_125() {
+    let m = golden(125, 4);
+    assert_inputs(
+        &m,
+        json!({
+            "threatScore": 48,
+            "direction": 1,
+            "filePath": "C:\\Users\\jdoe\\Downloa]ds\\Übersicht.docx",
+            "fileTimestamp": 1735749141,
+            "user": "CORP\\dave",
+            "action": 6,
+        }),
+    );
+    assert_eq!(m.msgid, "MALWARE");
+    assert_eq!(
+        m.line,
+        "CEF:0|Cisco|Firepower|6.0|FireAMP:125:1|FireAMP Event|4|rt=1735749425000 \
+         start=1735748430000 src=10.88.226.76 spt=110 c6a3=2001:db8:263b:d888:7749:bc76:b3f3:aae9 \
+         c6a3Label=Destination IPv6 Address dpt=0 proto=TCP act=Cloud Lookup Timeout \
+         outcome=Threat Quarantined fname=très secret.doc \
+         filePath=C:\\\\Users\\\\jdoe\\\\Downloa]ds\\\\Übersicht.docx fsize=164421576 cn1=164421576 \
+         cn1Label=fileSize fileHash=dba008c192d46cd2718833a0419067605ad98ff4ecbadd3c0899a3216300fb02 \
+         fileType=Unknown fileCreateTime=1735749141000 sproc=report Q3.xlsx \
+         cs1=Partner Access Policy cs1Label=policy \
+         cs2=PUA-ADWARE Win.Adware.Browsefox runtime traffic detected cs2Label=virusName \
+         cs3=Malware cs3Label=disposition cs4=Malware cs4Label=retroDisposition \
+         cs5=vpn partner session cs5Label=eventDescription \
+         request=https://update.googleapis.com/core/index.html deviceDirection=0 app=Unknown \
+         requestClientApplication=Unknown suser=CORP\\\\dave duser=Unknown dvchost=ftd-fra-01 \
+         deviceExternalId=1 dvcpid=93"
+    );
+}

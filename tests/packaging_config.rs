@@ -1,0 +1,435 @@
+//! The packaged default configuration (`packaging/estreamer-cef.toml`) and the operator README's
+//! configuration reference, checked against the program itself:
+//!
+//! - the keys each section accepts come from the binary: `check-config` on a file with an unknown
+//!   key answers "expected one of ..." (every struct is `deny_unknown_fields`), so a key added
+//!   to `src/config.rs` or `src/syslog/config.rs` shows up here without editing this test;
+//! - the packaged file, uncommented, must be accepted by `check-config`, name every key, and
+//!   show for every key the default `check-config` prints;
+//! - the README's reference must name every key in its section, and its "Default" column must
+//!   match the real defaults.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+use toml::{Table, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_estreamer-cef");
+const PACKAGED: &str = "packaging/estreamer-cef.toml";
+const TRANSPORTS: [&str; 5] = ["udp", "tcp", "tls", "file", "stdout"];
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `estreamer-cef check-config -c <file with text>`: Ok(stdout) or Err(stderr). The
+/// environment's ESTREAMER_CEF_* variables are removed so they cannot change the result.
+fn check_config(text: &str) -> Result<String, String> {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("check-config").arg("-c").arg(f.path());
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("ESTREAMER_CEF_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd.output().expect("run estreamer-cef");
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// The keys serde accepts where `snippet` puts the unknown key `zz_unknown`.
+fn accepted_keys(snippet: &str) -> BTreeSet<String> {
+    let err = check_config(snippet).expect_err("an unknown key must be rejected");
+    let expected = err
+        .split_once("expected")
+        .unwrap_or_else(|| panic!("no \"expected ...\" list in: {err}"))
+        .1;
+    // "`one of `host`, `port`, ...`" or "``event` or `version``": the names are the pieces
+    // between backticks that look like keys.
+    let keys: BTreeSet<String> = expected
+        .split('`')
+        .filter(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+        .map(str::to_string)
+        .collect();
+    assert!(!keys.is_empty(), "cannot read the keys from: {err}");
+    keys
+}
+
+/// Every section of the configuration and the keys the program accepts in it. Outputs are
+/// `output.<transport>`; `transport` itself is the tag, accepted by all.
+fn accepted_by_section() -> BTreeMap<String, BTreeSet<String>> {
+    let mut m = BTreeMap::new();
+    m.insert(String::new(), accepted_keys("zz_unknown = 1\n"));
+    for s in [
+        "fmc",
+        "subscription",
+        "state",
+        "records",
+        "metadata",
+        "cef",
+        "monitor",
+    ] {
+        m.insert(
+            s.to_string(),
+            accepted_keys(&format!("[{s}]\nzz_unknown = 1\n")),
+        );
+    }
+    m.insert(
+        "tap".into(),
+        accepted_keys("[tap]\npath = \"/tmp/t\"\nzz_unknown = 1\n"),
+    );
+    m.insert(
+        "subscription.events".into(),
+        accepted_keys("[subscription]\nevents = [{ event = 12, version = 9, zz_unknown = 1 }]\n"),
+    );
+    for t in TRANSPORTS {
+        let required = match t {
+            "file" => "path = \"/tmp/out\"\n",
+            "stdout" => "",
+            _ => "host = \"h\"\n",
+        };
+        let mut keys = accepted_keys(&format!(
+            "[[output]]\ntransport = \"{t}\"\n{required}zz_unknown = 1\n"
+        ));
+        keys.insert("transport".into());
+        m.insert(format!("output.{t}"), keys);
+    }
+    m.insert(
+        "output.severity_map".into(),
+        accepted_keys(
+            "[[output]]\ntransport = \"udp\"\nhost = \"h\"\nseverity_map = { zz_unknown = 1 }\n",
+        ),
+    );
+    m
+}
+
+/// The packaged file with its settings uncommented: `#key = value`, `#[section]` and
+/// `#[[output]]` lose their `#`; explanations (`# ...`) are dropped.
+fn uncomment(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix('#') else {
+            assert!(
+                line.trim().is_empty(),
+                "{PACKAGED}: a setting is not commented out (every default must stay commented): {line}"
+            );
+            continue;
+        };
+        let is_setting = rest.starts_with('[')
+            || rest.split_once(" = ").is_some_and(|(k, _)| {
+                !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            });
+        if is_setting {
+            out.push_str(rest);
+            out.push('\n');
+        } else {
+            assert!(
+                rest.is_empty() || rest.starts_with(' '),
+                "{PACKAGED}: neither a setting (`#key = value`) nor an explanation (`# text`): {line}"
+            );
+        }
+    }
+    out
+}
+
+fn parse(text: &str) -> Table {
+    text.parse::<Table>()
+        .unwrap_or_else(|e| panic!("not TOML: {e}\n{text}"))
+}
+
+/// The TOML that check-config prints, without its first comment line.
+fn effective(text: &str) -> Table {
+    let out = check_config(text).unwrap_or_else(|e| panic!("check-config failed: {e}\n{text}"));
+    parse(&out)
+}
+
+fn packaged() -> (String, Table) {
+    let raw = std::fs::read_to_string(root().join(PACKAGED)).unwrap();
+    let uncommented = uncomment(&raw);
+    let table = parse(&uncommented);
+    (uncommented, table)
+}
+
+fn outputs(t: &Table) -> Vec<&Table> {
+    t.get("output")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(|v| v.as_table().unwrap()).collect())
+        .unwrap_or_default()
+}
+
+fn transport(o: &Table) -> &str {
+    o.get("transport").and_then(Value::as_str).unwrap()
+}
+
+/// The same configuration with only the keys that have no default (output transport, host and
+/// path; tap path), so check-config prints the defaults of everything else.
+fn required_only(t: &Table) -> Table {
+    let mut r = Table::new();
+    let mut outs = Vec::new();
+    for o in outputs(t) {
+        let mut m = Table::new();
+        for k in ["transport", "host", "path"] {
+            if let Some(v) = o.get(k) {
+                m.insert(k.into(), v.clone());
+            }
+        }
+        outs.push(Value::Table(m));
+    }
+    r.insert("output".into(), Value::Array(outs));
+    if let Some(tap) = t.get("tap").and_then(Value::as_table) {
+        let mut m = Table::new();
+        m.insert("path".into(), tap["path"].clone());
+        r.insert("tap".into(), Value::Table(m));
+    }
+    r
+}
+
+#[test]
+fn packaged_config_is_accepted_as_shipped_and_uncommented() {
+    // As shipped (everything commented): the built-in defaults.
+    let raw = std::fs::read_to_string(root().join(PACKAGED)).unwrap();
+    let shipped = effective(&raw);
+    let defaults = effective("");
+    assert_eq!(
+        shipped, defaults,
+        "the packaged file changes the defaults; keep every setting commented"
+    );
+    // Uncommented: every key is known to the program, every value valid.
+    let (text, table) = packaged();
+    effective(&text);
+    let transports: BTreeSet<&str> = outputs(&table).into_iter().map(transport).collect();
+    assert_eq!(
+        transports,
+        TRANSPORTS.into_iter().collect(),
+        "{PACKAGED} should show an [[output]] example for every transport"
+    );
+}
+
+#[test]
+fn packaged_config_names_every_key() {
+    let accepted = accepted_by_section();
+    let (_, table) = packaged();
+    let mut missing = Vec::new();
+    for (section, keys) in &accepted {
+        let shown: BTreeSet<String> = match section.as_str() {
+            "" => table.keys().cloned().collect(),
+            "subscription.events" => table["subscription"]["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|e| e.as_table().unwrap().keys().cloned())
+                .collect(),
+            "output.severity_map" => outputs(&table)
+                .into_iter()
+                .filter_map(|o| o.get("severity_map").and_then(Value::as_table))
+                .flat_map(|m| m.keys().cloned())
+                .collect(),
+            // A key shared by several transports may be shown in any example (the tls example
+            // shows the stream keys that tcp has too).
+            s if s.starts_with("output.") => outputs(&table)
+                .into_iter()
+                .flat_map(|o| o.keys().cloned())
+                .collect(),
+            s => table
+                .get(s)
+                .and_then(Value::as_table)
+                .map(|t| t.keys().cloned().collect())
+                .unwrap_or_default(),
+        };
+        for k in keys.difference(&shown) {
+            missing.push(format!("{section}.{k}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{PACKAGED} does not show these keys: {missing:?}"
+    );
+}
+
+#[test]
+fn packaged_config_shows_the_real_defaults() {
+    let (_, table) = packaged();
+    let defaults = effective(&toml::to_string(&required_only(&table)).unwrap());
+    let mut wrong = Vec::new();
+    let mut compare = |path: String, shown: &Table, real: &Table| {
+        for (k, v) in shown {
+            // Keys without a default (absent from check-config's output) are examples.
+            if let Some(d) = real.get(k)
+                && !matches!(d, Value::Table(_))
+            {
+                if d != v {
+                    wrong.push(format!("{path}.{k}: shows {v}, the default is {d}"));
+                }
+            }
+        }
+    };
+    for (section, v) in &table {
+        if let (Some(shown), Some(real)) = (
+            v.as_table(),
+            defaults.get(section).and_then(Value::as_table),
+        ) {
+            compare(section.clone(), shown, real);
+        }
+    }
+    let shown = outputs(&table);
+    let real = outputs(&defaults);
+    assert_eq!(shown.len(), real.len());
+    for (i, (s, r)) in shown.into_iter().zip(real).enumerate() {
+        compare(format!("output[{i}] ({})", transport(s)), s, r);
+        if let (Some(s), Some(r)) = (
+            s.get("severity_map").and_then(Value::as_table),
+            r.get("severity_map").and_then(Value::as_table),
+        ) {
+            compare(format!("output[{i}].severity_map"), s, r);
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{PACKAGED} shows wrong defaults:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// The README that holds the configuration reference.
+fn readme() -> (String, String) {
+    for name in ["README.md"] {
+        if let Ok(text) = std::fs::read_to_string(root().join(name))
+            && text.contains("## Configuration reference")
+        {
+            return (name.to_string(), text);
+        }
+    }
+    panic!("no README with a \"## Configuration reference\" section");
+}
+
+/// The reference's text per section: from a heading that names `[section]` or `[[output]]` to
+/// the next heading.
+fn readme_sections(text: &str) -> BTreeMap<String, String> {
+    let reference = text.split_once("## Configuration reference").unwrap().1;
+    let reference = match reference.find("\n## ") {
+        Some(end) => &reference[..end],
+        None => reference,
+    };
+    let mut m = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in reference.lines() {
+        if line.starts_with('#') {
+            current = line
+                .split('`')
+                .nth(1)
+                .filter(|s| s.starts_with('['))
+                .map(|s| s.trim_matches(|c| c == '[' || c == ']').to_string());
+            continue;
+        }
+        if let Some(c) = &current {
+            let e: &mut String = m.entry(c.clone()).or_default();
+            e.push_str(line);
+            e.push('\n');
+        }
+    }
+    m
+}
+
+#[test]
+fn readme_reference_names_every_key() {
+    let (name, text) = readme();
+    let sections = readme_sections(&text);
+    let accepted = accepted_by_section();
+    let mut missing = Vec::new();
+    for top in &accepted[""] {
+        if !sections.contains_key(top) {
+            missing.push(format!("a heading for `[{top}]`"));
+        }
+    }
+    for (section, keys) in &accepted {
+        let readme_section = match section.as_str() {
+            "" => continue,
+            "subscription.events" => "subscription",
+            s if s.starts_with("output.") => "output",
+            s => s,
+        };
+        let body = sections.get(readme_section).cloned().unwrap_or_default();
+        for k in keys {
+            if !body.contains(&format!("`{k}`")) && !body.contains(&format!("{k} =")) {
+                missing.push(format!("{section}.{k}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{name}'s configuration reference lacks: {missing:?}"
+    );
+}
+
+#[test]
+fn readme_reference_defaults_are_the_real_ones() {
+    let (name, text) = readme();
+    let sections = readme_sections(&text);
+    let defaults = effective("[tap]\npath = \"/var/log/estreamer-cef/tap.jsonl\"\n");
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for (section, body) in &sections {
+        if section == "output" {
+            continue; // defaults differ per transport: checked through the packaged file
+        }
+        let real = defaults.get(section).and_then(Value::as_table);
+        for row in body.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let key = cells[1].trim_matches('`');
+            let default = cells[2];
+            let real_value = real.and_then(|t| t.get(key));
+            if default == "—" {
+                if let Some(v) = real_value {
+                    wrong.push(format!(
+                        "[{section}] {key}: README says no default, it is {v}"
+                    ));
+                }
+                checked += 1;
+                continue;
+            }
+            // A single `value` in TOML syntax is compared; longer text is an explanation.
+            let Some(literal) = default
+                .strip_prefix('`')
+                .and_then(|d| d.strip_suffix('`'))
+                .filter(|d| !d.contains('`'))
+            else {
+                continue;
+            };
+            let parsed = format!("v = {literal}")
+                .parse::<Table>()
+                .map(|t| t["v"].clone());
+            match (parsed, real_value) {
+                (Ok(v), Some(r)) if &v == r => {}
+                (Ok(v), r) => wrong.push(format!(
+                    "[{section}] {key}: README says {v}, the default is {r:?}"
+                )),
+                (Err(e), _) => wrong.push(format!(
+                    "[{section}] {key}: default `{literal}` is not TOML: {e}"
+                )),
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 40,
+        "only {checked} defaults found in {name}'s reference tables"
+    );
+    assert!(
+        wrong.is_empty(),
+        "{name}'s reference shows wrong defaults:\n{}",
+        wrong.join("\n")
+    );
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The test command (README, and .ci/run): installs what the tests need, then runs every test.
+#
+#   1. tests/install-deps.sh: apt packages (syslog-ng with its Python module, liblognorm's
+#      lognormalizer, openssl, rpm, build dependencies) and the PyPI CEF parser cefp 0.0.2;
+#   2. cargo test --release: unit, integration, golden, conformance, fuzz (bounded), real
+#      receivers, delivery across outages and restarts;
+#   3. packaging/ci-check.sh (when present): builds the deb and rpm, installs the deb, runs it as
+#      the service user, verifies the systemd units, purges it.
+#
+# Needs root or sudo for apt and for the package check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tests/install-deps.sh
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo not found: install Rust (https://rustup.rs) and run again" >&2
+  exit 1
+fi
+echo "== cargo test (release)"
+cargo test --release --all-targets --no-fail-fast
+if [ -x packaging/ci-check.sh ]; then
+  echo "== packaging checks"
+  packaging/ci-check.sh
+fi
+echo "all tests passed"
