@@ -429,3 +429,74 @@ fn the_systemd_watchdog_is_fed_while_a_receiver_outage_holds_the_pipeline_back()
     assert!(status.success());
     drop(sim);
 }
+
+#[test]
+fn fmc_connection_broken_mid_stream_delivers_every_record_exactly_once() {
+    const N: usize = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = sim_support::TestPki::new();
+    let scenario = connection_scenario(N, 10, 19);
+    let mut sim_cfg = simulator(&pki, 5_000);
+    // Full bundles of 100 (about 100 messages in all), broken mid-message twice, in the first
+    // sessions that get that far: a session resumes from the second last received, inclusive.
+    sim_cfg.rate = None;
+    sim_cfg.faults = vec![
+        estreamer_cef::sim::faults::Fault::CloseAfter(30),
+        estreamer_cef::sim::faults::Fault::CloseAfter(50),
+    ];
+    let sim = SimFmc::start(sim_cfg, scenario.clone());
+    let receiver = SyslogNg::start();
+    let mut setup = Setup::new(&pki.files, sim.port(), dir.path().join("state"));
+    setup.outputs = vec![stream_output(
+        "tcp",
+        receiver.tcp_port,
+        "octet-counting",
+        "",
+    )];
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    setup.monitor_listen = Some(metrics_addr.clone());
+    let config = setup.write(&dir.path().join("estreamer-cef.toml"));
+    let expected = expected_lines(&config, &scenario, dir.path());
+    let mut fwd = Forwarder::run(&config, &[], &dir.path().join("forwarder.log"));
+    assert!(
+        wait_received(receiver.dir(), N, SOON),
+        "{} of {N}; log:\n{}",
+        received_count(receiver.dir()),
+        tail(&fwd.log_text(), 30)
+    );
+    let total = wait_received_quiet(receiver.dir(), Duration::from_secs(2), SOON);
+    let metrics = scrape(&metrics_addr).unwrap();
+    fwd.terminate(SOON);
+    let resumed = sim
+        .handle
+        .as_ref()
+        .unwrap()
+        .sessions()
+        .iter()
+        .filter_map(|s| s.streaming_request.as_ref())
+        .filter(|r| r.initial_timestamp > 0)
+        .count();
+    assert!(
+        resumed >= 2,
+        "the FMC connection broke twice mid-stream and the forwarder resumed from a second"
+    );
+    assert!(
+        metric(&metrics, "estreamer_cef_fmc_reconnects_total").unwrap() >= 2.0,
+        "reconnects counted"
+    );
+    assert!(
+        metric(&metrics, "estreamer_cef_records_duplicate_total").unwrap() > 0.0,
+        "the FMC sent records again after a reconnect, and they were recognised:\n{metrics}\n{}",
+        sim.handle.as_ref().unwrap().log_lines().join("\n")
+    );
+    let all: Vec<String> = arrived(receiver.dir()).into_iter().map(|a| a.msg).collect();
+    assert_eq!(all.len(), total);
+    let (missing, extra) = compare(&expected, &all);
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{} missing, {} duplicates",
+        missing.len(),
+        extra.len()
+    );
+    drop(sim);
+}
