@@ -232,20 +232,33 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     let baseline = rss_now();
     let before = usage();
     let start = Instant::now();
+    let marks = Arc::new(std::sync::Mutex::new((None::<Instant>, None::<Instant>)));
     let summary = fwd.block_on(async {
         let (_keep, shutdown) = watch::channel(false);
+        // When 10% and 90% of the records had arrived: the steady rate, without the start
+        // (connections, and the output's first second, in which no acknowledgement counts).
         let progress = {
-            let frames = frames.clone();
+            let (frames, marks) = (frames.clone(), marks.clone());
             tokio::spawn(async move {
-                let mut last = 0;
+                let (mut last, mut last_print) = (0, Instant::now());
                 loop {
-                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                     let now = frames.load(Ordering::Relaxed);
-                    eprintln!(
-                        "  ... {now} records received ({:.0}/s)",
-                        (now - last) as f64 / 5.0
-                    );
-                    last = now;
+                    if let Ok(mut m) = marks.lock() {
+                        if m.0.is_none() && now >= n / 10 {
+                            m.0 = Some(Instant::now());
+                        }
+                        if m.1.is_none() && now >= n - n / 10 {
+                            m.1 = Some(Instant::now());
+                        }
+                    }
+                    if last_print.elapsed() >= Duration::from_secs(5) {
+                        eprintln!(
+                            "  ... {now} records received ({:.0}/s)",
+                            (now - last) as f64 / last_print.elapsed().as_secs_f64()
+                        );
+                        (last, last_print) = (now, Instant::now());
+                    }
                 }
             })
         };
@@ -281,6 +294,13 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
         received as f64 / secs,
         bytes.load(Ordering::Relaxed) as f64 / secs / 1e6
     );
+    // (Only when the run was long enough to tell.)
+    if let Ok((Some(t10), Some(t90))) = marks.lock().map(|m| *m)
+        && t90 - t10 >= Duration::from_millis(500)
+    {
+        let steady = (n - n / 10 - n / 10) as f64 / (t90 - t10).as_secs_f64().max(1e-9);
+        println!("  steady rate (from 10% to 90% of the records): {steady:.0} records/s");
+    }
     println!(
         "  CPU: {:.2} s user + {:.2} s system = {:.2} s for the whole process ({:.0}% of one CPU)",
         user.as_secs_f64(),
