@@ -310,6 +310,9 @@ pub async fn log_periodically(
 ) {
     let mut last = (Instant::now(), 0u64);
     let mut tick = tokio::time::interval(period);
+    // After a stall (a busy or suspended machine), one line, not a burst of catch-up lines
+    // whose "ev/s now" would be measured over no time at all.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tokio::select! {
