@@ -1,5 +1,5 @@
-//! `estreamer-cef bench` runs and reports what it promises (figures are not checked: speed
-//! belongs to the benchmark, not to tests).
+//! `estreamer-cef bench` and `demo` run and report what they promise (the benchmark's figures
+//! are not checked: speed belongs to the benchmark, not to tests).
 
 use std::process::Command;
 
@@ -51,4 +51,34 @@ fn decode_bench_reports_both_record_types() {
     ] {
         assert!(text.contains(what), "{what:?} missing from:\n{text}");
     }
+}
+
+#[test]
+fn demo_writes_the_events_it_announces() {
+    let out = Command::new(env!("CARGO_BIN_EXE_estreamer-cef"))
+        .arg("demo")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines = stdout.lines().filter(|l| l.starts_with("CEF:0|")).count();
+    assert_eq!(lines, stdout.lines().count(), "only CEF lines on stdout");
+    // "…, 140 events to forward as CEF" and "…, 140 CEF events written"
+    let number_before = |suffix: &str| -> usize {
+        let line = stderr
+            .lines()
+            .find(|l| l.contains(suffix))
+            .unwrap_or_else(|| panic!("no {suffix:?} in:\n{stderr}"));
+        let head = &line[..line.find(suffix).unwrap()];
+        head.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let announced = number_before(" events to forward");
+    let written = number_before(" CEF events written");
+    assert!(announced > 100, "{stderr}");
+    assert_eq!(
+        (announced, written),
+        (lines, lines),
+        "announced, written and printed events agree"
+    );
 }
