@@ -22,7 +22,8 @@ cd "$(dirname "$0")/.."
 
 PKG=estreamer-cef
 USER_NAME=estreamer-cef
-SIM_PORT=18302
+# A free loopback port for the simulator (a fixed one may be taken on a shared machine).
+SIM_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 MAX_EXPOSURE=2.0
 
 target=${CARGO_TARGET_DIR:-target}
