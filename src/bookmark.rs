@@ -77,12 +77,26 @@ struct Checkpoint {
     ids: usize,
 }
 
+/// The identities admitted at one archive second: `count` of them, from `start` (a position in
+/// the tracker's `ids`, counted from the first identity ever admitted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Second {
+    second: u32,
+    start: u64,
+    count: usize,
+}
+
 /// Follows admitted records until every output has delivered them.
+///
+/// The identities live in one queue for all seconds (no allocation per second: archive seconds
+/// often change with every record), trimmed from the front as delivery moves on.
 #[derive(Debug, Default)]
 pub struct Tracker {
-    /// Seconds still referenced by a pending or the delivered checkpoint, with their identities
-    /// in the order admitted.
-    seconds: VecDeque<(u32, Vec<u64>)>,
+    /// Seconds still referenced by a pending or the delivered checkpoint, oldest first.
+    seconds: VecDeque<Second>,
+    /// Their identities in the order admitted; `ids[0]` has position `ids_base`.
+    ids: VecDeque<u64>,
+    ids_base: u64,
     pending: VecDeque<Checkpoint>,
     delivered: Option<Checkpoint>,
     /// The bookmark we started from (kept until something newer is delivered).
@@ -105,23 +119,28 @@ impl Tracker {
             return;
         }
         match self.seconds.back_mut() {
-            Some((s, ids)) if *s == second => ids.push(identity),
+            Some(s) if s.second == second => s.count += 1,
             // An out-of-order (older) second: the bookmark stays at the newest second; a resume
             // from there does not ask for this record again.
-            Some((s, _)) if *s > second => {}
-            _ => self.seconds.push_back((second, vec![identity])),
+            Some(s) if s.second > second => return,
+            _ => self.seconds.push_back(Second {
+                second,
+                start: self.ids_base + self.ids.len() as u64,
+                count: 1,
+            }),
         }
+        self.ids.push_back(identity);
     }
 
     /// Everything admitted so far is covered once events up to `seq` are delivered.
     pub fn checkpoint(&mut self, seq: u64) {
-        let Some((second, ids)) = self.seconds.back() else {
+        let Some(s) = self.seconds.back() else {
             return;
         };
         let cp = Checkpoint {
             seq,
-            second: *second,
-            ids: ids.len(),
+            second: s.second,
+            ids: s.count,
         };
         match self.pending.back_mut() {
             Some(last) if last.seq == seq => *last = cp,
@@ -140,8 +159,17 @@ impl Tracker {
         }
         if let Some(d) = self.delivered {
             // Seconds before the delivered one are no longer needed.
-            while self.seconds.front().is_some_and(|(s, _)| *s != d.second) {
+            while self.seconds.front().is_some_and(|s| s.second != d.second) {
                 self.seconds.pop_front();
+            }
+            let keep_from = self
+                .seconds
+                .front()
+                .map_or(self.ids_base + self.ids.len() as u64, |s| s.start);
+            let drop = (keep_from - self.ids_base) as usize;
+            if drop > 0 {
+                self.ids.drain(..drop);
+                self.ids_base = keep_from;
             }
         }
     }
@@ -163,14 +191,17 @@ impl Tracker {
         let Some(d) = self.delivered else {
             return self.start.clone();
         };
-        let ids = self
-            .seconds
-            .iter()
-            .find(|(s, _)| *s == d.second)
-            .map(|(_, ids)| &ids[..d.ids.min(ids.len())])
-            .unwrap_or(&[]);
         let mut delivered_at_second: Vec<String> =
-            ids.iter().map(|i| format!("{i:016x}")).collect();
+            match self.seconds.iter().find(|s| s.second == d.second) {
+                Some(s) => {
+                    let from = (s.start - self.ids_base) as usize;
+                    self.ids
+                        .range(from..from + d.ids.min(s.count))
+                        .map(|i| format!("{i:016x}"))
+                        .collect()
+                }
+                None => Vec::new(),
+            };
         if d.second == self.start.second {
             // Resumed inside the bookmark second: the earlier deliveries still count.
             for h in &self.start.delivered_at_second {
@@ -216,6 +247,41 @@ mod tests {
         t.checkpoint(3);
         t.delivered(3);
         assert_eq!(t.bookmark().second, 102);
+    }
+
+    #[test]
+    fn identities_of_passed_seconds_are_let_go() {
+        let mut t = Tracker::new(Bookmark::default());
+        // A new second with every record, as archive timestamps often are.
+        for i in 0..10_000u64 {
+            t.admitted(1000 + i as u32, i);
+            t.checkpoint(i + 1);
+        }
+        t.admitted(20_000, 7);
+        t.admitted(20_000, 8);
+        t.checkpoint(10_001);
+        t.admitted(20_000, 9);
+        t.checkpoint(10_002);
+        t.delivered(10_001);
+        assert_eq!(t.seconds.len(), 1);
+        assert_eq!(
+            t.ids.len(),
+            3,
+            "only the delivered second's identities stay"
+        );
+        let b = t.bookmark();
+        assert_eq!(b.second, 20_000);
+        assert_eq!(
+            b.delivered_at_second,
+            [format!("{:016x}", 7), format!("{:016x}", 8)]
+        );
+        t.delivered(10_002);
+        assert_eq!(t.bookmark().delivered_at_second.len(), 3);
+        t.admitted(20_001, 10);
+        t.checkpoint(10_003);
+        t.delivered(10_003);
+        assert_eq!((t.ids.len(), t.pending()), (1, 0));
+        assert_eq!(t.bookmark().delivered_at_second, [format!("{:016x}", 10)]);
     }
 
     #[test]

@@ -91,17 +91,22 @@ impl Monitor {
         );
         for (name, o) in &self.outputs {
             let o = o.snapshot();
-            let _ = write!(
-                line,
-                "{name} {} sent{}{}; ",
-                o.sent,
-                if o.up { "" } else { " (DOWN)" },
-                if o.truncated > 0 {
-                    format!(", {} truncated", o.truncated)
-                } else {
-                    String::new()
+            let _ = write!(line, "{name} {} sent", o.sent);
+            if !o.up {
+                line.push_str(" (DOWN)");
+            }
+            // What went wrong on the way, only when something did.
+            for (n, what) in [
+                (o.truncated, "truncated"),
+                (o.dropped_oversize, "dropped as too long"),
+                (o.reconnects, "reconnects"),
+                (o.resent, "resent"),
+            ] {
+                if n > 0 {
+                    let _ = write!(line, ", {n} {what}");
                 }
-            );
+            }
+            line.push_str("; ");
         }
         let _ = write!(
             line,
@@ -305,6 +310,9 @@ pub async fn log_periodically(
 ) {
     let mut last = (Instant::now(), 0u64);
     let mut tick = tokio::time::interval(period);
+    // After a stall (a busy or suspended machine), one line, not a burst of catch-up lines
+    // whose "ev/s now" would be measured over no time at all.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tokio::select! {

@@ -1,5 +1,6 @@
 //! Command-line interface: one file per subcommand.
 
+mod bench;
 mod check_config;
 mod decode;
 mod demo;
@@ -59,6 +60,10 @@ pub enum Command {
     /// Check or show the CEF mapping tables (built-in, and the overrides in the mappings folder).
     #[command(subcommand)]
     Mappings(mappings::Command),
+    /// Measure this machine: records per second end to end (simulated FMC → forwarder → TLS
+    /// receiver, all in this process), CPU time and peak memory; or `bench decode`: the decoder
+    /// and the mapping alone, on one core. Build with --release.
+    Bench(bench::Args),
 }
 
 /// Parses the command line and runs the command.
@@ -75,6 +80,7 @@ pub fn main() -> ExitCode {
         Command::Decode(args) => decode::run(&cli, args),
         Command::CheckConfig => check_config::run(&cli),
         Command::Mappings(c) => mappings::run(&cli, c),
+        Command::Bench(args) => bench::run(&cli, args),
     };
     match result {
         Ok(code) => code,

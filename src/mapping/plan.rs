@@ -175,11 +175,13 @@ impl V<'_> {
 /// What mapping a record produced, besides the CEF line in the caller's buffer.
 #[derive(Debug, Default)]
 pub struct Notes {
-    /// Resolved names whose metadata was missing (the id was sent instead).
+    /// Resolved names whose metadata was missing (the id was sent instead). Noted even when
+    /// notes are not collected.
     pub missing_metadata: Vec<String>,
     /// Fields the table wanted that the record does not have.
     pub absent_fields: Vec<String>,
-    /// What the encoder changed (truncations, invalid UTF-8, ...).
+    /// What the encoder changed (truncations, invalid UTF-8, ...). Noted even when notes are
+    /// not collected.
     pub encoder: Vec<Warning>,
 }
 
@@ -329,10 +331,8 @@ impl Plan {
                 last_written = line.pairs() > before;
             }
         }
-        let warnings = line.finish();
-        if ctx.collect {
-            notes.encoder.extend_from_slice(warnings);
-        }
+        // Noted whether or not notes are collected (rare; the monitor counts them).
+        notes.encoder.extend_from_slice(line.finish());
         severity
     }
 
@@ -431,9 +431,9 @@ fn eval<'a>(src: &'a Src, ctx: &Ctx<'a>, w: &mut Work) -> V<'a> {
             Resolved::Int(i) => V::Int(i),
             Resolved::Text(s) => V::Str(Cow::Owned(s)),
             Resolved::Missing(id) => {
-                if ctx.collect {
-                    w.notes.missing_metadata.push(format!("@{name} (id {id})"));
-                }
+                // Noted whether or not notes are collected: the monitor counts names sent as
+                // ids. Rare, and the id is allocated anyway.
+                w.notes.missing_metadata.push(format!("@{name} (id {id})"));
                 V::Str(Cow::Owned(id))
             }
             Resolved::Absent => V::None,

@@ -169,7 +169,11 @@ impl Rules {
         static_maps.sort();
         for m in static_maps {
             let id = intern(m, &mut map_names, &mut map_ids);
-            for (k, v) in &file.statics[m] {
+            // In a fixed order (the file's map is a HashMap): the simulator's generated records
+            // follow from this order and must be the same in every process.
+            let mut entries: Vec<(&String, &String)> = file.statics[m].iter().collect();
+            entries.sort();
+            for (k, v) in entries {
                 let mut key = Key::new();
                 for part in k.split('/') {
                     match part.parse::<u64>() {

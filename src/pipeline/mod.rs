@@ -211,6 +211,7 @@ pub async fn run(
         mappings: Arc::new(mappings),
         encoder: CefEncoder::new(header),
         outputs: out_tx,
+        output_names: out_stats.iter().map(|(n, _)| n.clone()).collect(),
         progress: progress.clone(),
         tap: tap_handle,
         resume,
@@ -220,6 +221,9 @@ pub async fn run(
         reload_mappings: Box::new(move || load_mappings(&reload_cfg)),
         stop_after: opts.stop_after,
         stop: stop_tx,
+        shutdown: shutdown.clone(),
+        timers: worker::Timers::new(),
+        msgids: worker::MsgIds::default(),
     };
     let finished = tokio::task::spawn_blocking(move || w.run())
         .await

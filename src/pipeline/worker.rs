@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
@@ -32,6 +32,8 @@ pub struct Worker {
     pub mappings: Arc<Mappings>,
     pub encoder: CefEncoder,
     pub outputs: Vec<mpsc::Sender<Arc<Batch>>>,
+    /// The outputs' names, for the log.
+    pub output_names: Vec<String>,
     pub progress: Vec<watch::Receiver<u64>>,
     pub tap: Option<(TapHandle, FrameEncoder)>,
     pub resume: Arc<AtomicU32>,
@@ -44,6 +46,43 @@ pub struct Worker {
     /// Stop once this many events have been emitted (the demo).
     pub stop_after: Option<u64>,
     pub stop: watch::Sender<bool>,
+    /// True once the run is asked to stop (SIGTERM).
+    pub shutdown: watch::Receiver<bool>,
+    pub timers: Timers,
+    pub msgids: MsgIds,
+}
+
+/// When the bookmark and the cache were last saved.
+pub struct Timers {
+    bookmark: Instant,
+    cache: Instant,
+}
+
+impl Timers {
+    pub fn new() -> Timers {
+        Timers {
+            bookmark: Instant::now(),
+            cache: Instant::now(),
+        }
+    }
+}
+
+/// One wait for room in an output's queue.
+enum Wait {
+    Done(Handoff),
+    /// Nothing yet: do the housekeeping and wait again.
+    Again,
+}
+
+/// How handing a batch to the outputs went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handoff {
+    /// Every output took it.
+    Taken,
+    /// This output has ended (it failed).
+    OutputGone(usize),
+    /// The run is stopping and this output had no room.
+    Stopping(usize),
 }
 
 /// What the worker leaves for the final bookmark.
@@ -55,6 +94,8 @@ pub struct Finished {
 
 const BOOKMARK_EVERY: Duration = Duration::from_secs(2);
 const CACHE_EVERY: Duration = Duration::from_secs(10);
+/// Longest the worker goes without housekeeping, also while it waits.
+const IDLE_TICK: Duration = Duration::from_millis(250);
 
 impl Worker {
     pub fn run(mut self) -> Finished {
@@ -68,12 +109,12 @@ impl Worker {
                 .as_ref()
                 .is_some_and(|t| t.0.format() == TapFormat::Json),
         );
-        let mut last_bookmark = Instant::now();
-        let mut last_cache = Instant::now();
+        // Bundles of one connection have similar sizes: size each batch like the last one.
+        let mut batch_capacity = 1;
         loop {
-            let msg = self.rt.block_on(async {
-                tokio::time::timeout(Duration::from_millis(250), self.source.recv()).await
-            });
+            let msg = self
+                .rt
+                .block_on(async { tokio::time::timeout(IDLE_TICK, self.source.recv()).await });
             match msg {
                 Ok(Some(m)) => {
                     if m.connection != connection {
@@ -82,7 +123,12 @@ impl Worker {
                             c.begin_replay();
                         }
                     }
-                    let mut batch = Vec::new();
+                    if let Some((_, framer)) = &mut self.tap {
+                        // The wire tap shows the bytes as the outputs frame them, which stamp
+                        // each batch with the time they take it.
+                        framer.set_time(SystemTime::now());
+                    }
+                    let mut batch = Vec::with_capacity(batch_capacity);
                     let mut each = |body: &[u8], this: &mut Self| {
                         this.record(
                             index,
@@ -120,8 +166,26 @@ impl Worker {
                     if let Some(c) = self.stage.cursor.as_ref() {
                         self.resume.store(c.second(), Ordering::Relaxed);
                     }
-                    if !batch.is_empty() && !self.send(batch) {
-                        break;
+                    if !batch.is_empty() {
+                        batch_capacity = batch.len();
+                        match self.send(batch) {
+                            Handoff::Taken => {}
+                            Handoff::OutputGone(i) => {
+                                tracing::error!(
+                                    "output {} stopped; stopping the pipeline",
+                                    self.output_names[i]
+                                );
+                                break;
+                            }
+                            Handoff::Stopping(i) => {
+                                tracing::warn!(
+                                    "stopping while output {} takes no events (is its receiver down?); \
+                                     what it did not take stays undelivered",
+                                    self.output_names[i]
+                                );
+                                break;
+                            }
+                        }
                     }
                     if self.stop_after.is_some_and(|n| seq >= n) {
                         let _ = self.stop.send(true);
@@ -130,16 +194,7 @@ impl Worker {
                 Ok(None) => break,
                 Err(_) => {}
             }
-            self.stats.heartbeat.fetch_add(1, Ordering::Relaxed);
-            self.observe_delivery();
-            if last_bookmark.elapsed() >= BOOKMARK_EVERY {
-                last_bookmark = Instant::now();
-                self.save_bookmark();
-            }
-            if last_cache.elapsed() >= CACHE_EVERY {
-                last_cache = Instant::now();
-                self.save_cache();
-            }
+            self.housekeeping();
             if self.reload.swap(false, Ordering::Relaxed) {
                 match (self.reload_mappings)() {
                     Ok(m) => {
@@ -193,18 +248,20 @@ impl Worker {
                 *seq += 1;
                 let ev = OutEvent {
                     seq: *seq,
-                    cef: String::from_utf8_lossy(buf).into_owned(),
+                    cef: cef_string(buf),
                     cef_severity: severity,
-                    msgid: intern(&plan.msgid),
+                    msgid: self.msgids.get(&plan.msgid),
                 };
                 st.handled.fetch_add(1, Ordering::Relaxed);
-                if scratch.collect_notes {
-                    st.metadata_missing.fetch_add(
-                        scratch.notes.missing_metadata.len() as u64,
-                        Ordering::Relaxed,
-                    );
+                // Counted whatever the tap's format (the plan notes these two always).
+                let notes = &scratch.notes;
+                if !notes.missing_metadata.is_empty() {
+                    st.metadata_missing
+                        .fetch_add(notes.missing_metadata.len() as u64, Ordering::Relaxed);
+                }
+                if !notes.encoder.is_empty() {
                     st.encoder_warnings
-                        .fetch_add(scratch.notes.encoder.len() as u64, Ordering::Relaxed);
+                        .fetch_add(notes.encoder.len() as u64, Ordering::Relaxed);
                 }
                 if let Some((tap, framer)) = &mut self.tap {
                     let (fields, warnings) = match tap.format() {
@@ -247,37 +304,73 @@ impl Worker {
         st.unknown.store(c.unknown, Ordering::Relaxed);
     }
 
-    /// Hands a batch to every output, waiting while an output's queue is full. False when an
-    /// output has stopped (it failed); the pipeline then stops.
-    fn send(&mut self, events: Vec<OutEvent>) -> bool {
+    /// Hands a batch to every output, waiting while an output's queue is full. Gives up when
+    /// an output has stopped (it failed) or when the run is asked to stop: an output that is
+    /// not taking events (its receiver is down and its buffer full) must not hold up a clean
+    /// stop. Whatever an output did not take is not delivered, so the bookmark stays before it.
+    /// While waiting, the worker stays alive to the watchdog and keeps the bookmark moving
+    /// (other outputs, or this one's older events, may still be delivered).
+    fn send(&mut self, events: Vec<OutEvent>) -> Handoff {
         let last = events.last().map(|e| e.seq).unwrap_or(0);
         let batch = Arc::new(Batch { events });
         self.stats.emitted.store(last, Ordering::Relaxed);
-        for (i, tx) in self.outputs.iter().enumerate() {
-            let b = batch.clone();
-            let sent = self.rt.block_on(async {
-                loop {
-                    // Wait for room, but keep the bookmark moving meanwhile.
-                    match tokio::time::timeout(Duration::from_millis(500), tx.reserve()).await {
-                        Ok(Ok(permit)) => {
+        for i in 0..self.outputs.len() {
+            loop {
+                let tx = &self.outputs[i];
+                let mut shutdown = self.shutdown.clone();
+                let b = batch.clone();
+                let wait = self.rt.block_on(async {
+                    match tx.try_reserve() {
+                        Ok(permit) => {
                             permit.send(b);
-                            return true;
+                            return Wait::Done(Handoff::Taken);
                         }
-                        Ok(Err(_)) => return false,
-                        // An output that is down is expected, not a hang: keep the watchdog fed.
-                        Err(_) => {
-                            self.stats.heartbeat.fetch_add(1, Ordering::Relaxed);
-                            continue;
+                        Err(mpsc::error::TrySendError::Closed(())) => {
+                            return Wait::Done(Handoff::OutputGone(i));
                         }
+                        Err(mpsc::error::TrySendError::Full(())) => {}
                     }
+                    if *shutdown.borrow_and_update() {
+                        return Wait::Done(Handoff::Stopping(i));
+                    }
+                    tokio::select! {
+                        r = tx.reserve() => match r {
+                            Ok(permit) => {
+                                permit.send(b);
+                                Wait::Done(Handoff::Taken)
+                            }
+                            Err(_) => Wait::Done(Handoff::OutputGone(i)),
+                        },
+                        r = shutdown.changed() => match r {
+                            Ok(()) => Wait::Again,
+                            Err(_) => Wait::Done(Handoff::Stopping(i)),
+                        },
+                        _ = tokio::time::sleep(IDLE_TICK) => Wait::Again,
+                    }
+                });
+                match wait {
+                    Wait::Done(Handoff::Taken) => break,
+                    Wait::Done(other) => return other,
+                    Wait::Again => self.housekeeping(),
                 }
-            });
-            if !sent {
-                tracing::error!("output {i} stopped; stopping the pipeline");
-                return false;
             }
         }
-        true
+        Handoff::Taken
+    }
+
+    /// Done every time round the loop, and every [`IDLE_TICK`] while waiting for an output:
+    /// the heartbeat (systemd's watchdog), delivery progress, the bookmark and cache files.
+    fn housekeeping(&mut self) {
+        self.stats.heartbeat.fetch_add(1, Ordering::Relaxed);
+        self.observe_delivery();
+        if self.timers.bookmark.elapsed() >= BOOKMARK_EVERY {
+            self.timers.bookmark = Instant::now();
+            self.save_bookmark();
+        }
+        if self.timers.cache.elapsed() >= CACHE_EVERY {
+            self.timers.cache = Instant::now();
+            self.save_cache();
+        }
     }
 
     fn observe_delivery(&mut self) {
@@ -310,14 +403,38 @@ impl Worker {
         self.stats
             .cache_entries
             .store(cache.stats().entries as u64, Ordering::Relaxed);
-        if cache.take_dirty() {
-            if let Err(e) = crate::metadata::store::save(cache, &self.state_dir) {
-                tracing::error!(
-                    "cannot save the metadata cache in {}: {e}",
-                    self.state_dir.display()
-                );
-            }
+        if cache.take_dirty()
+            && let Err(e) = crate::metadata::store::save(cache, &self.state_dir)
+        {
+            tracing::error!(
+                "cannot save the metadata cache in {}: {e}",
+                self.state_dir.display()
+            );
         }
+    }
+}
+
+/// The CEF line as a string. The encoder writes UTF-8 (it replaces invalid input), so the
+/// check passes; it is the fast one, not the lossy conversion's chunk by chunk walk.
+fn cef_string(buf: &[u8]) -> String {
+    match std::str::from_utf8(buf) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(buf).into_owned(),
+    }
+}
+
+/// The MSGIDs seen by this worker: a handful, compared without the global lock of [`intern`].
+#[derive(Default)]
+pub struct MsgIds(Vec<&'static str>);
+
+impl MsgIds {
+    fn get(&mut self, msgid: &str) -> &'static str {
+        if let Some(m) = self.0.iter().find(|m| **m == msgid) {
+            return m;
+        }
+        let m = intern(msgid);
+        self.0.push(m);
+        m
     }
 }
 

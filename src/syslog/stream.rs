@@ -40,6 +40,9 @@ const WRITE_CHUNK: usize = 256 * 1024;
 const ACK_POLL: Duration = Duration::from_millis(10);
 /// A new connection's acknowledgements count only after it has lived this long.
 pub const ACK_PROBATION: Duration = Duration::from_secs(1);
+/// While the buffer is full no batch is taken, so the end of the input would go unnoticed: look
+/// this often.
+const CLOSED_POLL: Duration = Duration::from_millis(100);
 
 trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncStream for T {}
@@ -257,7 +260,17 @@ impl StreamOutput {
                 _ = sleep_until(until) => return true,
                 _ = sleep_until(deadline), if run.deadline.is_some() => return false,
                 b = run.rx.recv(), if can_take => self.on_input(run, b),
+                _ = tokio::time::sleep(CLOSED_POLL), if run.rx_open && !can_take => self.check_input_closed(run),
             }
+        }
+    }
+
+    /// A full output takes no batch; it still has to notice that the input has ended (the
+    /// pipeline is stopping), or it would never start its shutdown deadline. Batches still
+    /// queued are not taken: they stay undelivered.
+    fn check_input_closed(&mut self, run: &mut Run) {
+        if run.rx.is_closed() {
+            self.on_input(run, None);
         }
     }
 
@@ -281,6 +294,7 @@ impl StreamOutput {
                 r = &mut connect => return Some(r),
                 _ = sleep_until(deadline), if run.deadline.is_some() => return None,
                 b = run.rx.recv(), if can_take => self.on_input(run, b),
+                _ = tokio::time::sleep(CLOSED_POLL), if run.rx_open && !can_take => self.check_input_closed(run),
             }
         }
     }
@@ -337,6 +351,7 @@ impl StreamOutput {
                 },
                 _ = tick.tick(), if unacked => self.check_acks(fd, &socket_written, &mut marks, run, proven),
                 b = run.rx.recv(), if can_take => self.on_input(run, b),
+                _ = tokio::time::sleep(CLOSED_POLL), if run.rx_open && !can_take => self.check_input_closed(run),
                 _ = sleep_until(probation_ends), if !proven => {
                     proven = true;
                     self.on_proven(run, peer);

@@ -1,0 +1,84 @@
+//! `estreamer-cef bench` and `demo` run and report what they promise (the benchmark's figures
+//! are not checked: speed belongs to the benchmark, not to tests).
+
+use std::process::Command;
+
+fn bench(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_estreamer-cef"))
+        .arg("-q")
+        .arg("bench")
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "bench {args:?} failed: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+#[test]
+fn end_to_end_bench_reports_rate_cpu_and_memory() {
+    let text = bench(&["--records", "3000", "--distinct", "500"]);
+    for what in [
+        "CPUs",
+        "records/s",
+        "user",
+        "system",
+        "peak RSS",
+        "forwarder's threads",
+    ] {
+        assert!(text.contains(what), "{what:?} missing from:\n{text}");
+    }
+    // "  N records received in T s: R records/s ..."
+    let received: u64 = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" records received in "))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of records received in:\n{text}"));
+    assert!(received >= 3000, "{text}");
+}
+
+#[test]
+fn decode_bench_reports_both_record_types() {
+    let text = bench(&["decode", "--records", "2000"]);
+    for what in [
+        "71: decode",
+        "400: decode",
+        "decode + names + mapping + CEF",
+    ] {
+        assert!(text.contains(what), "{what:?} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn demo_writes_the_events_it_announces() {
+    let out = Command::new(env!("CARGO_BIN_EXE_estreamer-cef"))
+        .arg("demo")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines = stdout.lines().filter(|l| l.starts_with("CEF:0|")).count();
+    assert_eq!(lines, stdout.lines().count(), "only CEF lines on stdout");
+    // "…, 140 events to forward as CEF" and "…, 140 CEF events written"
+    let number_before = |suffix: &str| -> usize {
+        let line = stderr
+            .lines()
+            .find(|l| l.contains(suffix))
+            .unwrap_or_else(|| panic!("no {suffix:?} in:\n{stderr}"));
+        let head = &line[..line.find(suffix).unwrap()];
+        head.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let announced = number_before(" events to forward");
+    let written = number_before(" CEF events written");
+    assert!(announced > 100, "{stderr}");
+    assert_eq!(
+        (announced, written),
+        (lines, lines),
+        "announced, written and printed events agree"
+    );
+}
