@@ -61,18 +61,18 @@ struct FieldDef {
 #[derive(Debug)]
 pub struct Catalog {
     records: HashMap<u32, RecordSchema>,
-    /// Fast path for the common small record numbers.
-    by_small_type: Vec<Option<u32>>,
+    /// Fast path for the common small record numbers (no hashing per record).
+    by_small_type: Vec<Option<RecordSchema>>,
     pub scopes: Vec<Scope>,
     deprecated: HashMap<u32, Box<str>>,
 }
 
 impl Catalog {
     pub fn record(&self, record_type: u32) -> Option<&RecordSchema> {
-        if let Some(Some(t)) = self.by_small_type.get(record_type as usize) {
-            return self.records.get(t);
+        match self.by_small_type.get(record_type as usize) {
+            Some(r) => r.as_ref(),
+            None => self.records.get(&record_type),
         }
-        self.records.get(&record_type)
     }
 
     pub fn scope(&self, id: ScopeId) -> &Scope {
@@ -120,10 +120,10 @@ impl Catalog {
                 },
             );
         }
-        let mut by_small_type = vec![None; 1024];
-        for &t in records.keys() {
+        let mut by_small_type: Vec<Option<RecordSchema>> = vec![None; 1024];
+        for (&t, schema) in &records {
             if (t as usize) < by_small_type.len() {
-                by_small_type[t as usize] = Some(t);
+                by_small_type[t as usize] = Some(schema.clone());
             }
         }
         let deprecated = file

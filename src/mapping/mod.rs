@@ -600,7 +600,8 @@ impl Compiler<'_> {
                     Some(cr) => Src::Resolved(
                         Arc::new(cr.clone()),
                         name.clone().into(),
-                        self.memo_slots.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                        self.memo_slots
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                     ),
                     None if all
                         .iter()

@@ -426,18 +426,23 @@ fn eval<'a>(src: &'a Src, ctx: &Ctx<'a>, w: &mut Work) -> V<'a> {
                 HeaderField::Payload => V::Bytes(ctx.rec.data),
             }
         }
-        Src::Resolved(r, name, memo) => match ctx.cache.resolve_memo(ctx.rec, r, memo_slot(w.memos, *memo)) {
-            Resolved::Name(s) => V::Str(Cow::Borrowed(s)),
-            Resolved::Int(i) => V::Int(i),
-            Resolved::Text(s) => V::Str(Cow::Owned(s)),
-            Resolved::Missing(id) => {
-                // Noted whether or not notes are collected: the monitor counts names sent as
-                // ids. Rare, and the id is allocated anyway.
-                w.notes.missing_metadata.push(format!("@{name} (id {id})"));
-                V::Str(Cow::Owned(id))
+        Src::Resolved(r, name, memo) => {
+            match ctx
+                .cache
+                .resolve_memo(ctx.rec, r, memo_slot(w.memos, *memo))
+            {
+                Resolved::Name(s) => V::Str(Cow::Borrowed(s)),
+                Resolved::Int(i) => V::Int(i),
+                Resolved::Text(s) => V::Str(Cow::Owned(s)),
+                Resolved::Missing(id) => {
+                    // Noted whether or not notes are collected: the monitor counts names sent as
+                    // ids. Rare, and the id is allocated anyway.
+                    w.notes.missing_metadata.push(format!("@{name} (id {id})"));
+                    V::Str(Cow::Owned(id))
+                }
+                Resolved::Absent => V::None,
             }
-            Resolved::Absent => V::None,
-        },
+        }
         Src::Const(c) => V::Str(Cow::Borrowed(c)),
         Src::Ms(sec, usec) => {
             let s = as_int(&eval(sec, ctx, w));

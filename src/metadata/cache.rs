@@ -446,7 +446,11 @@ impl Cache {
     pub fn entries(&self) -> impl Iterator<Item = (&str, &Key, &str)> {
         self.order.iter().filter_map(move |(map, key)| {
             let slot = *self.maps[*map as usize].index.get(key)?;
-            Some((self.rules.map_name(*map), key, &*self.slab[slot as usize].value))
+            Some((
+                self.rules.map_name(*map),
+                key,
+                &*self.slab[slot as usize].value,
+            ))
         })
     }
 }
