@@ -214,18 +214,7 @@ impl Default for StateConfig {
 impl Config {
     /// The state folder of the configured FMC.
     pub fn fmc_state_dir(&self) -> PathBuf {
-        let host: String = self
-            .fmc
-            .host
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let host = crate::metadata::store::safe_file_part(&self.fmc.host);
         self.state.dir.join(format!("{host}-{}", self.fmc.port))
     }
 

@@ -520,13 +520,7 @@ fn list_ips(addrs: &[SocketAddr]) -> String {
 }
 
 fn closed(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::UnexpectedEof
-    )
+    crate::estreamer::session::closed_by_peer(e)
 }
 
 fn expired(id: &ClientIdentity) -> bool {

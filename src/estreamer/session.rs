@@ -811,7 +811,8 @@ async fn stream_messages(
     }
 }
 
-fn closed_by_peer(e: &io::Error) -> bool {
+/// Whether an I/O error means the peer closed or reset the connection.
+pub(crate) fn closed_by_peer(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::ConnectionReset

@@ -565,24 +565,8 @@ impl Compiler<'_> {
             Expr::Resolved(name) => {
                 let r = rules();
                 let Some(id) = r.name_id(name) else {
-                    let s = suggest(name, r.names().iter().cloned());
-                    self.error(
-                        at,
-                        format!(
-                            "`@{name}` is not a resolved name{}",
-                            if s.is_empty() {
-                                String::new()
-                            } else {
-                                format!(
-                                    "; did you mean {}?",
-                                    s.iter()
-                                        .map(|x| x.replacen('`', "`@", 1))
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                )
-                            }
-                        ),
-                    );
+                    let hint = did_you_mean_names(name, r.names().iter().cloned());
+                    self.error(at, format!("`@{name}` is not a resolved name{hint}"));
                     return None;
                 };
                 let Some((scope, all)) = layouts else {
@@ -616,23 +600,10 @@ impl Compiler<'_> {
                             .iter()
                             .map(|c| r.name(c.name).to_string())
                             .collect();
-                        let s = suggest(name, here.iter().cloned());
+                        let hint = did_you_mean_names(name, here.iter().cloned());
                         self.error(
                             at,
-                            format!(
-                                "`@{name}` does not resolve for record {t}{}",
-                                if s.is_empty() {
-                                    String::new()
-                                } else {
-                                    format!(
-                                        "; did you mean {}?",
-                                        s.iter()
-                                            .map(|x| x.replacen('`', "`@", 1))
-                                            .collect::<Vec<_>>()
-                                            .join(", ")
-                                    )
-                                }
-                            ),
+                            format!("`@{name}` does not resolve for record {t}{hint}"),
                         );
                         return None;
                     }
@@ -730,6 +701,16 @@ fn is_custom_family(key: &str) -> bool {
             .and_then(|n| n.parse::<u32>().ok())
             .is_some_and(|n| (1..=*max).contains(&n))
     })
+}
+
+/// "; did you mean `@a`, `@b`?" for a misspelled resolved name, or nothing.
+fn did_you_mean_names(wrong: &str, known: impl Iterator<Item = String>) -> String {
+    let s = suggest(wrong, known);
+    if s.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = s.iter().map(|x| x.replacen('`', "`@", 1)).collect();
+    format!("; did you mean {}?", names.join(", "))
 }
 
 /// Up to three known names closest to a misspelled one.

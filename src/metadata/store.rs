@@ -89,6 +89,20 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<PathBuf> {
     Ok(path.to_path_buf())
 }
 
+/// `s` with everything but ASCII letters, digits, `.` and `-` replaced by `_`: safe as (part of)
+/// a file name.
+pub fn safe_file_part(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -280,16 +280,7 @@ pub fn issue_client(
     if legacy {
         tls::legacy_provider().map_err(|e| PkiError::LegacyUnavailable(e.to_string()))?;
     }
-    let safe_cn: String = cn
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let safe_cn = crate::metadata::store::safe_file_part(cn);
     let path = dir.join(format!("client-{safe_cn}.pkcs12"));
     if path.exists() {
         return Err(PkiError::Exists { path });
