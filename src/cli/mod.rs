@@ -118,22 +118,8 @@ pub(crate) fn load_mappings(
     cfg: &Config,
     dir: Option<PathBuf>,
 ) -> anyhow::Result<crate::mapping::Mappings> {
-    let opts = crate::mapping::LoadOptions {
-        builtin: true,
-        dir: Some(dir.unwrap_or_else(|| cfg.cef.mappings_dir.clone())),
-        cs_max_len: cfg.cef.cs_max_len,
-    };
-    crate::mapping::Mappings::load(&opts).map_err(|errors| {
-        anyhow::anyhow!(
-            "the mapping tables have {} problem(s):\n{}",
-            errors.len(),
-            errors
-                .iter()
-                .map(|e| format!("  {e}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    })
+    crate::mapping::Mappings::for_config(cfg, dir)
+        .map_err(|e| anyhow::anyhow!("the mapping tables have problems:\n{e}"))
 }
 
 fn init_logging(verbose: u8, quiet: bool, service: bool) {

@@ -140,6 +140,26 @@ impl Mappings {
         }
     }
 
+    /// The tables a configuration names: built-in ones overridden by `dir` (default: its
+    /// `[cef] mappings_dir`). Errors come as one text, a problem per line.
+    pub fn for_config(
+        cfg: &crate::config::Config,
+        dir: Option<PathBuf>,
+    ) -> Result<Mappings, String> {
+        Mappings::load(&LoadOptions {
+            builtin: true,
+            dir: Some(dir.unwrap_or_else(|| cfg.cef.mappings_dir.clone())),
+            cs_max_len: cfg.cef.cs_max_len,
+        })
+        .map_err(|errors| {
+            errors
+                .iter()
+                .map(|e| format!("  {e}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+    }
+
     /// The built-in tables (checked by the test suite).
     pub fn builtin() -> Mappings {
         Mappings::load(&LoadOptions::default()).unwrap_or_else(|errors| {

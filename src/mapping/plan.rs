@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::cef::{CefEncoder, Key, Warning};
-use crate::decode::value::{ip_from_bytes, write_hex, write_ip, write_mac, write_uuid};
+use crate::decode::value::{ip_from_bytes, write_hex, write_mac, write_uuid};
 use crate::decode::{FieldRef, Record, Value};
 use crate::metadata::Cache;
 use crate::metadata::cache::{Memo, Resolved};
@@ -528,11 +528,4 @@ fn from_value(v: Value<'_>) -> V<'_> {
         Value::Text(b) => V::Raw(b),
         Value::Bytes(b) => V::Bytes(b),
     }
-}
-
-/// An address written as the reference shows it (for `mappings show` examples and tests).
-pub fn address_text(b: &[u8]) -> String {
-    let mut s = String::new();
-    write_ip(&mut s, b);
-    s
 }

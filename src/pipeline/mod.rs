@@ -7,7 +7,6 @@
 
 mod worker;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::time::Duration;
@@ -22,7 +21,7 @@ use crate::decode::filter::RecordFilter;
 use crate::decode::stage::{DecodeCounters, DecodeStage};
 use crate::estreamer::session::{self, SessionConfig, SessionStats};
 use crate::estreamer::tls;
-use crate::mapping::{LoadOptions, Mappings};
+use crate::mapping::Mappings;
 use crate::metadata::Cache;
 use crate::monitor::{Monitor, PipelineStats};
 use crate::syslog::{self, FrameEncoder, Output, OutputStats};
@@ -51,18 +50,7 @@ pub struct Summary {
 
 /// Loads the mapping tables the configuration names.
 pub fn load_mappings(cfg: &Config) -> Result<Mappings, String> {
-    Mappings::load(&LoadOptions {
-        builtin: true,
-        dir: Some(cfg.cef.mappings_dir.clone()),
-        cs_max_len: cfg.cef.cs_max_len,
-    })
-    .map_err(|errors| {
-        errors
-            .iter()
-            .map(|e| format!("  {e}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    })
+    Mappings::for_config(cfg, None)
 }
 
 /// Runs the forwarder until `shutdown` becomes true (or the demo's event count is reached).
@@ -290,9 +278,4 @@ fn merge_shutdown(a: watch::Receiver<bool>, b: watch::Receiver<bool>) -> watch::
         }
     });
     rx
-}
-
-/// The state folder of a configuration (for tests and tools).
-pub fn state_dir(cfg: &Config) -> PathBuf {
-    cfg.fmc_state_dir()
 }
