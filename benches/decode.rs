@@ -4,7 +4,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use estreamer_cef::decode::{Decoder, catalog};
-use estreamer_cef::sim::generate::{connection_records, intrusion_records};
+use estreamer_cef_sim::generate::{connection_records, intrusion_records};
 use std::hint::black_box;
 
 fn decode(c: &mut Criterion) {

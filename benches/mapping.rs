@@ -19,8 +19,8 @@ use estreamer_cef::decode::{Decoder, Record, RecordHeader, RecordSchema, Scope, 
 use estreamer_cef::mapping::Mappings;
 use estreamer_cef::mapping::plan::Scratch;
 use estreamer_cef::metadata::{Cache, Limits};
-use estreamer_cef::sim::generate::{bench_metadata, connection_records, intrusion_records};
-use estreamer_cef::sim::scenario::SimRecord;
+use estreamer_cef_sim::generate::{bench_metadata, connection_records, intrusion_records};
+use estreamer_cef_sim::scenario::SimRecord;
 
 /// Records per iteration: few enough that the decoded records of `map+encode` stay in the CPU
 /// caches, as a record being mapped right after its decoding does.

@@ -36,11 +36,14 @@ fi
 
 echo "==> install $deb, an FMC simulator unit and a configuration"
 cp "$deb" "$root/root/estreamer-cef.deb"
+# The simulator is not in the package: the one built from the source tree (tests/fmc-sim).
+cargo build --release --locked -p estreamer-cef-sim
+install -m 0755 target/release/estreamer-cef-sim "$root/usr/local/bin/estreamer-cef-sim"
 chroot "$root" sh -ec '
     dpkg --purge estreamer-cef >/dev/null 2>&1 || true
     rm -rf /root/pki /root/good.toml
     dpkg -i /root/estreamer-cef.deb >/dev/null
-    estreamer-cef simulate --init /root/pki >/dev/null
+    estreamer-cef-sim simulate --init /root/pki >/dev/null
     install -m 0640 -o root -g estreamer-cef /root/pki/client.pkcs12 /etc/estreamer-cef/client.pkcs12
     install -m 0640 -o root -g estreamer-cef /root/pki/client.pass /etc/estreamer-cef/client.pass
     { printf "[fmc]\nhost = \"127.0.0.1\"\n\n[monitor]\nperiod = \"10s\"\n\n"
@@ -49,7 +52,7 @@ chroot "$root" sh -ec '
     cp /root/good.toml /etc/estreamer-cef/estreamer-cef.toml
     sed "s|events.cef|dc1.cef|; 0,/^host = \"127.0.0.1\"/s//host = \"localhost\"/" /root/good.toml \
         >/etc/estreamer-cef/dc1.toml
-    printf "[Unit]\nDescription=FMC simulator\nBefore=estreamer-cef.service estreamer-cef@dc1.service\n[Service]\nExecStart=/usr/bin/estreamer-cef simulate --pki /root/pki --listen 127.0.0.1:8302 --record-types 71 --loop --rate 20\n[Install]\nWantedBy=multi-user.target\n" \
+    printf "[Unit]\nDescription=FMC simulator\nBefore=estreamer-cef.service estreamer-cef@dc1.service\n[Service]\nExecStart=/usr/local/bin/estreamer-cef-sim simulate --pki /root/pki --listen 127.0.0.1:8302 --record-types 71 --loop --rate 20\n[Install]\nWantedBy=multi-user.target\n" \
         >/etc/systemd/system/fmc-sim.service
     systemctl enable fmc-sim.service estreamer-cef.service >/dev/null 2>&1
 '

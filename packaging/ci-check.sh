@@ -148,7 +148,10 @@ as_service_user estreamer-cef mappings check || fail "mappings check as $USER_NA
 
 # The first-run steps of the README against the simulator: PKCS12 and password in /etc, owned
 # root:estreamer-cef with mode 0640, an instance configuration, `test`, then `run`.
-estreamer-cef simulate --init "$work/pki" >/dev/null
+# The simulator is not in the package: it is built from the source tree (tests/fmc-sim).
+cargo build --release --locked -p estreamer-cef-sim
+sim=target/release/estreamer-cef-sim
+"$sim" simulate --init "$work/pki" >/dev/null
 install -m 0640 -o root -g "$USER_NAME" "$work/pki/client.pkcs12" /etc/estreamer-cef/client.pkcs12
 install -m 0640 -o root -g "$USER_NAME" "$work/pki/client.pass" /etc/estreamer-cef/client.pass
 cat >/etc/estreamer-cef/ci.toml <<EOF
@@ -162,7 +165,7 @@ transport = "file"
 path = "/var/log/estreamer-cef/ci.cef"
 EOF
 : >"$work/sim.log"
-estreamer-cef simulate --pki "$work/pki" --listen "127.0.0.1:$SIM_PORT" --events-per-type 2 \
+"$sim" simulate --pki "$work/pki" --listen "127.0.0.1:$SIM_PORT" --events-per-type 2 \
     >"$work/sim.log" 2>&1 &
 sim_pid=$!
 for _ in $(seq 50); do

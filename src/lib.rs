@@ -1,8 +1,8 @@
 //! estreamer-cef: reads Cisco Firepower eStreamer events and ships them to ArcSight as CEF over syslog.
 //!
 //! Stages (see README "Architecture"): `estreamer` (source) → `decode` → `mapping` + `cef` → `syslog`
-//! (sinks), with `bookmark`, `metadata` and `config` beside them. `sim` is the FMC simulator used by
-//! tests, benchmarks and the demo.
+//! (sinks), with `bookmark`, `metadata` and `config` beside them. The FMC simulator used by tests,
+//! benchmarks and the demo is its own crate, `tests/fmc-sim`.
 
 pub mod bookmark;
 pub mod cef;
@@ -15,5 +15,4 @@ pub mod mapping;
 pub mod metadata;
 pub mod monitor;
 pub mod pipeline;
-pub mod sim;
 pub mod syslog;

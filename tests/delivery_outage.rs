@@ -23,7 +23,7 @@ use std::time::Duration;
 use delivery_support::*;
 use estreamer_cef::bookmark::Bookmark;
 use estreamer_cef::estreamer::cursor;
-use estreamer_cef::sim::server::SimulatorConfig;
+use estreamer_cef_sim::server::SimulatorConfig;
 use syslog_ng::{SyslogNg, free_port};
 
 fn simulator(pki: &sim_support::TestPki, rate: u32) -> SimulatorConfig {
@@ -441,8 +441,8 @@ fn fmc_connection_broken_mid_stream_delivers_every_record_exactly_once() {
     // sessions that get that far: a session resumes from the second last received, inclusive.
     sim_cfg.rate = None;
     sim_cfg.faults = vec![
-        estreamer_cef::sim::faults::Fault::CloseAfter(30),
-        estreamer_cef::sim::faults::Fault::CloseAfter(50),
+        estreamer_cef_sim::faults::Fault::CloseAfter(30),
+        estreamer_cef_sim::faults::Fault::CloseAfter(50),
     ];
     let sim = SimFmc::start(sim_cfg, scenario.clone());
     let receiver = SyslogNg::start();

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use cef_parsers::{ParsedCef, Parser};
 use delivery_support::*;
-use estreamer_cef::sim::pki::PkiFiles;
+use estreamer_cef_sim::pki::PkiFiles;
 use syslog_ng::{SyslogNg, free_port};
 
 /// UDP has no flow control: a receiver whose socket buffer overflows (syslog-ng's default is the
@@ -32,7 +32,7 @@ use syslog_ng::{SyslogNg, free_port};
 /// messages of 10.
 const UDP_PACE: &[&str] = &["--rate", "150", "--bundle-size", "10"];
 
-/// A simulated FMC run as `estreamer-cef simulate`, with its PKI and the byte stream of what it
+/// A simulated FMC run as `estreamer-cef-sim simulate`, with its PKI and the byte stream of what it
 /// serves (`simulate --record`).
 struct SimProcess {
     /// Killed when dropped.
@@ -45,7 +45,7 @@ struct SimProcess {
 impl SimProcess {
     fn start(dir: &Path, extra: &[&str]) -> SimProcess {
         let pki_dir = dir.join("pki");
-        let out = Command::new(bin())
+        let out = Command::new(sim_bin())
             .args(["simulate", "--init"])
             .arg(&pki_dir)
             .output()
@@ -54,7 +54,7 @@ impl SimProcess {
         let stream = dir.join("stream.bin");
         let mut rec = vec!["simulate", "--record", stream.to_str().unwrap()];
         rec.extend_from_slice(extra);
-        let out = Command::new(bin()).args(&rec).output().unwrap();
+        let out = Command::new(sim_bin()).args(&rec).output().unwrap();
         assert!(out.status.success(), "simulate --record: {out:?}");
         let log = dir.join("simulator.log");
         let mut last = String::new();
@@ -69,7 +69,7 @@ impl SimProcess {
                 &listen,
             ];
             args.extend_from_slice(extra);
-            let mut fwd = Forwarder::start_without_config(&args, &log);
+            let mut fwd = Forwarder::start_simulator(&args, &log);
             let listening = eventually(SOON, || {
                 std::fs::read_to_string(&log)
                     .unwrap_or_default()
@@ -98,7 +98,7 @@ fn generated_records_are_the_same_in_every_process() {
     let files: Vec<Vec<u8>> = (0..3)
         .map(|i| {
             let f = dir.path().join(format!("stream{i}.bin"));
-            let out = Command::new(bin())
+            let out = Command::new(sim_bin())
                 .args(["simulate", "--record"])
                 .arg(&f)
                 .output()

@@ -13,9 +13,9 @@ use std::path::Path;
 use std::thread::JoinHandle;
 
 use delivery_support::*;
-use estreamer_cef::sim::generate::{GenOptions, Generated, generate};
-use estreamer_cef::sim::server::SimulatorConfig;
 use estreamer_cef::syslog::WireReader;
+use estreamer_cef_sim::generate::{GenOptions, Generated, generate};
+use estreamer_cef_sim::server::SimulatorConfig;
 
 /// A TCP receiver that keeps every byte of the first connection, until the sender closes it.
 fn raw_receiver() -> (u16, JoinHandle<Vec<u8>>) {

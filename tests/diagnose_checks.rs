@@ -11,8 +11,8 @@ use std::time::Duration;
 use estreamer_cef::config::{Config, Secret};
 use estreamer_cef::diagnose::diagnose;
 use estreamer_cef::estreamer::tls::ServerTrust;
-use estreamer_cef::sim::faults::Fault;
-use estreamer_cef::sim::pki::{self, PkiOptions};
+use estreamer_cef_sim::faults::Fault;
+use estreamer_cef_sim::pki::{self, PkiOptions};
 use sim_support::*;
 
 /// The configuration a user would write for the simulator's PKI and port.

@@ -13,7 +13,7 @@ use estreamer_cef::estreamer::message::{self, Bundle, DEFAULT_MAX_BODY};
 use estreamer_cef::mapping::Mappings;
 use estreamer_cef::mapping::plan::Scratch;
 use estreamer_cef::metadata::{Cache, Limits};
-use estreamer_cef::sim::generate::{GenOptions, generate};
+use estreamer_cef_sim::generate::{GenOptions, generate};
 use proptest::prelude::*;
 
 /// One valid record of every catalog type (and its metadata), to mutate.

@@ -7,7 +7,7 @@
 mod mapping_run;
 
 use estreamer_cef::mapping::Mappings;
-use estreamer_cef::sim::generate::{GenOptions, generate};
+use estreamer_cef_sim::generate::{GenOptions, generate};
 use mapping_run::{Mapped, map_records};
 use serde_json::{Value as Json, json};
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use estreamer_cef::decode::{Category, catalog};
 use estreamer_cef::mapping::{LoadOptions, Mappings};
-use estreamer_cef::sim::generate::{GenOptions, generate, unknown_record};
+use estreamer_cef_sim::generate::{GenOptions, generate, unknown_record};
 use mapping_run::{extension_map, map_records, split_line};
 
 fn event_types() -> Vec<u32> {

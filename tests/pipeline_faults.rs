@@ -13,9 +13,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use estreamer_cef::sim::generate::{GenOptions, generate, truncated, unknown_record};
-use estreamer_cef::sim::scenario::Scenario;
-use estreamer_cef::sim::server::serve;
+use estreamer_cef_sim::generate::{GenOptions, generate, truncated, unknown_record};
+use estreamer_cef_sim::scenario::Scenario;
+use estreamer_cef_sim::server::serve;
 use sim_support::TestPki;
 
 const BIN: &str = env!("CARGO_BIN_EXE_estreamer-cef");

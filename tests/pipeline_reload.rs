@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use estreamer_cef::sim::generate::{GenOptions, generate};
-use estreamer_cef::sim::server::serve;
+use estreamer_cef_sim::generate::{GenOptions, generate};
+use estreamer_cef_sim::server::serve;
 use sim_support::TestPki;
 
 const BIN: &str = env!("CARGO_BIN_EXE_estreamer-cef");

@@ -3,7 +3,7 @@
 #
 #   1. tests/install-deps.sh: apt packages (syslog-ng with its Python module, liblognorm's
 #      lognormalizer, openssl, rpm, build dependencies) and the PyPI CEF parser cefp 0.0.2;
-#   2. cargo test --release: unit, integration, golden, conformance, fuzz (bounded), real
+#   2. cargo test --release --workspace (the forwarder and the simulator crate, tests/fmc-sim): unit, integration, golden, conformance, fuzz (bounded), real
 #      receivers, delivery across outages and restarts;
 #   3. packaging/ci-check.sh (when present): builds the deb and rpm, installs the deb, runs it as
 #      the service user, verifies the systemd units, purges it.
@@ -18,7 +18,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 echo "== cargo test (release)"
-cargo test --release --all-targets --no-fail-fast
+cargo test --release --workspace --all-targets --no-fail-fast
 if [ -x packaging/ci-check.sh ]; then
   echo "== packaging checks"
   packaging/ci-check.sh

@@ -15,7 +15,7 @@ use estreamer_cef::estreamer::session::{
     self, SessionConfig, SessionError, SessionStats, SessionStatsSnapshot,
 };
 use estreamer_cef::estreamer::tls::load_pkcs12;
-use estreamer_cef::sim::faults::Fault;
+use estreamer_cef_sim::faults::Fault;
 use sim_support::*;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;

@@ -9,11 +9,11 @@ use estreamer_cef::decode::json::record_fields;
 use estreamer_cef::decode::{DecodeError, Decoder, FieldKind, Record, RecordHeader, catalog};
 use estreamer_cef::metadata::rules::{Resolver, rules};
 use estreamer_cef::metadata::{Cache, Limits, Resolved};
-use estreamer_cef::sim::generate::{
+use estreamer_cef_sim::generate::{
     GenOptions, Generated, RecordOptions, bench_metadata, connection_records, encode_record,
     field_ref_path, generate, intrusion_records, is_event, truncated, unknown_record,
 };
-use estreamer_cef::sim::scenario::SimRecord;
+use estreamer_cef_sim::scenario::SimRecord;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::Value;

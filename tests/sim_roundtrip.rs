@@ -6,7 +6,7 @@
 use estreamer_cef::decode::json::record_fields;
 use estreamer_cef::decode::stream::{StreamEvent, walk};
 use estreamer_cef::decode::{Decoder, catalog};
-use estreamer_cef::sim::generate::{
+use estreamer_cef_sim::generate::{
     GenOptions, RecordOptions, StreamOptions, encode_record, generate, to_stream, to_stream_with,
 };
 use proptest::prelude::*;

@@ -18,8 +18,8 @@ use estreamer_cef::estreamer::request::{
 use estreamer_cef::estreamer::tls::{
     self, ClientIdentity, ServerTrust, build_connector, load_pkcs12,
 };
-use estreamer_cef::sim::faults::Fault;
-use estreamer_cef::sim::server::UNKNOWN_RECORD_TYPE;
+use estreamer_cef_sim::faults::Fault;
+use estreamer_cef_sim::server::UNKNOWN_RECORD_TYPE;
 use sim_support::*;
 use tokio::net::TcpStream;
 use tokio::time::timeout;

@@ -11,7 +11,7 @@ use estreamer_cef::estreamer::tls::{
     self, ClientIdentity, HandshakeError, ServerTrust, TlsSetupError, build_connector, connect,
     load_pkcs12, read_password_file, session_info,
 };
-use estreamer_cef::sim::pki::{self, PkiFiles, PkiOptions};
+use estreamer_cef_sim::pki::{self, PkiFiles, PkiOptions};
 use openssl::ssl::{NameType, Ssl, SslAcceptor, SslConnector};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use estreamer_cef::estreamer::tls::{
     ClientIdentity, PemIdentityError, Pkcs12Error, load_pkcs12, read_password_file,
 };
-use estreamer_cef::sim::pki::{self, PkiError, PkiOptions};
+use estreamer_cef_sim::pki::{self, PkiError, PkiOptions};
 
 const PASSWORD: &str = "S3cret-pass";
 

@@ -1,13 +1,10 @@
 //! Command-line interface: one file per subcommand.
 
-mod bench;
 mod check_config;
 mod decode;
-mod demo;
 mod mappings;
 mod run;
-mod signals;
-mod simulate;
+pub mod signals;
 mod test;
 
 use std::path::PathBuf;
@@ -20,7 +17,8 @@ use crate::config::{Config, Sources};
 /// Reads security events from a Cisco Firepower Management Center (FMC) over eStreamer and ships
 /// them to ArcSight as CEF over syslog.
 ///
-/// Start with `estreamer-cef demo` (no FMC needed), then `estreamer-cef test` against your FMC.
+/// Start with `estreamer-cef test` against your FMC (`estreamer-cef-sim demo`, built from the
+/// source tree, shows it working without one).
 #[derive(Parser, Debug)]
 #[command(name = "estreamer-cef", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
@@ -45,11 +43,6 @@ pub enum Command {
     /// Diagnose the connection to the FMC step by step: configuration, PKCS12, DNS, TCP, TLS,
     /// the FMC's certificate check, the eStreamer handshake. Exit code 0 when all pass.
     Test,
-    /// Run a simulated FMC (eStreamer over mutual TLS) with generated records of every type;
-    /// `--init DIR` creates its certificates and a client configuration.
-    Simulate(simulate::Args),
-    /// Start the simulator and the forwarder together and print the CEF lines: no FMC needed.
-    Demo(demo::Args),
     /// Decode a raw eStreamer byte stream (complete messages as the FMC sends them after the
     /// handshake, e.g. a capture or `simulate --record` output) and print one JSON object per
     /// record: type, name, category, archive timestamp, every field and the resolved names
@@ -60,28 +53,26 @@ pub enum Command {
     /// Check or show the CEF mapping tables (built-in, and the overrides in the mappings folder).
     #[command(subcommand)]
     Mappings(mappings::Command),
-    /// Measure this machine: records per second end to end (simulated FMC → forwarder → TLS
-    /// receiver, all in this process), CPU time and peak memory; or `bench decode`: the decoder
-    /// and the mapping alone, on one core. Build with --release.
-    Bench(bench::Args),
 }
 
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The service and the simulator log what they do; one-shot commands only what goes wrong.
-    let service = matches!(cli.command, Command::Run(_) | Command::Simulate(_));
+    let service = matches!(cli.command, Command::Run(_));
     init_logging(cli.verbose, cli.quiet, service);
     let result = match &cli.command {
         Command::Run(args) => run::run(&cli, args),
         Command::Test => test::run(&cli),
-        Command::Simulate(args) => simulate::run(&cli, args),
-        Command::Demo(args) => demo::run(&cli, args),
         Command::Decode(args) => decode::run(&cli, args),
         Command::CheckConfig => check_config::run(&cli),
         Command::Mappings(c) => mappings::run(&cli, c),
-        Command::Bench(args) => bench::run(&cli, args),
     };
+    exit_code(result, "estreamer-cef")
+}
+
+/// The exit code of a command's result; errors are printed as `PROGRAM: error`.
+pub fn exit_code(result: anyhow::Result<ExitCode>, program: &str) -> ExitCode {
     match result {
         Ok(code) => code,
         // A closed pipe (`decode ... | head`) is the reader's choice, not an error.
@@ -94,7 +85,7 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("estreamer-cef: {e:#}");
+            eprintln!("{program}: {e:#}");
             ExitCode::from(2)
         }
     }
@@ -122,7 +113,9 @@ pub(crate) fn load_mappings(
         .map_err(|e| anyhow::anyhow!("the mapping tables have problems:\n{e}"))
 }
 
-fn init_logging(verbose: u8, quiet: bool, service: bool) {
+/// Logs to stderr: the service and the simulator say what they do, one-shot commands only what
+/// goes wrong.
+pub fn init_logging(verbose: u8, quiet: bool, service: bool) {
     use tracing_subscriber::EnvFilter;
     let level = match (quiet, verbose) {
         (true, _) => "error",

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use estreamer_cef::sim::generate::{bench_metadata, connection_records, to_stream};
-use estreamer_cef::sim::pki::PkiFiles;
-use estreamer_cef::sim::scenario::{Scenario, SimRecord};
-use estreamer_cef::sim::server::{self, SimulatorConfig, SimulatorHandle};
+use estreamer_cef_sim::generate::{bench_metadata, connection_records, to_stream};
+use estreamer_cef_sim::pki::PkiFiles;
+use estreamer_cef_sim::scenario::{Scenario, SimRecord};
+use estreamer_cef_sim::server::{self, SimulatorConfig, SimulatorHandle};
 use tokio::sync::watch;
 
 /// Generous bound for anything that should happen "soon" on a loaded 2-vCPU machine.
@@ -26,6 +26,19 @@ pub const SOON: Duration = Duration::from_secs(90);
 /// The binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_estreamer-cef")
+}
+
+/// The simulator's binary, `estreamer-cef-sim` (its own workspace crate, tests/fmc-sim), built
+/// next to the forwarder by `cargo test --workspace` (tests/run-all.sh).
+pub fn sim_bin() -> PathBuf {
+    let path = Path::new(bin()).with_file_name("estreamer-cef-sim");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --release -p estreamer-cef-sim`, or run the \
+         tests with `cargo test --workspace` as tests/run-all.sh does",
+        path.display()
+    );
+    path
 }
 
 /// Polls `cond` every 50 ms until it holds or `limit` passes.
@@ -58,9 +71,9 @@ impl Forwarder {
         Forwarder::spawn(Command::new(bin()).arg("-c").arg(config).args(args), log)
     }
 
-    /// `estreamer-cef <args...>` without a configuration file (the simulator needs none).
-    pub fn start_without_config(args: &[&str], log: &Path) -> Forwarder {
-        Forwarder::spawn(Command::new(bin()).args(args), log)
+    /// `estreamer-cef-sim <args...>`: the simulator as its own process.
+    pub fn start_simulator(args: &[&str], log: &Path) -> Forwarder {
+        Forwarder::spawn(Command::new(sim_bin()).args(args), log)
     }
 
     fn spawn(cmd: &mut Command, log: &Path) -> Forwarder {

@@ -18,9 +18,9 @@ use estreamer_cef::estreamer::message::{Bundle, kind};
 use estreamer_cef::estreamer::request::{DEFAULT_EXTENDED_EVENTS, StartAt};
 use estreamer_cef::estreamer::session::{SessionConfig, SourceMessage};
 use estreamer_cef::estreamer::tls::{ClientIdentity, ServerTrust, load_pkcs12, read_password_file};
-use estreamer_cef::sim::pki::{self, PkiFiles, PkiOptions};
-use estreamer_cef::sim::scenario::{Scenario, SimRecord};
-use estreamer_cef::sim::server::{self, SimulatorConfig, SimulatorHandle};
+use estreamer_cef_sim::pki::{self, PkiFiles, PkiOptions};
+use estreamer_cef_sim::scenario::{Scenario, SimRecord};
+use estreamer_cef_sim::server::{self, SimulatorConfig, SimulatorHandle};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 

@@ -13,7 +13,7 @@ use estreamer_cef::decode::stage::{DecodeStage, Handled};
 use estreamer_cef::mapping::Mappings;
 use estreamer_cef::mapping::plan::Scratch;
 use estreamer_cef::metadata::{Cache, Limits};
-use estreamer_cef::sim::scenario::SimRecord;
+use estreamer_cef_sim::scenario::SimRecord;
 use serde_json::{Map, Value as Json};
 
 /// One record that a table mapped.

@@ -28,7 +28,7 @@ use openssl::x509::{X509, X509Name, X509NameBuilder, X509Ref};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
-use crate::estreamer::tls;
+use estreamer_cef::estreamer::tls;
 
 const ORGANIZATION: &str = "estreamer-cef simulator";
 /// Validity of certificates issued by [`issue_client`].
@@ -280,7 +280,7 @@ pub fn issue_client(
     if legacy {
         tls::legacy_provider().map_err(|e| PkiError::LegacyUnavailable(e.to_string()))?;
     }
-    let safe_cn = crate::metadata::store::safe_file_part(cn);
+    let safe_cn = estreamer_cef::metadata::store::safe_file_part(cn);
     let path = dir.join(format!("client-{safe_cn}.pkcs12"));
     if path.exists() {
         return Err(PkiError::Exists { path });

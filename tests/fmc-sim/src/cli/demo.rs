@@ -1,19 +1,19 @@
-//! `estreamer-cef demo`: the simulator and the forwarder in one process, CEF on stdout.
+//! `estreamer-cef-sim demo`: the simulator and the forwarder in one process, CEF on stdout.
 //! Needs no FMC, no configuration and no network beyond loopback.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use super::{Cli, signals};
-use crate::config::{Config, Start};
-use crate::decode::filter::RecordFilter;
-use crate::decode::{Decoder, catalog};
-use crate::pipeline::{self, RunOptions};
-use crate::sim::generate::{GenOptions, generate};
-use crate::sim::pki::{self, PkiFiles, PkiOptions};
-use crate::sim::server::{SimulatorConfig, serve};
-use crate::syslog::{Format, OutputConfig};
+use crate::generate::{GenOptions, generate};
+use crate::pki::{self, PkiFiles, PkiOptions};
+use crate::server::{SimulatorConfig, serve};
+use estreamer_cef::cli::signals;
+use estreamer_cef::config::{Config, Start};
+use estreamer_cef::decode::filter::RecordFilter;
+use estreamer_cef::decode::{Decoder, catalog};
+use estreamer_cef::pipeline::{self, RunOptions};
+use estreamer_cef::syslog::{Format, OutputConfig};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -34,7 +34,7 @@ pub struct Args {
     pub follow: bool,
 }
 
-pub fn run(_cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let dir = std::env::temp_dir().join(format!("estreamer-cef-demo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;

@@ -15,9 +15,9 @@ use serde_json::Value as Json;
 use super::encode::{self, Encoded, Forced, Spec, scope_infos};
 use super::generate::field_ref_path;
 use super::values::{self, Ctx, Val};
-use crate::decode::schema::ScopeId;
-use crate::decode::{FieldKind, FieldRef, RecordSchema, Scalar, catalog};
-use crate::metadata::rules::{MapId, Resolver, Rules};
+use estreamer_cef::decode::schema::ScopeId;
+use estreamer_cef::decode::{FieldKind, FieldRef, RecordSchema, Scalar, catalog};
+use estreamer_cef::metadata::rules::{MapId, Resolver, Rules};
 
 /// One part of a metadata key, in the cache's canonical form (`metadata/key.rs`): integers
 /// whatever their width, 16-byte values (UUIDs, addresses) as bytes, wide integers and text as
@@ -45,7 +45,7 @@ fn key_part(kind: FieldKind, v: &Val) -> Option<KeyPart> {
         (FieldKind::Text | FieldKind::Bytes, Val::Text(b)) => Some(KeyPart::Str(
             b.iter()
                 .filter(|&&c| c != 0)
-                .take(crate::metadata::key::MAX_KEY)
+                .take(estreamer_cef::metadata::key::MAX_KEY)
                 .map(|c| c.to_ascii_lowercase())
                 .collect(),
         )),

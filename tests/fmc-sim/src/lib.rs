@@ -1,6 +1,7 @@
 //! The FMC simulator: issues its own PKI, generates records of every type, and serves them over
 //! the eStreamer protocol like an FMC. Tests, benchmarks and the demo use it.
 
+pub mod cli;
 mod encode;
 pub mod faults;
 pub mod generate;

@@ -10,7 +10,7 @@
 //! on purpose ([`Generated::unknown_ids`]).
 //!
 //! ```
-//! use estreamer_cef::sim::generate::{GenOptions, generate, to_stream};
+//! use estreamer_cef_sim::generate::{GenOptions, generate, to_stream};
 //! let g = generate(&GenOptions { record_types: Some(vec![71, 400]), ..GenOptions::default() });
 //! let records: Vec<_> = g.records().cloned().collect();
 //! let wire = to_stream(&records, 8, 1);
@@ -30,13 +30,13 @@ use super::encode::{self, Forced, Spec, scope_infos};
 use super::scenario::{Scenario, SimRecord};
 use super::values::{self, Ctx, Val};
 use super::world::World;
-use crate::decode::record::RecordHeader;
-use crate::decode::schema::{Op, ScopeId};
-use crate::decode::{
+use estreamer_cef::decode::record::RecordHeader;
+use estreamer_cef::decode::schema::{Op, ScopeId};
+use estreamer_cef::decode::{
     Category, DecodeError, Decoder, FieldKind, FieldRef, RecordSchema, Scalar, Scope, catalog,
 };
-use crate::estreamer::message::{self, NULL_MESSAGE, kind};
-use crate::metadata::rules::rules;
+use estreamer_cef::estreamer::message::{self, NULL_MESSAGE, kind};
+use estreamer_cef::metadata::rules::rules;
 
 /// What to generate.
 #[derive(Clone, Debug)]

@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use serde_json::Value as Json;
 
-use crate::decode::{FieldKind, Scalar};
+use estreamer_cef::decode::{FieldKind, Scalar};
 
 /// A chosen field value, before it is written.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -999,7 +999,7 @@ fn base_text(kind: StrKind, rng: &mut StdRng) -> String {
         StrKind::HexHash => {
             let b: [u8; 32] = rng.random();
             let mut s = String::with_capacity(64);
-            crate::decode::value::write_hex(&mut s, &b);
+            estreamer_cef::decode::value::write_hex(&mut s, &b);
             if rng.random_bool(0.3) {
                 s.to_ascii_uppercase()
             } else {

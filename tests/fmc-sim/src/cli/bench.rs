@@ -1,4 +1,4 @@
-//! `estreamer-cef bench`: how fast this machine forwards, measured, not promised.
+//! `estreamer-cef-sim bench`: how fast this machine forwards, measured, not promised.
 //!
 //! `bench` (end to end): the simulated FMC streams connection (or intrusion) records over mutual
 //! TLS to the forwarder, which decodes, maps and encodes them and sends them over TLS to a
@@ -21,21 +21,20 @@ use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
-use super::Cli;
-use crate::cef::{CefEncoder, CefHeader};
-use crate::config::{Config, Start};
-use crate::decode::filter::RecordFilter;
-use crate::decode::stage::{DecodeStage, Handled};
-use crate::decode::{Decoder, catalog};
-use crate::mapping::Mappings;
-use crate::mapping::plan::Scratch;
-use crate::metadata::{Cache, Limits};
-use crate::pipeline::{self, RunOptions};
-use crate::sim::generate::{bench_metadata, connection_records, intrusion_records};
-use crate::sim::pki::{self, PkiFiles, PkiOptions};
-use crate::sim::scenario::{Scenario, SimRecord};
-use crate::sim::server::{SimulatorConfig, serve};
-use crate::syslog::OutputConfig;
+use crate::generate::{bench_metadata, connection_records, intrusion_records};
+use crate::pki::{self, PkiFiles, PkiOptions};
+use crate::scenario::{Scenario, SimRecord};
+use crate::server::{SimulatorConfig, serve};
+use estreamer_cef::cef::{CefEncoder, CefHeader};
+use estreamer_cef::config::{Config, Start};
+use estreamer_cef::decode::filter::RecordFilter;
+use estreamer_cef::decode::stage::{DecodeStage, Handled};
+use estreamer_cef::decode::{Decoder, catalog};
+use estreamer_cef::mapping::Mappings;
+use estreamer_cef::mapping::plan::Scratch;
+use estreamer_cef::metadata::{Cache, Limits};
+use estreamer_cef::pipeline::{self, RunOptions};
+use estreamer_cef::syslog::OutputConfig;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -65,7 +64,7 @@ pub enum Mode {
     Decode,
 }
 
-pub fn run(_cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     println!("{}", machine());
     if cfg!(debug_assertions) {
         println!("note: a debug build; build with --release for meaningful figures");

@@ -1,10 +1,10 @@
-//! `estreamer-cef bench` and `demo` run and report what they promise (the benchmark's figures
+//! `estreamer-cef-sim bench` and `demo` run and report what they promise (the benchmark's figures
 //! are not checked: speed belongs to the benchmark, not to tests).
 
 use std::process::Command;
 
 fn bench(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_estreamer-cef"))
+    let out = Command::new(env!("CARGO_BIN_EXE_estreamer-cef-sim"))
         .arg("-q")
         .arg("bench")
         .args(args)
@@ -55,7 +55,7 @@ fn decode_bench_reports_both_record_types() {
 
 #[test]
 fn demo_writes_the_events_it_announces() {
-    let out = Command::new(env!("CARGO_BIN_EXE_estreamer-cef"))
+    let out = Command::new(env!("CARGO_BIN_EXE_estreamer-cef-sim"))
         .arg("demo")
         .output()
         .unwrap();

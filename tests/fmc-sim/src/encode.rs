@@ -13,9 +13,9 @@ use rand::rngs::StdRng;
 use serde_json::{Map, Value as Json};
 
 use super::values::{self, Ctx, Gen, Val};
-use crate::decode::catalog;
-use crate::decode::schema::{FieldKind, ItemHeader, Op, Scope, ScopeId, discovery};
-use crate::decode::{FieldRef, RecordSchema};
+use estreamer_cef::decode::catalog;
+use estreamer_cef::decode::schema::{FieldKind, ItemHeader, Op, Scope, ScopeId, discovery};
+use estreamer_cef::decode::{FieldRef, RecordSchema};
 
 /// The list block type written in list headers (series 1, reference 6.4).
 pub(crate) const LIST_BLOCK_TYPE: u32 = 11;
@@ -65,7 +65,7 @@ fn scope_info(scope: &Scope) -> ScopeInfo {
 }
 
 /// The name value rules see: a string block's text is named after its block.
-fn rule_name<'s>(scope: &'s Scope, f: &'s crate::decode::schema::FieldInfo) -> &'s str {
+fn rule_name<'s>(scope: &'s Scope, f: &'s estreamer_cef::decode::schema::FieldInfo) -> &'s str {
     match (f.kind, f.parent) {
         (FieldKind::Text | FieldKind::Bytes, Some(p)) if &*f.name == "data" => {
             &scope.fields[p as usize].name
@@ -422,8 +422,8 @@ impl Encoder<'_> {
     /// The discovery event header (reference 6.2): 40 bytes, plus the host's IPv6 address when
     /// hasIpv6 is 1; otherwise the host address is the legacy IPv4 field.
     fn discovery(&mut self, inst: &mut Inst, base: u16) {
-        use crate::decode::Scalar;
         use discovery::*;
+        use estreamer_cef::decode::Scalar;
         let s = |o: u16| base + o;
         let u32k = FieldKind::Scalar(Scalar::U32);
         let forced_int = |inst: &Inst, o: u16| match inst.forced.and_then(|f| f.get(&s(o))) {

@@ -1,4 +1,4 @@
-//! `estreamer-cef simulate`: the FMC simulator as a command.
+//! `estreamer-cef-sim simulate`: the FMC simulator as a command.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::{Cli, signals};
-use crate::sim::faults::{Fault, SYNTAX};
-use crate::sim::generate::{GenOptions, generate, to_stream};
-use crate::sim::pki::{self, PkiFiles, PkiOptions};
-use crate::sim::server::{SimulatorConfig, serve};
+use crate::faults::{Fault, SYNTAX};
+use crate::generate::{GenOptions, generate, to_stream};
+use crate::pki::{self, PkiFiles, PkiOptions};
+use crate::server::{SimulatorConfig, serve};
+use estreamer_cef::cli::signals;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -65,7 +65,7 @@ fn gen_options(args: &Args) -> GenOptions {
     }
 }
 
-pub fn run(_cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.init {
         return init(dir);
     }
@@ -92,7 +92,7 @@ pub fn run(_cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let pki = PkiFiles::in_dir(&args.pki);
     if !pki.server_cert.exists() {
         anyhow::bail!(
-            "no simulator PKI in {}: run `estreamer-cef simulate --init {}` first",
+            "no simulator PKI in {}: run `estreamer-cef-sim simulate --init {}` first",
             args.pki.display(),
             args.pki.display()
         );
@@ -128,7 +128,7 @@ fn init(dir: &Path) -> anyhow::Result<ExitCode> {
     let files = pki::init(dir, &opts)?;
     let dir_abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let config = format!(
-        "# Client configuration for the FMC simulator (estreamer-cef simulate --pki {dir}).\n\
+        "# Client configuration for the FMC simulator (estreamer-cef-sim simulate --pki {dir}).\n\
          [fmc]\nhost = \"127.0.0.1\"\nport = 8302\npkcs12 = \"{p12}\"\npkcs12_password_file = \"{pass}\"\n\
          server_ca = \"pkcs12\"\nstart = \"bookmark\"\n\n[state]\ndir = \"{state}\"\n\n\
          [[output]]\ntransport = \"stdout\"\n",
@@ -138,7 +138,7 @@ fn init(dir: &Path) -> anyhow::Result<ExitCode> {
         state = dir_abs.join("state").display(),
     );
     let cfg_path = dir.join("estreamer-cef.toml");
-    crate::metadata::store::write_atomic(&cfg_path, config.as_bytes())?;
+    estreamer_cef::metadata::store::write_atomic(&cfg_path, config.as_bytes())?;
     println!("created in {}:", dir.display());
     for p in [
         &files.ca_cert,
@@ -151,7 +151,7 @@ fn init(dir: &Path) -> anyhow::Result<ExitCode> {
         println!("  {}", p.display());
     }
     println!(
-        "next:\n  estreamer-cef simulate --pki {d}            # the simulated FMC\n  \
+        "next:\n  estreamer-cef-sim simulate --pki {d}            # the simulated FMC\n  \
          estreamer-cef -c {c} test   # diagnose the connection\n  \
          estreamer-cef -c {c} run    # CEF on stdout",
         d = dir.display(),

@@ -8,7 +8,7 @@
 //! request) or EventData messages, paced by the client's Null acknowledgements (at most `window`
 //! messages unacknowledged), with keepalive Nulls when there is nothing to send. Faults
 //! ([`Fault`]) make it misbehave on purpose. Every session keeps a log of what it was asked and
-//! what it sent ([`SessionLog`]), for tests and for `estreamer-cef simulate`.
+//! what it sent ([`SessionLog`]), for tests and for `estreamer-cef-sim simulate`.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -31,13 +31,15 @@ use tracing::{info, warn};
 use super::faults::Fault;
 use super::pki::{self, PkiError, PkiFiles};
 use super::scenario::{Scenario, SimRecord};
-use crate::decode::RecordHeader;
-use crate::estreamer::connection::{ConnError, Connection};
-use crate::estreamer::cursor;
-use crate::estreamer::message::{
+use estreamer_cef::decode::RecordHeader;
+use estreamer_cef::estreamer::connection::{ConnError, Connection};
+use estreamer_cef::estreamer::cursor;
+use estreamer_cef::estreamer::message::{
     self, ESTREAMER_SERVICE, ErrorBody, HEADER_LEN, Message, NULL_MESSAGE, kind,
 };
-use crate::estreamer::request::{EventStreamRequest, StreamingRequest, describe_flags, flag};
+use estreamer_cef::estreamer::request::{
+    EventStreamRequest, StreamingRequest, describe_flags, flag,
+};
 
 /// How long a client may take for the TLS handshake and for its requests.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -386,7 +388,7 @@ struct Stream {
 
 impl Session {
     fn log(&self, line: &str) {
-        info!(target: "estreamer_cef::sim::fmc", "[session {}] {line}", self.id);
+        info!(target: "estreamer_cef_sim::fmc", "[session {}] {line}", self.id);
         self.shared.update(self.id, |l| {
             if l.lines.len() < MAX_LINES_KEPT {
                 l.lines.push(line.to_string());
