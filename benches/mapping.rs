@@ -11,14 +11,16 @@
 
 use std::hint::black_box;
 
+use std::sync::Arc;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use estreamer_cef::cef::{CefEncoder, CefHeader};
 use estreamer_cef::decode::filter::RecordFilter;
-use estreamer_cef::decode::stage::DecodeStage;
 use estreamer_cef::decode::{Decoder, Record, RecordHeader, RecordSchema, Scope, Slot, catalog};
 use estreamer_cef::mapping::Mappings;
 use estreamer_cef::mapping::plan::Scratch;
 use estreamer_cef::metadata::{Cache, Limits};
+use estreamer_cef::transform::{Outcome, Transform};
 use estreamer_cef_sim::generate::{bench_metadata, connection_records, intrusion_records};
 use estreamer_cef_sim::scenario::SimRecord;
 
@@ -54,11 +56,12 @@ impl Decoded {
 
 /// The metadata cache the events resolve through.
 fn cache() -> Cache {
-    let mut stage = DecodeStage::new(Cache::new(Limits::default()), RecordFilter::all(), None);
+    let cache = std::sync::RwLock::new(Cache::new(Limits::default()));
+    let mut transform = Transform::builtin();
     for (i, r) in bench_metadata(SEED).iter().enumerate() {
-        let _ = stage.handle(i as u64, &r.body);
+        let _ = transform.apply(i as u64, &r.body, &cache, &mut Vec::new());
     }
-    stage.cache
+    cache.into_inner().unwrap()
 }
 
 fn decoded(records: &[SimRecord]) -> Vec<Decoded> {
@@ -124,27 +127,29 @@ fn map_encode(c: &mut Criterion) {
     g.finish();
 }
 
+/// The whole transform, as the worker runs it.
 fn decode_map_encode(c: &mut Criterion) {
-    let mappings = Mappings::builtin();
-    let cache = cache();
+    let cache = std::sync::RwLock::new(cache());
     let mut g = c.benchmark_group("decode+map+encode");
     g.throughput(Throughput::Elements(N as u64));
     for (name, records) in [
         ("71 connection", connection_records(N, SEED)),
         ("400 intrusion", intrusion_records(N, SEED)),
     ] {
-        let mut decoder = Decoder::new(catalog());
-        let mut enc = CefEncoder::new(CefHeader::default());
-        let mut scratch = Scratch::default();
+        let mut transform = Transform::new(
+            RecordFilter::all(),
+            Arc::new(Mappings::builtin()),
+            CefHeader::default(),
+            false,
+        );
         let mut buf = Vec::with_capacity(4096);
         g.bench_function(name, |b| {
             b.iter(|| {
                 let mut bytes = 0;
-                for r in &records {
-                    let rec = decoder.decode(&r.body).unwrap();
-                    let plan = mappings.plan_for(&rec).unwrap();
+                for (i, r) in records.iter().enumerate() {
                     buf.clear();
-                    plan.encode(&rec, &cache, &mut enc, &mut buf, &mut scratch);
+                    let outcome = transform.apply(i as u64, &r.body, &cache, &mut buf);
+                    assert!(matches!(outcome, Outcome::Event { .. }));
                     bytes += buf.len();
                 }
                 black_box(bytes)

@@ -4,11 +4,11 @@
 //! (sinks), with `bookmark`, `metadata` and `config` beside them. The FMC simulator used by tests,
 //! benchmarks and the demo is its own crate, `tests/fmc-sim`.
 
-pub mod bookmark;
 pub mod cef;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod delivery;
 pub mod diagnose;
 pub mod estreamer;
 pub mod mapping;
@@ -16,3 +16,4 @@ pub mod metadata;
 pub mod monitor;
 pub mod pipeline;
 pub mod syslog;
+pub mod transform;

@@ -21,8 +21,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use delivery_support::*;
-use estreamer_cef::bookmark::Bookmark;
-use estreamer_cef::estreamer::cursor;
+use estreamer_cef::delivery::Bookmark;
+use estreamer_cef::delivery::cursor;
 use estreamer_cef_sim::server::SimulatorConfig;
 use syslog_ng::{SyslogNg, free_port};
 

@@ -3,16 +3,17 @@
 //! record decoder, the JSON renderer, the metadata cache or the CEF mapping panic.
 //! (`fuzz/` has the same targets for cargo-fuzz, for longer runs.)
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock, RwLock};
 
-use estreamer_cef::cef::CefEncoder;
+use estreamer_cef::cef::CefHeader;
+use estreamer_cef::decode::catalog;
+use estreamer_cef::decode::filter::RecordFilter;
 use estreamer_cef::decode::json::record_fields;
 use estreamer_cef::decode::stream::{StreamEvent, walk};
-use estreamer_cef::decode::{Decoder, catalog};
 use estreamer_cef::estreamer::message::{self, Bundle, DEFAULT_MAX_BODY};
 use estreamer_cef::mapping::Mappings;
-use estreamer_cef::mapping::plan::Scratch;
 use estreamer_cef::metadata::{Cache, Limits};
+use estreamer_cef::transform::{Outcome, Transform};
 use estreamer_cef_sim::generate::{GenOptions, generate};
 use proptest::prelude::*;
 
@@ -35,27 +36,26 @@ fn seeds() -> &'static Vec<Vec<u8>> {
     })
 }
 
-fn mappings() -> &'static Mappings {
-    static M: OnceLock<Mappings> = OnceLock::new();
-    M.get_or_init(Mappings::builtin)
+/// The service's transform with the built-in tables (compiled once).
+fn transform() -> Transform {
+    static M: OnceLock<Arc<Mappings>> = OnceLock::new();
+    let mappings = M.get_or_init(|| Arc::new(Mappings::builtin())).clone();
+    Transform::new(RecordFilter::all(), mappings, CefHeader::default(), true)
 }
 
-/// Everything a record goes through after the wire.
-fn exercise_record(decoder: &mut Decoder, cache: &mut Cache, body: &[u8]) {
-    if let Ok(rec) = decoder.decode(body) {
-        let _ = record_fields(&rec);
-        cache.ingest(&rec);
-        let _ = cache.resolve_all(&rec);
-        if let Some(plan) = mappings().plan_for(&rec) {
-            let mut enc = CefEncoder::default();
-            let mut buf = Vec::new();
-            plan.encode(&rec, cache, &mut enc, &mut buf, &mut Scratch::new(true));
-            assert!(std::str::from_utf8(&buf).is_ok(), "CEF output is not UTF-8");
-            assert!(
-                !buf.contains(&b'\n') && !buf.contains(&b'\r'),
-                "raw newline in CEF"
-            );
-        }
+/// Everything a record goes through after the wire: the service's transform and `decode`'s JSON.
+fn exercise_record(transform: &mut Transform, cache: &RwLock<Cache>, body: &[u8]) {
+    let mut buf = Vec::new();
+    let (outcome, _) = transform.apply_inspect(0, body, cache, &mut buf, |rec, cache| {
+        let _ = record_fields(rec);
+        let _ = cache.resolve_all(rec);
+    });
+    if let Outcome::Event { .. } = outcome {
+        assert!(std::str::from_utf8(&buf).is_ok(), "CEF output is not UTF-8");
+        assert!(
+            !buf.contains(&b'\n') && !buf.contains(&b'\r'),
+            "raw newline in CEF"
+        );
     }
 }
 
@@ -145,11 +145,11 @@ proptest! {
     fn framed_garbage_never_panics(kind in prop_oneof![Just(4u16), Just(4002u16), any::<u16>()],
                                    body in proptest::collection::vec(any::<u8>(), 0..600)) {
         let wire = message::encode(kind, &body);
-        let mut decoder = Decoder::new(catalog());
-        let mut cache = Cache::new(Limits::default());
+        let mut transform = transform();
+        let cache = RwLock::new(Cache::new(Limits::default()));
         for ev in walk(&wire) {
             if let StreamEvent::Record(r) = ev {
-                exercise_record(&mut decoder, &mut cache, r.body);
+                exercise_record(&mut transform, &cache, r.body);
             }
         }
     }
@@ -169,9 +169,9 @@ proptest! {
             body.extend_from_slice(&0u32.to_be_bytes());
         }
         body.extend_from_slice(&data);
-        let mut decoder = Decoder::new(catalog());
-        let mut cache = Cache::new(Limits::default());
-        exercise_record(&mut decoder, &mut cache, &body);
+        let mut transform = transform();
+        let cache = RwLock::new(Cache::new(Limits::default()));
+        exercise_record(&mut transform, &cache, &body);
     }
 
     /// Valid records of every type, mutated: the inputs that reach deep into the layouts.
@@ -183,8 +183,8 @@ proptest! {
         let seeds = seeds();
         let body = &seeds[which.index(seeds.len())];
         let mutated = apply(body, &muts);
-        let mut decoder = Decoder::new(catalog());
-        let mut cache = Cache::new(Limits::default());
-        exercise_record(&mut decoder, &mut cache, &mutated);
+        let mut transform = transform();
+        let cache = RwLock::new(Cache::new(Limits::default()));
+        exercise_record(&mut transform, &cache, &mutated);
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use estreamer_cef::estreamer::cursor::Cursor;
+use estreamer_cef::delivery::cursor::Cursor;
 use estreamer_cef::estreamer::request::StartAt;
 use estreamer_cef::estreamer::session::{
     self, SessionConfig, SessionError, SessionStats, SessionStatsSnapshot,

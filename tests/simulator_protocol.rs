@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use estreamer_cef::decode::RecordHeader;
+use estreamer_cef::delivery::cursor;
 use estreamer_cef::estreamer::connection::Connection;
-use estreamer_cef::estreamer::cursor;
 use estreamer_cef::estreamer::message::{self, Bundle, Message, NULL_MESSAGE, kind};
 use estreamer_cef::estreamer::request::{
     DEFAULT_EXTENDED_EVENTS, EventVersion, StartAt, event_stream_request, streaming_request,

@@ -1,30 +1,22 @@
-//! One EventData body through everything a record meets: decoder, JSON, metadata cache, CEF
-//! mapping. Any panic is a bug.
+//! One EventData body through everything a record meets: the service's transform (decoder,
+//! metadata cache, record filter, mapping table, CEF encoder) and the JSON of `decode`. Any panic
+//! is a bug.
 #![no_main]
 
-use std::sync::OnceLock;
-
-use estreamer_cef::cef::CefEncoder;
 use estreamer_cef::decode::json::record_fields;
-use estreamer_cef::decode::{Decoder, catalog};
-use estreamer_cef::mapping::Mappings;
-use estreamer_cef::mapping::plan::Scratch;
 use estreamer_cef::metadata::{Cache, Limits};
+use estreamer_cef::transform::{Outcome, Transform};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {
-    static MAPPINGS: OnceLock<Mappings> = OnceLock::new();
-    let mappings = MAPPINGS.get_or_init(Mappings::builtin);
-    let mut decoder = Decoder::new(catalog());
-    let mut cache = Cache::new(Limits::default());
-    if let Ok(rec) = decoder.decode(body) {
-        let _ = record_fields(&rec);
-        cache.ingest(&rec);
-        let _ = cache.resolve_all(&rec);
-        if let Some(plan) = mappings.plan_for(&rec) {
-            let mut buf = Vec::new();
-            plan.encode(&rec, &cache, &mut CefEncoder::default(), &mut buf, &mut Scratch::new(true));
-            assert!(!buf.contains(&b'\n'));
-        }
+    let mut transform = Transform::builtin();
+    let cache = std::sync::RwLock::new(Cache::new(Limits::default()));
+    let mut line = Vec::new();
+    let (outcome, _) = transform.apply_inspect(0, body, &cache, &mut line, |rec, cache| {
+        let _ = record_fields(rec);
+        let _ = cache.resolve_all(rec);
+    });
+    if let Outcome::Event { .. } = outcome {
+        assert!(!line.contains(&b'\n'));
     }
 });

@@ -3,17 +3,18 @@
 use std::io::{BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use serde_json::{Map, Value as Json};
 
 use super::Cli;
+use crate::decode::Record;
 use crate::decode::filter::RecordFilter;
 use crate::decode::json::record_fields;
-use crate::decode::stage::{DecodeStage, Handled};
 use crate::decode::stream::{StreamEvent, walk};
-use crate::mapping::plan::Scratch;
 use crate::metadata::{Cache, Limits};
+use crate::transform::{Outcome, Transform};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -37,13 +38,10 @@ pub struct Args {
 }
 
 pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
-    let mut cef = None;
     // JSON shows every record; CEF only what the service would send (the configured record
-    // filter: metadata records are not sent by default).
-    let mut filter = RecordFilter::all();
-    if args.cef {
+    // filter and mapping tables: metadata records are not sent by default).
+    let mut transform = if args.cef {
         let (cfg, _) = super::load_config(cli, Vec::new())?;
-        filter = RecordFilter::new(&cfg.records);
         let dir = args
             .mappings_dir
             .clone()
@@ -52,13 +50,15 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         let header =
             crate::cef::CefHeader::new(&cfg.cef.vendor, &cfg.cef.product, &cfg.cef.version)
                 .map_err(|e| anyhow::anyhow!("[cef] header values: {e}"))?;
-        cef = Some((
-            mappings,
-            crate::cef::CefEncoder::new(header),
-            Scratch::default(),
-            Vec::new(),
-        ));
-    }
+        Transform::new(
+            RecordFilter::new(&cfg.records),
+            Arc::new(mappings),
+            header,
+            false,
+        )
+    } else {
+        Transform::builtin()
+    };
     let bytes = if args.file.as_os_str() == "-" {
         let mut v = Vec::new();
         std::io::stdin()
@@ -69,14 +69,15 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?
     };
     let mut cache = Cache::new(Limits::default());
-    if let Some(dir) = &args.cache {
-        if let Err(e) = crate::metadata::store::load(&mut cache, dir) {
-            tracing::warn!("{e}");
-        }
+    if let Some(dir) = &args.cache
+        && let Err(e) = crate::metadata::store::load(&mut cache, dir)
+    {
+        tracing::warn!("{e}");
     }
-    let mut stage = DecodeStage::new(cache, filter, None);
+    let cache = std::sync::RwLock::new(cache);
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    let mut line = Vec::new();
     let mut broken = None;
     for ev in walk(&bytes) {
         let r = match ev {
@@ -93,55 +94,27 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                 break;
             }
         };
-        if !args.record_types.is_empty() {
-            // Read metadata for the cache even when it is not printed.
-            let t = crate::decode::RecordHeader::parse(r.body)
-                .map(|h| h.record_type)
-                .unwrap_or(0);
-            if !args.record_types.contains(&t) {
-                let _ = stage.handle(r.index, r.body);
-                continue;
-            }
+        // Records of other types are still read: their metadata makes names resolve.
+        let shown = args.record_types.is_empty()
+            || crate::decode::RecordHeader::parse(r.body)
+                .is_ok_and(|h| args.record_types.contains(&h.record_type));
+        line.clear();
+        let (outcome, json) =
+            transform.apply_inspect(r.index, r.body, &cache, &mut line, |record, cache| {
+                (shown && !args.cef).then(|| record_json(r.index, record, cache))
+            });
+        if let Some(Some(obj)) = json {
+            serde_json::to_writer(&mut out, &obj)?;
+            out.write_all(b"\n")?;
         }
-        if let Handled::Record { record, cache, .. } = stage.handle(r.index, r.body) {
-            if let Some((mappings, encoder, scratch, buf)) = cef.as_mut() {
-                if let Some(plan) = mappings.plan_for(&record) {
-                    buf.clear();
-                    plan.encode(&record, cache, encoder, buf, scratch);
-                    write!(out, "{}\t", r.index)?;
-                    out.write_all(buf)?;
-                    out.write_all(b"\n")?;
-                }
-                continue;
-            }
-            let mut obj = Map::new();
-            obj.insert("index".into(), r.index.into());
-            let fields = record_fields(&record);
-            obj.insert("recordType".into(), record.record_type().into());
-            match record.schema {
-                Some(s) => {
-                    obj.insert("recordName".into(), Json::String(s.name.to_string()));
-                    obj.insert(
-                        "recordCategory".into(),
-                        Json::String(s.category.as_str().into()),
-                    );
-                }
-                None => {
-                    obj.insert("recordName".into(), Json::String("Unknown".into()));
-                    obj.insert("recordCategory".into(), Json::String("UNKNOWN".into()));
-                }
-            }
-            obj.extend(fields);
-            let computed = cache.resolve_all(&record);
-            if !computed.is_empty() {
-                obj.insert("@computed".into(), Json::Object(computed));
-            }
-            serde_json::to_writer(&mut out, &Json::Object(obj))?;
+        if shown && args.cef && matches!(outcome, Outcome::Event { .. }) {
+            write!(out, "{}\t", r.index)?;
+            out.write_all(&line)?;
             out.write_all(b"\n")?;
         }
     }
     out.flush()?;
-    let c = &stage.counters;
+    let c = transform.counters();
     let summary = format!(
         "{} records: {} metadata, {} of unknown types, {} malformed (skipped)",
         c.records, c.metadata, c.unknown, c.malformed
@@ -156,4 +129,24 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// A record as eNcore's JSON showed it: index, type, name, category, every field and the
+/// resolved names (`@computed`).
+fn record_json(index: u64, record: &Record<'_>, cache: &Cache) -> Json {
+    let mut obj = Map::new();
+    obj.insert("index".into(), index.into());
+    obj.insert("recordType".into(), record.record_type().into());
+    let (name, category) = match record.schema {
+        Some(s) => (s.name.to_string(), s.category.as_str().to_string()),
+        None => ("Unknown".into(), "UNKNOWN".into()),
+    };
+    obj.insert("recordName".into(), Json::String(name));
+    obj.insert("recordCategory".into(), Json::String(category));
+    obj.extend(record_fields(record));
+    let computed = cache.resolve_all(record);
+    if !computed.is_empty() {
+        obj.insert("@computed".into(), Json::Object(computed));
+    }
+    Json::Object(obj)
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use super::{Cli, signals};
 use crate::pipeline::{self, RunOptions};
@@ -50,7 +50,7 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let reload = Arc::new(AtomicBool::new(false));
+        let reload = Arc::new(tokio::sync::Notify::new());
         let shutdown = signals::install(Some(reload.clone()))?;
         let (mon_tx, mon_rx) = tokio::sync::oneshot::channel::<crate::monitor::Monitor>();
         if let Some(interval) = signals::watchdog_interval() {

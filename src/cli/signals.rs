@@ -1,13 +1,11 @@
 //! Signals and systemd notifications for the long-running commands.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// SIGTERM and SIGINT set the returned flag to true (the first time: a clean stop); SIGHUP sets
-/// `reload`.
-pub fn install(reload: Option<Arc<AtomicBool>>) -> std::io::Result<watch::Receiver<bool>> {
+/// notifies `reload`.
+pub fn install(reload: Option<Arc<Notify>>) -> std::io::Result<watch::Receiver<bool>> {
     use tokio::signal::unix::{SignalKind, signal};
     let (tx, rx) = watch::channel(false);
     let mut term = signal(SignalKind::terminate())?;
@@ -19,7 +17,7 @@ pub fn install(reload: Option<Arc<AtomicBool>>) -> std::io::Result<watch::Receiv
                 _ = term.recv() => { tracing::info!("SIGTERM: stopping cleanly"); let _ = tx.send(true); }
                 _ = int.recv() => { tracing::info!("interrupted: stopping cleanly"); let _ = tx.send(true); }
                 _ = hup.recv() => match &reload {
-                    Some(r) => { tracing::info!("SIGHUP: reloading the mapping tables"); r.store(true, Ordering::Relaxed); }
+                    Some(r) => { tracing::info!("SIGHUP: reloading the mapping tables"); r.notify_one(); }
                     None => tracing::info!("SIGHUP ignored"),
                 },
             }

@@ -12,5 +12,4 @@ pub use schema::{Category, FieldKind, FieldRef, RecordSchema, Scalar, Scope};
 pub use value::Value;
 pub mod filter;
 pub mod json;
-pub mod stage;
 pub mod stream;

@@ -2,7 +2,7 @@
 //! a capture file) and yields every record with its index: records inside bundles count one by
 //! one, Null and other non-record messages do not count.
 
-use crate::estreamer::message::{Bundle, FrameError, MessageIter, kind};
+use crate::estreamer::message::{Bundle, FrameError, MessageIter, kind, records};
 
 /// One record's EventData body and where it came from.
 #[derive(Clone, Copy, Debug)]
@@ -55,43 +55,27 @@ pub fn walk(bytes: &[u8]) -> impl Iterator<Item = StreamEvent<'_>> {
                 error: FrameError::Incomplete,
             }),
             Err((offset, error)) => out.push(StreamEvent::Broken { offset, error }),
-            Ok((offset, kind::EVENT_DATA, body)) => {
-                out.push(StreamEvent::Record(StreamRecord {
-                    index,
-                    message_offset: offset,
-                    bundle: None,
-                    body,
-                }));
-                index += 1;
-            }
-            Ok((offset, kind::MESSAGE_BUNDLE, body)) => match Bundle::parse(body) {
-                Ok(b) => {
-                    for (pos, item) in b.items().enumerate() {
-                        match item {
-                            Ok((_, body)) => {
-                                out.push(StreamEvent::Record(StreamRecord {
-                                    index,
-                                    message_offset: offset,
-                                    bundle: Some((b.sequence, pos as u32)),
-                                    body,
-                                }));
-                                index += 1;
-                            }
-                            Err(e) => {
-                                out.push(StreamEvent::BadBundle {
-                                    offset,
-                                    reason: e.to_string(),
-                                });
-                                break;
-                            }
+            Ok((offset, k @ (kind::EVENT_DATA | kind::MESSAGE_BUNDLE), body)) => {
+                let bundle = (k == kind::MESSAGE_BUNDLE)
+                    .then(|| Bundle::parse(body).map(|b| b.sequence).unwrap_or(0));
+                for (pos, item) in records(k, body).enumerate() {
+                    match item {
+                        Ok(body) => {
+                            out.push(StreamEvent::Record(StreamRecord {
+                                index,
+                                message_offset: offset,
+                                bundle: bundle.map(|seq| (seq, pos as u32)),
+                                body,
+                            }));
+                            index += 1;
                         }
+                        Err(e) => out.push(StreamEvent::BadBundle {
+                            offset,
+                            reason: e.to_string(),
+                        }),
                     }
                 }
-                Err(e) => out.push(StreamEvent::BadBundle {
-                    offset,
-                    reason: e.to_string(),
-                }),
-            },
+            }
             Ok((offset, k, _)) => out.push(StreamEvent::Other { offset, kind: k }),
         }
         out

@@ -260,6 +260,45 @@ impl<'a> Bundle<'a> {
     }
 }
 
+/// The records a data message carries: its body for EventData, each item of a MessageBundle,
+/// nothing for other messages. The one place bundles are unpacked. A bundle whose items do not
+/// add up yields the error last (the rest of it is skipped).
+pub fn records(kind: u16, body: &[u8]) -> Records<'_> {
+    match kind {
+        kind::EVENT_DATA => Records::One(Some(body)),
+        kind::MESSAGE_BUNDLE => match Bundle::parse(body) {
+            Ok(b) => Records::Bundle(b.items()),
+            Err(e) => Records::Failed(Some(e)),
+        },
+        _ => Records::One(None),
+    }
+}
+
+/// Iterator of [`records`].
+pub enum Records<'a> {
+    One(Option<&'a [u8]>),
+    Bundle(BundleItems<'a>),
+    Failed(Option<BundleError>),
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<&'a [u8], BundleError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Records::One(body) => body.take().map(Ok),
+            Records::Bundle(items) => match items.next()? {
+                Ok((_, body)) => Some(Ok(body)),
+                Err(e) => {
+                    *self = Records::Failed(None);
+                    Some(Err(e))
+                }
+            },
+            Records::Failed(e) => e.take().map(Err),
+        }
+    }
+}
+
 pub struct BundleItems<'a> {
     rest: &'a [u8],
     offset: usize,

@@ -2,7 +2,6 @@
 //! and the session that holds it (handshake, acknowledgements, reconnects).
 
 pub mod connection;
-pub mod cursor;
 pub mod message;
 pub mod request;
 pub mod session;

@@ -5,26 +5,28 @@
 //! more; the worker finishes what it has; the outputs deliver what they took and close; then the
 //! final bookmark records exactly what was delivered, so a clean restart sends no duplicate.
 
+mod pool;
 mod worker;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
-use crate::bookmark::{Bookmark, Tracker};
-use crate::cef::{CefEncoder, CefHeader};
+use crate::cef::CefHeader;
 use crate::config::{Config, Start};
 use crate::decode::filter::RecordFilter;
-use crate::decode::stage::{DecodeCounters, DecodeStage};
+use crate::delivery::{Bookmark, Delivery};
 use crate::estreamer::session::{self, SessionConfig, SessionStats};
 use crate::estreamer::tls;
 use crate::mapping::Mappings;
 use crate::metadata::Cache;
 use crate::monitor::{Monitor, PipelineStats};
 use crate::syslog::{self, FrameEncoder, Output, OutputStats};
+use crate::transform::Transform;
+use pool::Pool;
 
 /// How a run was asked to behave beyond the configuration.
 #[derive(Default)]
@@ -33,8 +35,8 @@ pub struct RunOptions {
     pub stop_after: Option<u64>,
     /// Called once the FMC session and the outputs are up (systemd readiness).
     pub on_ready: Option<Box<dyn FnOnce() + Send>>,
-    /// Set to reload the mapping tables (SIGHUP).
-    pub reload: Option<Arc<AtomicBool>>,
+    /// Notified to reload the mapping tables (SIGHUP).
+    pub reload: Option<Arc<Notify>>,
     /// Receives the monitor once the pipeline runs (watchdog, tests).
     pub monitor: Option<tokio::sync::oneshot::Sender<Monitor>>,
 }
@@ -45,7 +47,7 @@ pub struct Summary {
     pub emitted: u64,
     pub delivered: u64,
     pub bookmark: Bookmark,
-    pub counters: DecodeCounters,
+    pub counters: crate::transform::Counters,
 }
 
 /// Loads the mapping tables the configuration names.
@@ -73,16 +75,14 @@ pub async fn run(
             state_dir.display()
         )
     })?;
-    let bookmark = match cfg.fmc.start {
-        Start::Bookmark => Bookmark::load(&state_dir).map_err(anyhow::Error::msg)?,
-        _ => None,
-    };
-    let start = cfg.start_at(bookmark.as_ref().map(|b| b.second));
-    let cursor = bookmark.as_ref().map(|b| b.cursor()).unwrap_or_default();
+    let delivery =
+        Delivery::open(&state_dir, cfg.fmc.start == Start::Bookmark).map_err(anyhow::Error::msg)?;
+    let bookmark = Some(delivery.bookmark_second()).filter(|s| *s > 0);
+    let start = cfg.start_at(bookmark);
     tracing::info!(
         "starting {} ({})",
         session::describe_start(start),
-        match &bookmark {
+        match bookmark {
             Some(_) => format!("bookmark from {}", Bookmark::path(&state_dir).display()),
             None => "no bookmark".into(),
         }
@@ -134,7 +134,7 @@ pub async fn run(
     })?;
     drop(password);
     let session_cfg = SessionConfig::from_config(&cfg, identity, start);
-    let resume = Arc::new(AtomicU32::new(cursor.second()));
+    let resume = Arc::new(AtomicU32::new(delivery.resume_second()));
     let (src_tx, src_rx) = mpsc::channel(32);
     let session_stats = Arc::new(SessionStats::default());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -185,37 +185,43 @@ pub async fn run(
         });
     }
 
-    // Worker.
-    let stage = DecodeStage::new(cache, RecordFilter::new(&cfg.records), Some(cursor));
-    let reload = opts.reload.clone().unwrap_or_default();
+    // Worker, and the transform on every core.
+    let filter = RecordFilter::new(&cfg.records);
+    let mappings = Arc::new(mappings);
+    let tap_json = tap
+        .as_ref()
+        .is_some_and(|(h, _, _)| h.format() == syslog::TapFormat::Json);
+    let cache = Arc::new(std::sync::RwLock::new(cache));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pool = Pool::start(
+        threads,
+        || Transform::new(filter.clone(), mappings.clone(), header.clone(), tap_json),
+        cache.clone(),
+    )
+    .context("cannot start the transform threads")?;
     let reload_cfg = cfg.clone();
-    let tap_handle = tap.as_ref().map(|(h, f, _)| (h.clone(), f.clone()));
-    let start_bookmark = bookmark.clone().unwrap_or_default();
+    let outputs = worker::Outputs {
+        senders: out_tx,
+        names: out_stats.iter().map(|(n, _)| n.clone()).collect(),
+        progress,
+    };
     let w = worker::Worker {
-        rt: tokio::runtime::Handle::current(),
         source: src_rx,
-        stage,
-        tracker: Tracker::new(start_bookmark),
-        mappings: Arc::new(mappings),
-        encoder: CefEncoder::new(header),
-        outputs: out_tx,
-        output_names: out_stats.iter().map(|(n, _)| n.clone()).collect(),
-        progress: progress.clone(),
-        tap: tap_handle,
+        pool,
+        cache: cache.clone(),
+        delivery,
+        outputs,
+        tap: tap.as_ref().map(|(h, f, _)| (h.clone(), f.clone())),
         resume,
         stats: stats.clone(),
-        state_dir: state_dir.clone(),
-        reload,
+        reload: opts.reload.clone().unwrap_or_default(),
         reload_mappings: Box::new(move || load_mappings(&reload_cfg)),
         stop_after: opts.stop_after,
         stop: stop_tx,
         shutdown: shutdown.clone(),
-        timers: worker::Timers::new(),
-        msgids: worker::MsgIds::default(),
     };
-    let finished = tokio::task::spawn_blocking(move || w.run())
-        .await
-        .context("the worker thread failed")?;
+    let progress: Vec<watch::Receiver<u64>> = w.outputs.progress.clone();
+    let finished = tokio::spawn(w.run()).await.context("the worker failed")?;
 
     // The worker has ended (shutdown, or an output failed); it told the session to stop.
     match session_task.await {
@@ -230,20 +236,18 @@ pub async fn run(
         drop(h);
         let _ = task.await;
     }
-    let mut tracker = finished.tracker;
+    let mut delivery = finished.delivery;
     let delivered = progress
         .iter()
         .map(|p| *p.borrow())
         .min()
         .unwrap_or(finished.emitted);
-    tracker.delivered(delivered);
-    let bm = tracker.bookmark();
-    if bm.second > 0 {
-        bm.save(&state_dir)
-            .with_context(|| format!("cannot save the bookmark in {}", state_dir.display()))?;
-    }
-    let stage = finished.stage;
-    if let Err(e) = crate::metadata::store::save(&stage.cache, &state_dir) {
+    delivery.delivered(delivered);
+    let bm = delivery
+        .save()
+        .with_context(|| format!("cannot save the bookmark in {}", state_dir.display()))?;
+    let cache = cache.read().unwrap_or_else(|e| e.into_inner());
+    if let Err(e) = crate::metadata::store::save(&cache, &state_dir) {
         tracing::error!("cannot save the metadata cache: {e}");
     }
     if delivered < finished.emitted {
@@ -256,7 +260,7 @@ pub async fn run(
         emitted: finished.emitted,
         delivered,
         bookmark: bm,
-        counters: stage.counters,
+        counters: finished.counters,
     })
 }
 

@@ -1,83 +1,82 @@
-//! The worker: one thread that decodes, maps and encodes every record, batch by batch (a bundle
-//! is one channel hop in and one out), follows delivery and keeps the bookmark and the metadata
-//! cache saved. Bounded channels on both sides: a slow output blocks the worker, which stops
-//! taking messages from the session, which stops acknowledging the FMC.
+//! The worker: one async loop that takes the FMC session's messages, admits their records
+//! ([`Delivery`]), has the [`Pool`] transform them on every core (a bundle is one job), hands
+//! the CEF events to every output in the stream's order, follows delivery and keeps the bookmark
+//! and the metadata cache saved. Bounded on both sides: a slow output holds the worker, which
+//! stops taking messages from the session, which stops acknowledging the FMC.
+//!
+//! A message that carries metadata waits until every job before it is done, and no job starts
+//! before it is: the cache never lags behind an event that needs its names.
 
-use std::collections::HashSet;
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
 
-use tokio::runtime::Handle;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::bookmark::Tracker;
-use crate::cef::CefEncoder;
-use crate::decode::json::record_fields;
-use crate::decode::stage::{DecodeStage, Handled};
-use crate::estreamer::message::{Bundle, kind};
+use super::pool::{Done, Job, Pool};
+use crate::decode::RecordHeader;
+use crate::delivery::{Delivery, Mark};
+use crate::estreamer::message::records as records_of;
 use crate::estreamer::session::SourceMessage;
 use crate::mapping::Mappings;
-use crate::mapping::plan::Scratch;
+use crate::metadata::Cache;
 use crate::monitor::PipelineStats;
 use crate::syslog::{Batch, FrameEncoder, OutEvent, TapFormat, TapHandle, TapRecord};
+use crate::transform::Counters;
+
+/// The outputs as the worker sees them: where batches go, and how far each has delivered.
+pub struct Outputs {
+    pub senders: Vec<mpsc::Sender<Arc<Batch>>>,
+    pub names: Vec<String>,
+    pub progress: Vec<watch::Receiver<u64>>,
+}
+
+impl Outputs {
+    /// The sequence number every output has delivered up to (`emitted` when there are none).
+    pub fn delivered(&self, emitted: u64) -> u64 {
+        self.progress
+            .iter()
+            .map(|p| *p.borrow())
+            .min()
+            .unwrap_or(emitted)
+    }
+}
 
 /// What the worker needs.
-pub struct Worker {
-    pub rt: Handle,
+pub(super) struct Worker {
     pub source: mpsc::Receiver<SourceMessage>,
-    pub stage: DecodeStage,
-    pub tracker: Tracker,
-    pub mappings: Arc<Mappings>,
-    pub encoder: CefEncoder,
-    pub outputs: Vec<mpsc::Sender<Arc<Batch>>>,
-    /// The outputs' names, for the log.
-    pub output_names: Vec<String>,
-    pub progress: Vec<watch::Receiver<u64>>,
+    pub pool: Pool,
+    pub cache: Arc<RwLock<Cache>>,
+    pub delivery: Delivery,
+    pub outputs: Outputs,
     pub tap: Option<(TapHandle, FrameEncoder)>,
+    /// Where a new FMC connection resumes (read by the session).
     pub resume: Arc<AtomicU32>,
     pub stats: Arc<PipelineStats>,
-    pub state_dir: PathBuf,
-    /// Set by SIGHUP: reload the mapping tables.
-    pub reload: Arc<AtomicBool>,
+    /// Notified by SIGHUP: reload the mapping tables.
+    pub reload: Arc<Notify>,
     /// Loads the mapping tables again (same sources as at start).
     pub reload_mappings: Box<dyn Fn() -> Result<Mappings, String> + Send>,
     /// Stop once this many events have been emitted (the demo).
     pub stop_after: Option<u64>,
+    /// Tells the rest of the pipeline to stop (the demo's end, an output that failed).
     pub stop: watch::Sender<bool>,
     /// True once the run is asked to stop (SIGTERM).
     pub shutdown: watch::Receiver<bool>,
-    pub timers: Timers,
-    pub msgids: MsgIds,
 }
 
-/// When the bookmark and the cache were last saved.
-pub struct Timers {
-    bookmark: Instant,
-    cache: Instant,
-}
-
-impl Timers {
-    pub fn new() -> Timers {
-        Timers {
-            bookmark: Instant::now(),
-            cache: Instant::now(),
-        }
-    }
-}
-
-/// One wait for room in an output's queue.
-enum Wait {
-    Done(Handoff),
-    /// Nothing yet: do the housekeeping and wait again.
-    Again,
+/// What the worker leaves for the final bookmark.
+pub(super) struct Finished {
+    pub delivery: Delivery,
+    pub counters: Counters,
+    pub emitted: u64,
 }
 
 /// How handing a batch to the outputs went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Handoff {
-    /// Every output took it.
     Taken,
     /// This output has ended (it failed).
     OutputGone(usize),
@@ -85,223 +84,254 @@ enum Handoff {
     Stopping(usize),
 }
 
-/// What the worker leaves for the final bookmark.
-pub struct Finished {
-    pub tracker: Tracker,
-    pub stage: DecodeStage,
-    pub emitted: u64,
-}
-
 const BOOKMARK_EVERY: Duration = Duration::from_secs(2);
 const CACHE_EVERY: Duration = Duration::from_secs(10);
-/// Longest the worker goes without housekeeping, also while it waits.
+/// Longest the worker goes without housekeeping, also while it waits for an output.
 const IDLE_TICK: Duration = Duration::from_millis(250);
+/// Jobs handed out per transform thread and not yet answered, at most: enough to keep every
+/// thread busy while the worker hands results on, few enough to keep memory small.
+const JOBS_PER_THREAD: usize = 3;
+
+/// A job handed out: its answer, and what its records' delivery covers.
+struct InFlight {
+    done: oneshot::Receiver<Done>,
+    mark: Option<Mark>,
+}
+
+/// Mutable state of one run of the loop, beside the [`Worker`]'s parts.
+struct Run {
+    seq: u64,
+    index: u64,
+    connection: u64,
+    in_flight: VecDeque<InFlight>,
+    /// Each transform thread's latest counters.
+    counters: Vec<Counters>,
+    bookmark_saved: Instant,
+    cache_saved: Instant,
+}
+
+/// Why the loop ended early.
+enum Stop {
+    Output(Handoff),
+}
 
 impl Worker {
-    pub fn run(mut self) -> Finished {
-        let mut seq = 0u64;
-        let mut index = 0u64;
-        let mut connection = 0u64;
-        let mut buf = Vec::with_capacity(4096);
-        let mut wire = Vec::new();
-        let mut scratch = Scratch::new(
-            self.tap
-                .as_ref()
-                .is_some_and(|t| t.0.format() == TapFormat::Json),
-        );
-        // Bundles of one connection have similar sizes: size each batch like the last one.
-        let mut batch_capacity = 1;
-        loop {
-            let msg = self
-                .rt
-                .block_on(async { tokio::time::timeout(IDLE_TICK, self.source.recv()).await });
-            match msg {
-                Ok(Some(m)) => {
-                    if m.connection != connection {
-                        connection = m.connection;
-                        if let Some(c) = self.stage.cursor.as_mut() {
-                            c.begin_replay();
-                        }
-                    }
-                    if let Some((_, framer)) = &mut self.tap {
-                        // The wire tap shows the bytes as the outputs frame them, which stamp
-                        // each batch with the time they take it.
-                        framer.set_time(SystemTime::now());
-                    }
-                    let mut batch = Vec::with_capacity(batch_capacity);
-                    let mut each = |body: &[u8], this: &mut Self| {
-                        this.record(
-                            index,
-                            body,
-                            &mut seq,
-                            &mut batch,
-                            &mut buf,
-                            &mut wire,
-                            &mut scratch,
-                        );
-                        index += 1;
-                    };
-                    match m.kind {
-                        kind::EVENT_DATA => each(&m.body, &mut self),
-                        kind::MESSAGE_BUNDLE => match Bundle::parse(&m.body) {
-                            Ok(b) => {
-                                for item in b.items() {
-                                    match item {
-                                        Ok((_, body)) => each(body, &mut self),
-                                        Err(e) => {
-                                            tracing::warn!(
-                                                "message bundle {}: {e}; the rest of it is skipped",
-                                                b.sequence
-                                            );
-                                            break;
-                                        }
-                                    }
-                                }
-                            }
-                            Err(e) => tracing::warn!("message bundle: {e}"),
-                        },
-                        _ => {}
-                    }
-                    self.tracker.checkpoint(seq);
-                    if let Some(c) = self.stage.cursor.as_ref() {
-                        self.resume.store(c.second(), Ordering::Relaxed);
-                    }
-                    if !batch.is_empty() {
-                        batch_capacity = batch.len();
-                        match self.send(batch) {
-                            Handoff::Taken => {}
-                            Handoff::OutputGone(i) => {
-                                tracing::error!(
-                                    "output {} stopped; stopping the pipeline",
-                                    self.output_names[i]
-                                );
-                                break;
-                            }
-                            Handoff::Stopping(i) => {
-                                tracing::warn!(
-                                    "stopping while output {} takes no events (is its receiver down?); \
-                                     what it did not take stays undelivered",
-                                    self.output_names[i]
-                                );
-                                break;
-                            }
-                        }
-                    }
-                    if self.stop_after.is_some_and(|n| seq >= n) {
-                        let _ = self.stop.send(true);
-                    }
+    pub async fn run(mut self) -> Finished {
+        let mut run = Run {
+            seq: 0,
+            index: 0,
+            connection: 0,
+            in_flight: VecDeque::new(),
+            counters: vec![Counters::default(); self.pool.threads()],
+            bookmark_saved: Instant::now(),
+            cache_saved: Instant::now(),
+        };
+        let max_in_flight = JOBS_PER_THREAD * self.pool.threads();
+        let mut tick = tokio::time::interval(IDLE_TICK);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let reload = self.reload.clone();
+        let ended = loop {
+            let r = tokio::select! {
+                biased;
+                done = next_done(&mut run.in_flight), if !run.in_flight.is_empty() => {
+                    let f = run.in_flight.pop_front().expect("not empty");
+                    self.emit(done, f.mark, &mut run).await
                 }
-                Ok(None) => break,
-                Err(_) => {}
+                m = self.source.recv(), if run.in_flight.len() < max_in_flight => match m {
+                    Some(m) => self.take(m, &mut run).await,
+                    None => break None,
+                },
+                _ = tick.tick() => Ok(()),
+                _ = reload.notified() => {
+                    self.reload_mappings();
+                    Ok(())
+                }
+            };
+            if let Err(stop) = r {
+                break Some(stop);
             }
-            self.housekeeping();
-            if self.reload.swap(false, Ordering::Relaxed) {
-                match (self.reload_mappings)() {
-                    Ok(m) => {
-                        self.mappings = Arc::new(m);
-                        self.stats.mapping_reloads.fetch_add(1, Ordering::Relaxed);
-                        tracing::info!("mapping tables reloaded");
-                    }
-                    Err(e) => tracing::error!(
-                        "mapping tables NOT reloaded, the previous ones stay in use:\n{e}"
-                    ),
+            self.housekeeping(&mut run);
+        };
+        match ended {
+            // The session has ended (shutdown): hand on what is being transformed.
+            None => {
+                if let Err(Stop::Output(h)) = self.drain(&mut run).await {
+                    self.log_handoff(h);
                 }
             }
+            Some(Stop::Output(h)) => self.log_handoff(h),
         }
         self.save_cache();
-        self.outputs.clear();
+        self.outputs.senders.clear();
         let _ = self.stop.send(true);
         Finished {
-            tracker: self.tracker,
-            stage: self.stage,
-            emitted: seq,
+            delivery: self.delivery,
+            counters: sum(&run.counters),
+            emitted: run.seq,
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &mut self,
-        index: u64,
-        body: &[u8],
-        seq: &mut u64,
-        batch: &mut Vec<OutEvent>,
-        buf: &mut Vec<u8>,
-        wire: &mut Vec<u8>,
-        scratch: &mut Scratch,
-    ) {
+    fn log_handoff(&self, h: Handoff) {
+        match h {
+            Handoff::Taken => {}
+            Handoff::OutputGone(i) => tracing::error!(
+                "output {} stopped; stopping the pipeline",
+                self.outputs.names[i]
+            ),
+            Handoff::Stopping(i) => tracing::warn!(
+                "stopping while output {} takes no events (is its receiver down?); \
+                 what it did not take stays undelivered",
+                self.outputs.names[i]
+            ),
+        }
+    }
+
+    /// Admits a message's records and hands them to the pool. A message with metadata first
+    /// lets every job before it finish, and is finished before anything after it starts.
+    async fn take(&mut self, m: SourceMessage, run: &mut Run) -> Result<(), Stop> {
+        if m.connection != run.connection {
+            run.connection = m.connection;
+            self.delivery.reconnected();
+        }
+        let mut records = Vec::new();
+        let mut received = 0u64;
+        let mut duplicates = 0u64;
+        let mut metadata = false;
+        for item in records_of(m.kind, &m.body) {
+            let body = match item {
+                Ok(body) => body,
+                Err(e) => {
+                    tracing::warn!("message bundle: {e}; the rest of it is skipped");
+                    break;
+                }
+            };
+            let index = run.index;
+            run.index += 1;
+            received += 1;
+            if !self.delivery.admit(body) {
+                duplicates += 1;
+                continue;
+            }
+            metadata |= is_metadata(body);
+            records.push((index, m.body.slice_ref(body)));
+        }
+        self.resume
+            .store(self.delivery.resume_second(), Ordering::Relaxed);
         let st = &self.stats;
-        st.received.fetch_add(1, Ordering::Relaxed);
-        match self.stage.handle(index, body) {
-            Handled::Record {
-                record,
-                cache,
-                identity,
-                second,
-            } => {
-                self.tracker.admitted(second, identity);
-                let Some(plan) = self.mappings.plan_for(&record) else {
-                    st.unmapped.fetch_add(1, Ordering::Relaxed);
-                    return;
+        st.received.fetch_add(received, Ordering::Relaxed);
+        st.duplicates.fetch_add(duplicates, Ordering::Relaxed);
+        if metadata {
+            self.drain(run).await?;
+        }
+        let (reply, done) = oneshot::channel();
+        self.pool.submit(Job {
+            records,
+            tap_json: self
+                .tap
+                .as_ref()
+                .is_some_and(|(t, _)| t.format() == TapFormat::Json),
+            reply,
+        });
+        run.in_flight.push_back(InFlight {
+            done,
+            mark: self.delivery.mark(),
+        });
+        if metadata {
+            self.drain(run).await?;
+        }
+        Ok(())
+    }
+
+    /// Hands on the answers of every job handed out, in order.
+    async fn drain(&mut self, run: &mut Run) -> Result<(), Stop> {
+        while let Some(f) = run.in_flight.pop_front() {
+            let done = f.done.await.ok();
+            self.emit(done, f.mark, run).await?;
+        }
+        Ok(())
+    }
+
+    /// A job's events, numbered on from `run.seq`, to every output; its records are behind us
+    /// once they are delivered.
+    async fn emit(
+        &mut self,
+        done: Option<Done>,
+        mark: Option<Mark>,
+        run: &mut Run,
+    ) -> Result<(), Stop> {
+        let Some(done) = done else {
+            // The transform thread died: a bug, already reported by the panic. Its records
+            // stay undelivered (the bookmark does not pass them).
+            tracing::error!("a transform thread failed; its records are not sent");
+            return Ok(());
+        };
+        run.counters[done.thread] = done.counters;
+        self.publish_counters(run);
+        let mut batch = Vec::with_capacity(done.lines.len());
+        if let Some((_, framer)) = &mut self.tap {
+            // The wire tap shows the bytes as the outputs frame them, which stamp each batch
+            // with the time they take it.
+            framer.set_time(SystemTime::now());
+        }
+        let mut json = done.tap.into_iter();
+        for line in done.lines {
+            run.seq += 1;
+            let ev = OutEvent {
+                seq: run.seq,
+                cef: line.cef,
+                cef_severity: line.severity,
+                msgid: line.msgid,
+            };
+            if let Some((tap, framer)) = &mut self.tap {
+                let record = match tap.format() {
+                    TapFormat::Json => json.next(),
+                    TapFormat::Wire => {
+                        let mut wire = Vec::new();
+                        framer.encode(&ev, &mut wire);
+                        Some(TapRecord {
+                            record_type: line.record_type,
+                            fields: serde_json::Value::Null,
+                            cef: Some(ev.cef.clone()),
+                            warnings: Vec::new(),
+                            wire,
+                        })
+                    }
                 };
-                buf.clear();
-                let severity = plan.encode(&record, cache, &mut self.encoder, buf, scratch);
-                *seq += 1;
-                let ev = OutEvent {
-                    seq: *seq,
-                    cef: cef_string(buf),
-                    cef_severity: severity,
-                    msgid: self.msgids.get(&plan.msgid),
-                };
-                st.handled.fetch_add(1, Ordering::Relaxed);
-                // Counted whatever the tap's format (the plan notes these two always).
-                let notes = &scratch.notes;
-                if !notes.missing_metadata.is_empty() {
-                    st.metadata_missing
-                        .fetch_add(notes.missing_metadata.len() as u64, Ordering::Relaxed);
+                if let Some(r) = record {
+                    tap.send(r);
                 }
-                if !notes.encoder.is_empty() {
-                    st.encoder_warnings
-                        .fetch_add(notes.encoder.len() as u64, Ordering::Relaxed);
-                }
-                if let Some((tap, framer)) = &mut self.tap {
-                    let (fields, warnings) = match tap.format() {
-                        TapFormat::Json => (
-                            serde_json::Value::Object(record_fields(&record)),
-                            scratch.notes.to_strings(),
-                        ),
-                        TapFormat::Wire => {
-                            wire.clear();
-                            framer.encode(&ev, wire);
-                            (serde_json::Value::Null, Vec::new())
-                        }
-                    };
-                    tap.send(TapRecord {
-                        record_type: record.record_type(),
-                        fields,
-                        cef: Some(ev.cef.clone()),
-                        warnings,
-                        wire: wire.clone(),
-                    });
-                }
-                batch.push(ev);
             }
-            Handled::Filtered { identity, second } => {
-                st.filtered.fetch_add(1, Ordering::Relaxed);
-                self.tracker.admitted(second, identity);
-            }
-            Handled::Duplicate => {
-                st.duplicates.fetch_add(1, Ordering::Relaxed);
-            }
-            Handled::Malformed {
-                identity, second, ..
-            } => {
-                st.malformed.fetch_add(1, Ordering::Relaxed);
-                self.tracker.admitted(second, identity);
+            batch.push(ev);
+        }
+        self.delivery.emitted_at(run.seq, mark);
+        if !batch.is_empty() {
+            match self.send(batch, run).await {
+                Handoff::Taken => {}
+                other => return Err(Stop::Output(other)),
             }
         }
-        let c = &self.stage.counters;
-        st.metadata.store(c.metadata, Ordering::Relaxed);
-        st.unknown.store(c.unknown, Ordering::Relaxed);
+        if self.stop_after.is_some_and(|n| run.seq >= n) {
+            let _ = self.stop.send(true);
+        }
+        Ok(())
+    }
+
+    /// The transform threads' counters into the monitor's (once per job, not per record).
+    fn publish_counters(&self, run: &Run) {
+        let c = sum(&run.counters);
+        let st = &self.stats;
+        for (a, v) in [
+            (&st.handled, c.events),
+            (&st.metadata, c.metadata),
+            (&st.unknown, c.unknown),
+            (&st.malformed, c.malformed),
+            (&st.filtered, c.filtered),
+            (&st.unmapped, c.unmapped),
+            (&st.metadata_missing, c.metadata_missing),
+            (&st.encoder_warnings, c.encoder_warnings),
+        ] {
+            a.store(v, Ordering::Relaxed);
+        }
     }
 
     /// Hands a batch to every output, waiting while an output's queue is full. Gives up when
@@ -310,48 +340,35 @@ impl Worker {
     /// stop. Whatever an output did not take is not delivered, so the bookmark stays before it.
     /// While waiting, the worker stays alive to the watchdog and keeps the bookmark moving
     /// (other outputs, or this one's older events, may still be delivered).
-    fn send(&mut self, events: Vec<OutEvent>) -> Handoff {
+    async fn send(&mut self, events: Vec<OutEvent>, run: &mut Run) -> Handoff {
         let last = events.last().map(|e| e.seq).unwrap_or(0);
         let batch = Arc::new(Batch { events });
         self.stats.emitted.store(last, Ordering::Relaxed);
-        for i in 0..self.outputs.len() {
+        for i in 0..self.outputs.senders.len() {
+            let tx = self.outputs.senders[i].clone();
             loop {
-                let tx = &self.outputs[i];
+                if *self.shutdown.borrow() {
+                    match tx.try_send(batch.clone()) {
+                        Ok(()) => break,
+                        Err(mpsc::error::TrySendError::Closed(_)) => {
+                            return Handoff::OutputGone(i);
+                        }
+                        Err(mpsc::error::TrySendError::Full(_)) => return Handoff::Stopping(i),
+                    }
+                }
                 let mut shutdown = self.shutdown.clone();
-                let b = batch.clone();
-                let wait = self.rt.block_on(async {
-                    match tx.try_reserve() {
+                tokio::select! {
+                    r = tx.reserve() => match r {
                         Ok(permit) => {
-                            permit.send(b);
-                            return Wait::Done(Handoff::Taken);
+                            permit.send(batch.clone());
+                            break;
                         }
-                        Err(mpsc::error::TrySendError::Closed(())) => {
-                            return Wait::Done(Handoff::OutputGone(i));
-                        }
-                        Err(mpsc::error::TrySendError::Full(())) => {}
-                    }
-                    if *shutdown.borrow_and_update() {
-                        return Wait::Done(Handoff::Stopping(i));
-                    }
-                    tokio::select! {
-                        r = tx.reserve() => match r {
-                            Ok(permit) => {
-                                permit.send(b);
-                                Wait::Done(Handoff::Taken)
-                            }
-                            Err(_) => Wait::Done(Handoff::OutputGone(i)),
-                        },
-                        r = shutdown.changed() => match r {
-                            Ok(()) => Wait::Again,
-                            Err(_) => Wait::Done(Handoff::Stopping(i)),
-                        },
-                        _ = tokio::time::sleep(IDLE_TICK) => Wait::Again,
-                    }
-                });
-                match wait {
-                    Wait::Done(Handoff::Taken) => break,
-                    Wait::Done(other) => return other,
-                    Wait::Again => self.housekeeping(),
+                        Err(_) => return Handoff::OutputGone(i),
+                    },
+                    r = shutdown.changed() => if r.is_err() {
+                        return Handoff::Stopping(i);
+                    },
+                    _ = tokio::time::sleep(IDLE_TICK) => self.housekeeping(run),
                 }
             }
         }
@@ -360,95 +377,80 @@ impl Worker {
 
     /// Done every time round the loop, and every [`IDLE_TICK`] while waiting for an output:
     /// the heartbeat (systemd's watchdog), delivery progress, the bookmark and cache files.
-    fn housekeeping(&mut self) {
+    fn housekeeping(&mut self, run: &mut Run) {
         self.stats.heartbeat.fetch_add(1, Ordering::Relaxed);
-        self.observe_delivery();
-        if self.timers.bookmark.elapsed() >= BOOKMARK_EVERY {
-            self.timers.bookmark = Instant::now();
-            self.save_bookmark();
+        let delivered = self
+            .outputs
+            .delivered(self.stats.emitted.load(Ordering::Relaxed));
+        self.delivery.delivered(delivered);
+        self.stats.delivered.store(delivered, Ordering::Relaxed);
+        if run.bookmark_saved.elapsed() >= BOOKMARK_EVERY {
+            run.bookmark_saved = Instant::now();
+            match self.delivery.save_if_moved() {
+                Ok(Some(second)) => self
+                    .stats
+                    .bookmark_second
+                    .store(u64::from(second), Ordering::Relaxed),
+                Ok(None) => {}
+                Err(e) => tracing::error!(
+                    "cannot save the bookmark in {}: {e}",
+                    self.delivery.dir().display()
+                ),
+            }
         }
-        if self.timers.cache.elapsed() >= CACHE_EVERY {
-            self.timers.cache = Instant::now();
+        if run.cache_saved.elapsed() >= CACHE_EVERY {
+            run.cache_saved = Instant::now();
             self.save_cache();
         }
     }
 
-    fn observe_delivery(&mut self) {
-        let delivered = self
-            .progress
-            .iter()
-            .map(|p| *p.borrow())
-            .min()
-            .unwrap_or_else(|| self.stats.emitted.load(Ordering::Relaxed));
-        self.tracker.delivered(delivered);
-        self.stats.delivered.store(delivered, Ordering::Relaxed);
-    }
-
-    fn save_bookmark(&mut self) {
-        if let Some(b) = self.tracker.take_changed() {
-            self.stats
-                .bookmark_second
-                .store(b.second as u64, Ordering::Relaxed);
-            if let Err(e) = b.save(&self.state_dir) {
-                tracing::error!(
-                    "cannot save the bookmark in {}: {e}",
-                    self.state_dir.display()
-                );
+    fn reload_mappings(&mut self) {
+        match (self.reload_mappings)() {
+            Ok(m) => {
+                self.pool.set_mappings(Arc::new(m));
+                self.stats.mapping_reloads.fetch_add(1, Ordering::Relaxed);
+                tracing::info!("mapping tables reloaded");
+            }
+            Err(e) => {
+                tracing::error!("mapping tables NOT reloaded, the previous ones stay in use:\n{e}")
             }
         }
     }
 
     fn save_cache(&mut self) {
-        let cache = &mut self.stage.cache;
+        let dir: PathBuf = self.delivery.dir().to_path_buf();
+        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
         self.stats
             .cache_entries
             .store(cache.stats().entries as u64, Ordering::Relaxed);
         if cache.take_dirty()
-            && let Err(e) = crate::metadata::store::save(cache, &self.state_dir)
+            && let Err(e) = crate::metadata::store::save(&cache, &dir)
         {
-            tracing::error!(
-                "cannot save the metadata cache in {}: {e}",
-                self.state_dir.display()
-            );
+            tracing::error!("cannot save the metadata cache in {}: {e}", dir.display());
         }
     }
 }
 
-/// The CEF line as a string. The encoder writes UTF-8 (it replaces invalid input), so the
-/// check passes; it is the fast one, not the lossy conversion's chunk by chunk walk.
-fn cef_string(buf: &[u8]) -> String {
-    match std::str::from_utf8(buf) {
-        Ok(s) => s.to_owned(),
-        Err(_) => String::from_utf8_lossy(buf).into_owned(),
+/// The answer of the oldest job handed out.
+async fn next_done(in_flight: &mut VecDeque<InFlight>) -> Option<Done> {
+    match in_flight.front_mut() {
+        Some(f) => (&mut f.done).await.ok(),
+        None => std::future::pending().await,
     }
 }
 
-/// The MSGIDs seen by this worker: a handful, compared without the global lock of [`intern`].
-#[derive(Default)]
-pub struct MsgIds(Vec<&'static str>);
-
-impl MsgIds {
-    fn get(&mut self, msgid: &str) -> &'static str {
-        if let Some(m) = self.0.iter().find(|m| **m == msgid) {
-            return m;
-        }
-        let m = intern(msgid);
-        self.0.push(m);
-        m
-    }
+/// Whether a record feeds the metadata cache.
+fn is_metadata(body: &[u8]) -> bool {
+    RecordHeader::parse(body)
+        .ok()
+        .and_then(|h| crate::decode::catalog().record(h.record_type))
+        .is_some_and(|s| s.is_metadata())
 }
 
-/// MSGIDs live as long as the process (there are a handful).
-fn intern(s: &str) -> &'static str {
-    static SET: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut set = SET
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some(&x) = set.get(s) {
-        return x;
+fn sum(counters: &[Counters]) -> Counters {
+    let mut total = Counters::default();
+    for c in counters {
+        total.add(c);
     }
-    let leaked: &'static str = Box::leak(s.to_string().into_boxed_str());
-    set.insert(leaked);
-    leaked
+    total
 }

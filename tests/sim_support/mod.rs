@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use estreamer_cef::decode::RecordHeader;
 use estreamer_cef::decode::stream::{StreamEvent, walk};
-use estreamer_cef::estreamer::cursor::{self, Cursor};
+use estreamer_cef::delivery::cursor::{self, Cursor};
 use estreamer_cef::estreamer::message::{Bundle, kind};
 use estreamer_cef::estreamer::request::{DEFAULT_EXTENDED_EVENTS, StartAt};
 use estreamer_cef::estreamer::session::{SessionConfig, SourceMessage};

@@ -6,13 +6,14 @@
 //! `#[path = "support/mapping_run.rs"] mod mapping_run;`
 #![allow(dead_code)]
 
+use std::sync::Arc;
+
 use estreamer_cef::cef::{CefEncoder, CefHeader};
 use estreamer_cef::decode::filter::RecordFilter;
 use estreamer_cef::decode::json::record_fields;
-use estreamer_cef::decode::stage::{DecodeStage, Handled};
 use estreamer_cef::mapping::Mappings;
-use estreamer_cef::mapping::plan::Scratch;
 use estreamer_cef::metadata::{Cache, Limits};
+use estreamer_cef::transform::{Outcome, Transform};
 use estreamer_cef_sim::scenario::SimRecord;
 use serde_json::{Map, Value as Json};
 
@@ -49,40 +50,43 @@ pub fn map_records(mappings: &Mappings, records: &[SimRecord]) -> Vec<Mapped> {
 
 /// [`map_records`] for raw EventData bodies.
 pub fn map_bodies<'a>(mappings: &Mappings, bodies: impl Iterator<Item = &'a [u8]>) -> Vec<Mapped> {
-    let mut stage = DecodeStage::new(Cache::new(Limits::default()), RecordFilter::all(), None);
-    let mut enc = encoder();
-    let mut scratch = Scratch::default();
-    scratch.collect_notes = true;
+    let mut transform = Transform::new(
+        RecordFilter::all(),
+        Arc::new(mappings.clone()),
+        CefHeader::default(),
+        true,
+    );
+    let cache = std::sync::RwLock::new(Cache::new(Limits::default()));
     let mut out = Vec::new();
     for (index, body) in bodies.enumerate() {
-        match stage.handle(index as u64, body) {
-            Handled::Record { record, cache, .. } => {
-                let Some(plan) = mappings.plan_for(&record) else {
-                    continue;
-                };
-                let mut buf = Vec::new();
-                let severity = plan.encode(&record, cache, &mut enc, &mut buf, &mut scratch);
-                out.push(Mapped {
+        let mut buf = Vec::new();
+        let (outcome, seen) =
+            transform.apply_inspect(index as u64, body, &cache, &mut buf, |record, cache| {
+                (
+                    record.record_type(),
+                    record_fields(record),
+                    cache.resolve_all(record),
+                )
+            });
+        match (outcome, seen) {
+            (Outcome::Event { severity, msgid }, Some((record_type, fields, computed))) => out
+                .push(Mapped {
                     index,
-                    record_type: record.record_type(),
+                    record_type,
                     line: String::from_utf8(buf).expect("CEF lines are UTF-8"),
                     severity,
-                    msgid: plan.msgid.to_string(),
-                    fields: record_fields(&record),
-                    computed: cache.resolve_all(&record),
-                    notes: scratch.notes.to_strings(),
-                });
-            }
-            Handled::Malformed { error, .. } => panic!("record #{index} is malformed: {error}"),
+                    msgid: msgid.to_string(),
+                    fields,
+                    computed,
+                    notes: transform.notes().to_strings(),
+                }),
+            (Outcome::Malformed(error), _) => panic!("record #{index} is malformed: {error}"),
             _ => {}
         }
     }
     out
 }
 
-/// Splits a CEF line made by our encoder into its seven header fields (unescaped) and its
-/// extension pairs (raw, in order). Our encoder escapes `|` and `\` in the header and `=` in
-/// values, so the split is exact: a key starts after a space and ends at the first unescaped `=`.
 pub fn split_line(line: &str) -> (Vec<String>, Vec<(String, String)>) {
     let mut header = Vec::new();
     let mut cur = String::new();

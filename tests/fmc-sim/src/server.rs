@@ -32,8 +32,8 @@ use super::faults::Fault;
 use super::pki::{self, PkiError, PkiFiles};
 use super::scenario::{Scenario, SimRecord};
 use estreamer_cef::decode::RecordHeader;
+use estreamer_cef::delivery::cursor;
 use estreamer_cef::estreamer::connection::{ConnError, Connection};
-use estreamer_cef::estreamer::cursor;
 use estreamer_cef::estreamer::message::{
     self, ESTREAMER_SERVICE, ErrorBody, HEADER_LEN, Message, NULL_MESSAGE, kind,
 };

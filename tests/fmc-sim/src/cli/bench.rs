@@ -25,16 +25,16 @@ use crate::generate::{bench_metadata, connection_records, intrusion_records};
 use crate::pki::{self, PkiFiles, PkiOptions};
 use crate::scenario::{Scenario, SimRecord};
 use crate::server::{SimulatorConfig, serve};
-use estreamer_cef::cef::{CefEncoder, CefHeader};
+use estreamer_cef::cef::CefHeader;
 use estreamer_cef::config::{Config, Start};
 use estreamer_cef::decode::filter::RecordFilter;
-use estreamer_cef::decode::stage::{DecodeStage, Handled};
 use estreamer_cef::decode::{Decoder, catalog};
+use estreamer_cef::delivery::identity;
 use estreamer_cef::mapping::Mappings;
-use estreamer_cef::mapping::plan::Scratch;
 use estreamer_cef::metadata::{Cache, Limits};
 use estreamer_cef::pipeline::{self, RunOptions};
 use estreamer_cef::syslog::OutputConfig;
+use estreamer_cef::transform::{Outcome, Transform};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -421,7 +421,7 @@ impl FrameCounter {
 fn decode(args: &Args) -> anyhow::Result<ExitCode> {
     let n = args.records.max(1) as usize;
     println!("decode, one thread, {n} records per type (10,000 distinct, repeated):");
-    let mappings = Mappings::builtin();
+    let mappings = Arc::new(Mappings::builtin());
     for record_type in [71u32, 400] {
         let records = events(record_type, 10_000, args.seed);
         let bodies: Vec<&[u8]> = records.iter().map(|r| &r.body[..]).collect();
@@ -442,22 +442,24 @@ fn decode(args: &Args) -> anyhow::Result<ExitCode> {
         );
 
         // What the worker does per record: identity, decode, names, mapping, CEF.
-        let mut stage = DecodeStage::new(Cache::new(Limits::default()), RecordFilter::all(), None);
-        for (i, m) in bench_metadata(args.seed).iter().enumerate() {
-            let _ = stage.handle(i as u64, &m.body);
-        }
-        let mut encoder = CefEncoder::new(CefHeader::new("Cisco", "Firepower", "6.0")?);
-        let mut scratch = Scratch::new(false);
+        let cache = std::sync::RwLock::new(Cache::new(Limits::default()));
+        let mut transform = Transform::new(
+            RecordFilter::all(),
+            mappings.clone(),
+            CefHeader::new("Cisco", "Firepower", "6.0")?,
+            false,
+        );
         let mut buf = Vec::with_capacity(4096);
+        for (i, m) in bench_metadata(args.seed).iter().enumerate() {
+            let _ = transform.apply(i as u64, &m.body, &cache, &mut buf);
+        }
         let mut mapped = 0u64;
         let start = Instant::now();
         for i in 0..n {
-            if let Handled::Record { record, cache, .. } =
-                stage.handle(i as u64, bodies[i % bodies.len()])
-                && let Some(plan) = mappings.plan_for(&record)
-            {
-                buf.clear();
-                plan.encode(&record, cache, &mut encoder, &mut buf, &mut scratch);
+            let body = bodies[i % bodies.len()];
+            std::hint::black_box(identity(body));
+            buf.clear();
+            if let Outcome::Event { .. } = transform.apply(i as u64, body, &cache, &mut buf) {
                 mapped += 1;
             }
         }

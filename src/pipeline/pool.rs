@@ -1,0 +1,184 @@
+//! The transform on every core: one plain thread per CPU, each with its own [`Transform`],
+//! taking a message's admitted records and answering with their CEF lines on a oneshot. The
+//! worker keeps the stream's order by awaiting the answers in the order it handed the jobs out.
+
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use crate::decode::json::record_fields;
+use crate::mapping::Mappings;
+use crate::metadata::Cache;
+use crate::syslog::TapRecord;
+use crate::transform::{Counters, Outcome, Transform};
+
+/// Records of one message to transform.
+pub struct Job {
+    /// (index in the stream, EventData body) of each admitted record, in order.
+    pub records: Vec<(u64, Bytes)>,
+    /// Make a JSON tap record for every event.
+    pub tap_json: bool,
+    pub reply: oneshot::Sender<Done>,
+}
+
+/// One event of a job: its CEF line and what the outputs need to frame it.
+pub struct Line {
+    pub cef: String,
+    pub severity: u8,
+    pub msgid: &'static str,
+    pub record_type: u32,
+}
+
+/// A job's answer.
+pub struct Done {
+    pub lines: Vec<Line>,
+    /// JSON tap records, one per line, when asked for.
+    pub tap: Vec<TapRecord>,
+    /// The thread that did it and its transform's counters after it.
+    pub thread: usize,
+    pub counters: Counters,
+}
+
+enum Work {
+    Job(Job),
+    Mappings(Arc<Mappings>),
+}
+
+/// The transform threads. Dropping the pool ends them.
+pub struct Pool {
+    senders: Vec<std_mpsc::Sender<Work>>,
+    next: usize,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    /// `threads` transforms made by `make`, sharing the metadata cache.
+    pub fn start(
+        threads: usize,
+        make: impl Fn() -> Transform,
+        cache: Arc<RwLock<Cache>>,
+    ) -> std::io::Result<Pool> {
+        let mut senders = Vec::new();
+        let mut handles = Vec::new();
+        for thread in 0..threads.max(1) {
+            let (tx, rx) = std_mpsc::channel::<Work>();
+            let mut transform = make();
+            let cache = cache.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("transform-{thread}"))
+                .spawn(move || {
+                    let mut line = Vec::with_capacity(4096);
+                    while let Ok(work) = rx.recv() {
+                        match work {
+                            Work::Mappings(m) => transform.set_mappings(m),
+                            Work::Job(job) => {
+                                let done = run(
+                                    &mut transform,
+                                    &cache,
+                                    job.records,
+                                    job.tap_json,
+                                    &mut line,
+                                    thread,
+                                );
+                                let _ = job.reply.send(done);
+                            }
+                        }
+                    }
+                })?;
+            senders.push(tx);
+            handles.push(handle);
+        }
+        Ok(Pool {
+            senders,
+            next: 0,
+            threads: handles,
+        })
+    }
+
+    pub fn threads(&self) -> usize {
+        self.senders.len()
+    }
+
+    /// Hands a job to the next thread (round robin: jobs are bundles of similar size).
+    pub fn submit(&mut self, job: Job) {
+        let i = self.next;
+        self.next = (self.next + 1) % self.senders.len();
+        // A thread that died (a bug) drops the reply: the worker sees the job fail.
+        let _ = self.senders[i].send(Work::Job(job));
+    }
+
+    /// New mapping tables for every thread; jobs handed out after this use them.
+    pub fn set_mappings(&self, m: Arc<Mappings>) {
+        for tx in &self.senders {
+            let _ = tx.send(Work::Mappings(m.clone()));
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.senders.clear();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(
+    transform: &mut Transform,
+    cache: &RwLock<Cache>,
+    records: Vec<(u64, Bytes)>,
+    tap_json: bool,
+    line: &mut Vec<u8>,
+    thread: usize,
+) -> Done {
+    let mut lines = Vec::with_capacity(records.len());
+    let mut tap = Vec::new();
+    for (index, body) in &records {
+        line.clear();
+        let (outcome, seen) = transform.apply_inspect(*index, body, cache, line, |record, _| {
+            (
+                record.record_type(),
+                tap_json.then(|| record_fields(record)),
+            )
+        });
+        let Outcome::Event { severity, msgid } = outcome else {
+            continue;
+        };
+        let (record_type, fields) = seen.unwrap_or_default();
+        let cef = cef_string(line);
+        if let Some(fields) = fields {
+            tap.push(TapRecord {
+                record_type,
+                fields: serde_json::Value::Object(fields),
+                cef: Some(cef.clone()),
+                warnings: transform.notes().to_strings(),
+                wire: Vec::new(),
+            });
+        }
+        lines.push(Line {
+            cef,
+            severity,
+            msgid,
+            record_type,
+        });
+    }
+    Done {
+        lines,
+        tap,
+        thread,
+        counters: transform.counters().clone(),
+    }
+}
+
+/// The CEF line as a string. The encoder writes UTF-8 (it replaces invalid input), so the
+/// check passes; it is the fast one, not the lossy conversion's chunk by chunk walk.
+fn cef_string(buf: &[u8]) -> String {
+    match std::str::from_utf8(buf) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(buf).into_owned(),
+    }
+}
