@@ -21,10 +21,11 @@ use crate::estreamer::message::{
     ESTREAMER_SERVICE, ErrorBody, FrameError, NULL_MESSAGE, kind, streaming_information,
 };
 use crate::estreamer::request::{StartAt, describe_flags, event_stream_request, flag};
-use crate::estreamer::session::{ConnectError, connect_tcp, fmt_duration, resolve};
-use crate::estreamer::tls::{
-    self, ClientIdentity, HandshakeError, Pkcs12Error, ServerTrust, load_pkcs12,
-};
+use crate::estreamer::session::fmt_duration;
+use crate::estreamer::tls::{self, HandshakeError};
+use crate::net::connect::{ConnectError, connect_tcp, resolve};
+use crate::net::identity::{ClientIdentity, Pkcs12Error, load_pkcs12};
+use crate::net::tls::ServerTrust;
 
 /// Runs the checks and writes the report to `out`. True when every check passed (exit code 0).
 pub async fn diagnose(cfg: &Config, config_source: Option<&Path>, out: &mut dyn Write) -> bool {
@@ -163,6 +164,17 @@ async fn run_checks(cfg: &Config, config_source: Option<&Path>, r: &mut Report<'
             &format!(
                 "the FMC's certificate must chain to the {} CA certificate(s) in the PKCS12{}",
                 identity.ca_certs().len(),
+                if fmc.verify_hostname {
+                    format!(" and name {:?}", fmc.host)
+                } else {
+                    " (hostname not checked)".to_string()
+                }
+            ),
+        ),
+        ServerTrust::System => r.ok(
+            "server trust",
+            &format!(
+                "the FMC's certificate must chain to this machine's system trust store{}",
                 if fmc.verify_hostname {
                     format!(" and name {:?}", fmc.host)
                 } else {
