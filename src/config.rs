@@ -568,8 +568,10 @@ mod tests {
     #[test]
     fn defaults_give_the_reference_flags() {
         assert_eq!(Config::default().subscription.flags(), 0x4890_0061);
-        let mut s = SubscriptionConfig::default();
-        s.extended = false;
+        let s = SubscriptionConfig {
+            extended: false,
+            ..SubscriptionConfig::default()
+        };
         assert_eq!(s.flags(), 0x0890_0061);
     }
 

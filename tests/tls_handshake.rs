@@ -438,10 +438,9 @@ fn connector_setup_errors_name_what_to_fix() {
     let key = dir.path().join("client.key");
     let id = load_pkcs12(
         &files.client_pkcs12,
-        &read_password_file(&files.client_pass, "client.pass")
+        read_password_file(&files.client_pass, "client.pass")
             .unwrap()
-            .expose()
-            .to_string(),
+            .expose(),
     )
     .unwrap();
     std::fs::write(&cert, id.cert().to_pem().unwrap()).unwrap();

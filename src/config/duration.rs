@@ -41,12 +41,16 @@ fn from_secs(secs: f64) -> Option<Duration> {
     })
 }
 
-/// "10s", or "500ms" when the duration is not a whole number of seconds; `parse` reads it back.
+/// "10s", "500ms" below a second, "12.5s" otherwise (to the millisecond); `parse` reads it back.
 pub fn format(d: &Duration) -> String {
-    if d.subsec_millis() != 0 {
-        format!("{}ms", d.as_millis())
-    } else {
+    let millis = d.as_millis();
+    if millis.is_multiple_of(1000) {
         format!("{}s", d.as_secs())
+    } else if millis < 1000 {
+        format!("{millis}ms")
+    } else {
+        let text = format!("{}.{:03}", millis / 1000, millis % 1000);
+        format!("{}s", text.trim_end_matches('0'))
     }
 }
 
@@ -120,6 +124,8 @@ mod tests {
         }
         assert_eq!(format(&Duration::from_secs(10)), "10s");
         assert_eq!(format(&Duration::from_millis(500)), "500ms");
+        assert_eq!(format(&Duration::from_millis(12_500)), "12.5s");
+        assert_eq!(format(&Duration::from_millis(1_001)), "1.001s");
     }
 
     #[test]
@@ -138,6 +144,6 @@ mod tests {
         let t = T {
             d: Duration::from_millis(1500),
         };
-        assert_eq!(toml::to_string(&t).unwrap().trim(), "d = \"1500ms\"");
+        assert_eq!(toml::to_string(&t).unwrap().trim(), "d = \"1.5s\"");
     }
 }

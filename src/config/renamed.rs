@@ -135,7 +135,7 @@ fn seconds_of(v: &Value) -> Option<Duration> {
         Value::String(s) => return super::duration::parse(s).ok(),
         _ => return None,
     };
-    (secs.is_finite() && secs >= 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
+    (secs.is_finite() && (0.0..1e9).contains(&secs)).then(|| Duration::from_secs_f64(secs))
 }
 
 /// The messages for every old key in a configuration file (empty when there is none).
@@ -174,14 +174,10 @@ pub fn old_keys_in_env(prefix: &str, vars: impl Iterator<Item = (String, String)
             continue;
         };
         if let Some(r) = RENAMED.iter().find(|r| r.section == Fmc && r.old == key) {
-            let value = match value.parse::<f64>() {
-                Ok(n) => Value::Float(n),
-                Err(_) => Value::String(value),
-            };
-            let text = r.message("fmc", &value);
             let new_var = format!("{prefix}FMC__{}", r.new.to_ascii_uppercase());
             found.push(format!(
-                "environment variable {name}: {text} (set {new_var} instead)"
+                "environment variable {name} (fmc.{}) was renamed: set {new_var}={value}",
+                r.old
             ));
         }
     }
@@ -269,15 +265,10 @@ mod tests {
         ];
         let found = old_keys_in_env("ESTREAMER_CEF_", vars.into_iter());
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(
-            found[0].contains("ESTREAMER_CEF_FMC__RECONNECT_DELAY_MAX"),
-            "{}",
-            found[0]
-        );
-        assert!(
-            found[0].contains("reconnect_delay_max = \"30s\""),
-            "{}",
-            found[0]
+        assert_eq!(
+            found[0],
+            "environment variable ESTREAMER_CEF_FMC__RECONNECT_MAX_DELAY (fmc.reconnect_max_delay) \
+             was renamed: set ESTREAMER_CEF_FMC__RECONNECT_DELAY_MAX=30s"
         );
     }
 }
