@@ -36,6 +36,7 @@ use super::request::{
     EventVersion, StartAt, describe_flags, event_stream_request, streaming_request,
 };
 use super::tls::{self, ClientIdentity, HandshakeError, ServerTrust, TlsSetupError};
+use crate::config::duration;
 use crate::net::backoff::Backoff;
 use crate::net::connect::{ConnectError, connect_tcp, resolve};
 
@@ -174,7 +175,7 @@ pub enum SessionFailure {
     #[error(
         "no answer from the FMC at {endpoint} within {}: a firewall drops the connection or the \
          address is wrong (eStreamer listens on TCP 8302).",
-        fmt_duration(*after)
+        duration::format(after)
     )]
     ConnectTimeout { endpoint: String, after: Duration },
 
@@ -187,7 +188,7 @@ pub enum SessionFailure {
     #[error(
         "the TLS handshake with the FMC at {endpoint} did not finish within {}: whatever listens \
          there does not answer like an eStreamer server.",
-        fmt_duration(*after)
+        duration::format(after)
     )]
     HandshakeTimeout { endpoint: String, after: Duration },
 
@@ -213,7 +214,7 @@ pub enum SessionFailure {
 
     #[error(
         "no message from the FMC for {} (not even a keepalive): the connection is dead",
-        fmt_duration(*.0)
+        duration::format(.0)
     )]
     IdleTimeout(Duration),
 
@@ -256,17 +257,6 @@ fn list_services(ids: &[u32]) -> String {
     }
 }
 
-/// "10s", "1.5s", "250ms".
-pub(crate) fn fmt_duration(d: Duration) -> String {
-    if d.as_millis() < 1000 {
-        format!("{}ms", d.as_millis())
-    } else if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
-}
-
 /// The request start in words ("since 0 (oldest data)").
 pub fn describe_start(start: StartAt) -> String {
     match start {
@@ -302,7 +292,10 @@ async fn establish(
         Err(_) => {
             return Err(SessionFailure::Resolve {
                 host: cfg.host.clone(),
-                error: format!("no answer within {}", fmt_duration(cfg.connect_timeout)),
+                error: format!(
+                    "no answer within {}",
+                    duration::format(&cfg.connect_timeout)
+                ),
             });
         }
     };
@@ -443,7 +436,7 @@ pub async fn run(
                 if last_failure.as_deref() == Some(text.as_str()) {
                     debug!(
                         "still failing ({failed_attempts} attempts in a row): {text}; retrying in {}",
-                        fmt_duration(delay)
+                        duration::format(&delay)
                     );
                 } else {
                     match &failure {
@@ -452,11 +445,11 @@ pub async fn run(
                         | SessionFailure::IdleTimeout(_)
                         | SessionFailure::Write(_) => warn!(
                             "FMC connection lost: {text}; reconnecting in {}",
-                            fmt_duration(delay)
+                            duration::format(&delay)
                         ),
                         _ => error!(
                             "FMC connection failed: {text}; retrying in {}",
-                            fmt_duration(delay)
+                            duration::format(&delay)
                         ),
                     }
                     last_failure = Some(text);
