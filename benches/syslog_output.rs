@@ -138,7 +138,7 @@ fn end_to_end(c: &mut Criterion) {
             .unwrap();
         let port = rt.block_on(sink(transport == "tls"));
         let extra = if transport == "tls" {
-            "insecure_skip_verify = true\n"
+            "server_ca = \"insecure\"\n"
         } else {
             ""
         };

@@ -82,7 +82,7 @@ makes progress.
 [SIGNALS]
 .TP
 .B SIGTERM, SIGINT
-"run" stops cleanly: outputs deliver what they hold (shutdown_timeout_secs), the bookmark and the
+"run" stops cleanly: outputs deliver what they hold (shutdown_timeout), the bookmark and the
 metadata cache are saved.
 .TP
 .B SIGHUP

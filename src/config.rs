@@ -5,16 +5,22 @@
 //! The doc comments of these structs are the configuration reference (`check-config` prints the
 //! effective values, secrets redacted).
 
+pub mod duration;
+pub mod renamed;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::estreamer::request::{DEFAULT_EXTENDED_EVENTS, EventVersion, StartAt, flag};
-use crate::estreamer::tls::ServerTrust;
+use crate::estreamer::session::SessionConfig;
+use crate::net::identity::ClientIdentity;
+pub use crate::net::secret::Secret;
+use crate::net::tls::ServerTrust;
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/estreamer-cef/estreamer-cef.toml";
 pub const ENV_PREFIX: &str = "ESTREAMER_CEF_";
@@ -69,8 +75,8 @@ pub struct FmcConfig {
     /// The PKCS12 password itself (prefer `pkcs12_password_file`).
     pub pkcs12_password: Option<Secret>,
     /// How to verify the FMC's certificate: "pkcs12" (the CA certificates inside the PKCS12, the
-    /// FMC's own CA), a PEM file path (CA or pinned FMC certificate), or "insecure" (no
-    /// verification; a warning is logged at every connect).
+    /// FMC's own CA), a PEM file path (CA or pinned FMC certificate), "system" (the system trust
+    /// store), or "insecure" (no verification; a warning is logged at every connect).
     pub server_ca: ServerTrust,
     /// Check that the FMC's certificate names `host` (DNS name or IP address). Turn off when you
     /// connect by an address the certificate does not list; the CA check still applies.
@@ -78,15 +84,19 @@ pub struct FmcConfig {
     /// Where to start: "bookmark" (resume where we stopped; "genesis" if there is no bookmark
     /// yet), "genesis" (the oldest events the FMC has), or "now" (only new events).
     pub start: Start,
-    /// Time allowed for TCP connect and TLS handshake.
-    #[serde(with = "duration_text")]
+    /// Time allowed for name resolution, TCP connect and TLS handshake together.
+    #[serde(with = "duration")]
     pub connect_timeout: Duration,
     /// No message (not even a keepalive) for this long means the session is dead: reconnect.
-    #[serde(with = "duration_text")]
+    #[serde(with = "duration")]
     pub idle_timeout: Duration,
-    /// Longest wait between reconnect attempts (the wait doubles from 1 s up to this, with jitter).
-    #[serde(with = "duration_text")]
-    pub reconnect_max_delay: Duration,
+    /// First wait before reconnecting; it doubles after each failed attempt (each wait is
+    /// 75–100 % of that, and never below 100ms) up to `reconnect_delay_max`.
+    #[serde(with = "duration")]
+    pub reconnect_delay_min: Duration,
+    /// Longest wait between reconnect attempts. Reconnection never gives up.
+    #[serde(with = "duration")]
+    pub reconnect_delay_max: Duration,
 }
 
 impl Default for FmcConfig {
@@ -102,7 +112,8 @@ impl Default for FmcConfig {
             start: Start::Bookmark,
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
-            reconnect_max_delay: Duration::from_secs(60),
+            reconnect_delay_min: Duration::from_secs(1),
+            reconnect_delay_max: Duration::from_secs(60),
         }
     }
 }
@@ -110,19 +121,39 @@ impl Default for FmcConfig {
 impl FmcConfig {
     /// The PKCS12 password: `pkcs12_password` if set (config or environment), else the file.
     pub fn password(&self) -> Result<String, String> {
-        if let Some(p) = &self.pkcs12_password {
-            return Ok(p.0.clone());
-        }
-        match &self.pkcs12_password_file {
-            Some(f) => crate::estreamer::tls::read_password_file(f).map_err(|e| {
-                format!(
-                    "cannot read the PKCS12 password file {}: {e}\n  \
-                     → put the password the FMC asked for when you created the client in that file \
-                     (mode 0600), or set fmc.pkcs12_password_file / ESTREAMER_CEF_FMC__PKCS12_PASSWORD",
-                    f.display()
-                )
-            }),
-            None => Ok(String::new()),
+        crate::net::password::pkcs12_password(
+            self.pkcs12_password.as_ref(),
+            self.pkcs12_password_file.as_deref(),
+            "fmc.pkcs12_password_file",
+        )
+        .map(|p| p.expose().to_string())
+        .map_err(|e| {
+            format!(
+                "{e}\n  → put the password the FMC asked for when you created the client in that \
+                 file (mode 0600), or set fmc.pkcs12_password_file / ESTREAMER_CEF_FMC__PKCS12_PASSWORD"
+            )
+        })
+    }
+}
+
+impl SessionConfig {
+    /// The session settings of a configuration, with the loaded identity and the start point the
+    /// caller chose (see [`Config::start_at`]). Lives here so that the session does not depend on
+    /// the whole configuration.
+    pub fn from_config(cfg: &Config, identity: ClientIdentity, start: StartAt) -> SessionConfig {
+        SessionConfig {
+            host: cfg.fmc.host.clone(),
+            port: cfg.fmc.port,
+            identity,
+            trust: cfg.fmc.server_ca.clone(),
+            verify_hostname: cfg.fmc.verify_hostname,
+            connect_timeout: cfg.fmc.connect_timeout,
+            idle_timeout: cfg.fmc.idle_timeout,
+            reconnect_delay_min: cfg.fmc.reconnect_delay_min,
+            reconnect_delay_max: cfg.fmc.reconnect_delay_max,
+            flags: cfg.subscription.flags(),
+            events: cfg.subscription.events.clone(),
+            start,
         }
     }
 }
@@ -338,7 +369,7 @@ impl Default for CefConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct MonitorConfig {
     /// How often the status line is logged.
-    #[serde(with = "duration_text")]
+    #[serde(with = "duration")]
     pub period: Duration,
     /// Address for `GET /metrics` (Prometheus text format), e.g. "127.0.0.1:9810". Off when unset.
     pub listen: Option<std::net::SocketAddr>,
@@ -349,79 +380,6 @@ impl Default for MonitorConfig {
         MonitorConfig {
             period: Duration::from_secs(120),
             listen: None,
-        }
-    }
-}
-
-/// A secret string: never printed, never logged.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("<redacted>")
-    }
-}
-
-/// Durations as text: "10s", "500ms", "2m", "1h", or a number of seconds.
-pub mod duration_text {
-    use super::*;
-
-    pub fn parse(s: &str) -> Result<Duration, String> {
-        let s = s.trim();
-        let split = s
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(s.len());
-        let (num, unit) = s.split_at(split);
-        let n: f64 = num.parse().map_err(|_| {
-            format!("{s:?} is not a duration (examples: \"10s\", \"500ms\", \"2m\")")
-        })?;
-        let secs = match unit.trim() {
-            "" | "s" => n,
-            "ms" => n / 1000.0,
-            "m" | "min" => n * 60.0,
-            "h" => n * 3600.0,
-            u => {
-                return Err(format!(
-                    "unknown unit {u:?} in duration {s:?} (use ms, s, m or h)"
-                ));
-            }
-        };
-        if !(0.0..=1e9).contains(&secs) {
-            return Err(format!("duration {s:?} is out of range"));
-        }
-        Ok(Duration::from_secs_f64(secs))
-    }
-
-    pub fn format(d: &Duration) -> String {
-        if d.subsec_millis() != 0 {
-            format!("{}ms", d.as_millis())
-        } else {
-            format!("{}s", d.as_secs())
-        }
-    }
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format(d))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Secs(u64),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Text(t) => parse(&t).map_err(serde::de::Error::custom),
-            Raw::Secs(n) => Ok(Duration::from_secs(n)),
         }
     }
 }
@@ -468,16 +426,29 @@ impl Config {
                     path.display()
                 ))
             })?;
-            if let Err(e) = text.parse::<toml::Table>() {
-                return Err(ConfigError(format!(
+            let doc = text.parse::<toml::Table>().map_err(|e| {
+                ConfigError(format!(
                     "{} is not valid TOML: {}",
                     path.display(),
                     e.to_string().trim_end()
-                )));
+                ))
+            })?;
+            let old = renamed::old_keys_in_file(&doc);
+            if !old.is_empty() {
+                return Err(ConfigError(
+                    old.iter()
+                        .map(|m| format!("{}: {m}", path.display()))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ));
             }
             fig = fig.merge(Toml::file_exact(path));
         }
         if !sources.no_env {
+            let old = renamed::old_keys_in_env(ENV_PREFIX, std::env::vars());
+            if !old.is_empty() {
+                return Err(ConfigError(old.join("\n")));
+            }
             fig = fig.merge(Env::prefixed(ENV_PREFIX).split("__").lowercase(true));
         }
         for (key, value) in &sources.overrides {
@@ -513,6 +484,8 @@ impl Config {
         for (name, d) in [
             ("fmc.connect_timeout", self.fmc.connect_timeout),
             ("fmc.idle_timeout", self.fmc.idle_timeout),
+            ("fmc.reconnect_delay_min", self.fmc.reconnect_delay_min),
+            ("fmc.reconnect_delay_max", self.fmc.reconnect_delay_max),
             ("monitor.period", self.monitor.period),
         ] {
             if d.is_zero() {
@@ -520,6 +493,13 @@ impl Config {
                     "{name} is 0: give a duration such as \"10s\""
                 )));
             }
+        }
+        if self.fmc.reconnect_delay_max < self.fmc.reconnect_delay_min {
+            return Err(ConfigError(format!(
+                "fmc.reconnect_delay_max = \"{}\" is below fmc.reconnect_delay_min = \"{}\"",
+                duration::format(&self.fmc.reconnect_delay_max),
+                duration::format(&self.fmc.reconnect_delay_min)
+            )));
         }
         for (i, o) in self.outputs.iter().enumerate() {
             o.validate(&format!("output[{i}]"))
@@ -588,8 +568,10 @@ mod tests {
     #[test]
     fn defaults_give_the_reference_flags() {
         assert_eq!(Config::default().subscription.flags(), 0x4890_0061);
-        let mut s = SubscriptionConfig::default();
-        s.extended = false;
+        let s = SubscriptionConfig {
+            extended: false,
+            ..SubscriptionConfig::default()
+        };
         assert_eq!(s.flags(), 0x0890_0061);
     }
 
@@ -642,6 +624,48 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("<redacted>"));
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn old_key_spellings_are_refused_with_the_new_name() {
+        let e =
+            load_text("[[output]]\ntransport = \"tcp\"\nhost = \"h\"\nconnect_timeout_secs = 10\n")
+                .unwrap_err()
+                .0;
+        assert!(
+            e.contains(
+                "output[0].connect_timeout_secs was renamed: write connect_timeout = \"10s\""
+            ),
+            "{e}"
+        );
+        assert!(
+            e.contains(".toml") || e.contains("tmp"),
+            "the file is named: {e}"
+        );
+        let e = load_text("[fmc]\nreconnect_max_delay = \"90s\"\n")
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("fmc.reconnect_max_delay was renamed: write reconnect_delay_max = \"90s\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn reconnect_delays_are_a_pair() {
+        let c = load_text("[fmc]\nreconnect_delay_min = \"2s\"\nreconnect_delay_max = \"2m\"\n")
+            .unwrap();
+        assert_eq!(
+            (c.fmc.reconnect_delay_min, c.fmc.reconnect_delay_max),
+            (Duration::from_secs(2), Duration::from_secs(120))
+        );
+        let e = load_text("[fmc]\nreconnect_delay_min = \"2m\"\nreconnect_delay_max = \"1m\"\n")
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("fmc.reconnect_delay_max = \"60s\" is below"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -15,16 +15,16 @@ use std::path::Path;
 use openssl::asn1::Asn1Time;
 use tokio::time::{Instant, timeout};
 
-use crate::config::Config;
+use crate::config::{Config, duration};
 use crate::estreamer::connection::{ConnError, Connection};
 use crate::estreamer::message::{
     ESTREAMER_SERVICE, ErrorBody, FrameError, NULL_MESSAGE, kind, streaming_information,
 };
 use crate::estreamer::request::{StartAt, describe_flags, event_stream_request, flag};
-use crate::estreamer::session::{ConnectError, connect_tcp, fmt_duration, resolve};
-use crate::estreamer::tls::{
-    self, ClientIdentity, HandshakeError, Pkcs12Error, ServerTrust, load_pkcs12,
-};
+use crate::estreamer::tls::{self, HandshakeError};
+use crate::net::connect::{ConnectError, connect_tcp, resolve};
+use crate::net::identity::{ClientIdentity, Pkcs12Error, load_pkcs12};
+use crate::net::tls::ServerTrust;
 
 /// Runs the checks and writes the report to `out`. True when every check passed (exit code 0).
 pub async fn diagnose(cfg: &Config, config_source: Option<&Path>, out: &mut dyn Write) -> bool {
@@ -170,6 +170,17 @@ async fn run_checks(cfg: &Config, config_source: Option<&Path>, r: &mut Report<'
                 }
             ),
         ),
+        ServerTrust::System => r.ok(
+            "server trust",
+            &format!(
+                "the FMC's certificate must chain to this machine's system trust store{}",
+                if fmc.verify_hostname {
+                    format!(" and name {:?}", fmc.host)
+                } else {
+                    " (hostname not checked)".to_string()
+                }
+            ),
+        ),
         ServerTrust::PemFile(path) => r.ok(
             "server trust",
             &format!(
@@ -222,7 +233,7 @@ async fn run_checks(cfg: &Config, config_source: Option<&Path>, r: &mut Report<'
                 &format!(
                     "no answer for {:?} within {}",
                     fmc.host,
-                    fmt_duration(fmc.connect_timeout)
+                    duration::format(&fmc.connect_timeout)
                 ),
                 &[
                     "this machine's DNS servers do not answer: check /etc/resolv.conf, or set \
@@ -253,7 +264,10 @@ async fn run_checks(cfg: &Config, config_source: Option<&Path>, r: &mut Report<'
             }
             return r.fail(
                 &step,
-                &format!("no answer within {}", fmt_duration(fmc.connect_timeout)),
+                &format!(
+                    "no answer within {}",
+                    duration::format(&fmc.connect_timeout)
+                ),
                 &advice,
             );
         }
@@ -306,7 +320,7 @@ async fn run_checks(cfg: &Config, config_source: Option<&Path>, r: &mut Report<'
         Err(_) => {
             return r.fail(
                 step,
-                &format!("no answer within {}", fmt_duration(fmc.connect_timeout)),
+                &format!("no answer within {}", duration::format(&fmc.connect_timeout)),
                 &[format!(
                     "whatever listens on {target} does not speak TLS like an eStreamer server: check fmc.host and fmc.port"
                 )],
@@ -417,7 +431,7 @@ async fn run_checks(cfg: &Config, config_source: Option<&Path>, r: &mut Report<'
                     "StreamingInformation",
                     &format!(
                         "nothing from the FMC within {} of our extended EventStreamRequest",
-                        fmt_duration(fmc.connect_timeout)
+                        duration::format(&fmc.connect_timeout)
                     ),
                     &[
                         "the FMC should answer an extended request (flag 0x40000000) at once; check that \

@@ -14,6 +14,7 @@ pub mod estreamer;
 pub mod mapping;
 pub mod metadata;
 pub mod monitor;
+pub mod net;
 pub mod pipeline;
 pub mod syslog;
 pub mod transform;

@@ -292,7 +292,7 @@ fn stopping_while_the_receiver_is_down_and_the_output_full_is_prompt_and_loses_n
         "tcp",
         receiver.tcp_port,
         "octet-counting",
-        "replay_buffer_bytes = 65536\nshutdown_timeout_secs = 2",
+        "replay_buffer_bytes = 65536\nshutdown_timeout = \"2s\"",
     )];
     let metrics_addr = format!("127.0.0.1:{}", free_port());
     setup.monitor_listen = Some(metrics_addr.clone());
@@ -372,7 +372,7 @@ fn the_systemd_watchdog_is_fed_while_a_receiver_outage_holds_the_pipeline_back()
         "tcp",
         receiver.tcp_port,
         "octet-counting",
-        "replay_buffer_bytes = 65536\nshutdown_timeout_secs = 2",
+        "replay_buffer_bytes = 65536\nshutdown_timeout = \"2s\"",
     )];
     let metrics_addr = format!("127.0.0.1:{}", free_port());
     setup.monitor_listen = Some(metrics_addr.clone());

@@ -132,7 +132,7 @@ fn every_record_arrives_once_on_every_transport_with_every_key_intact() {
             "tls",
             receiver.tls_port,
             "octet-counting",
-            &format!("ca = {:?}", receiver.ca_pem.display().to_string()),
+            &format!("server_ca = {:?}", receiver.ca_pem.display().to_string()),
         ),
     ];
     setup.monitor_listen = Some(format!("127.0.0.1:{}", free_port()));

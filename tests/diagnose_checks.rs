@@ -161,7 +161,7 @@ async fn insecure_server_trust_passes_with_a_warning() {
 async fn a_wrong_pkcs12_password_says_where_the_password_came_from() {
     let pki = TestPki::new();
     let mut cfg = config(&pki, "127.0.0.1", 8302);
-    cfg.fmc.pkcs12_password = Some(Secret("not the password".into()));
+    cfg.fmc.pkcs12_password = Some(Secret::new("not the password"));
     let (passed, out) = run(&cfg).await;
     assert_fails_at(
         passed,
@@ -395,7 +395,7 @@ async fn a_certificate_cn_other_than_our_address_is_the_nat_explanation() {
     let mut cfg = config(&pki, "127.0.0.1", sim.addr().port());
     cfg.fmc.pkcs12 = p12;
     cfg.fmc.pkcs12_password_file = None;
-    cfg.fmc.pkcs12_password = Some(Secret("pw".into()));
+    cfg.fmc.pkcs12_password = Some(Secret::new("pw"));
     let (passed, out) = run(&cfg).await;
     assert_fails_at(
         passed,

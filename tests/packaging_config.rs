@@ -433,3 +433,50 @@ fn readme_reference_defaults_are_the_real_ones() {
         wrong.join("\n")
     );
 }
+
+/// Every renamed key, written the old way in a file, stops `check-config` with a message that
+/// names the table, the old key and the new key; the new key is one the program accepts there;
+/// and the README's "Upgrading" table lists the rename.
+#[test]
+fn old_key_spellings_are_refused_with_the_new_name() {
+    use estreamer_cef::config::renamed::{RENAMED, Section};
+    let accepted = accepted_by_section();
+    let (_, upgrading) = readme();
+    let upgrading = upgrading
+        .split_once("## Upgrading")
+        .expect("README has an Upgrading section")
+        .1;
+    for r in RENAMED {
+        let (text, table, section) = match r.section {
+            Section::Fmc => (
+                format!("[fmc]\n{} = \"5s\"\n", r.old),
+                "fmc",
+                "fmc".to_string(),
+            ),
+            Section::Output => (
+                format!(
+                    "[[output]]\ntransport = \"stdout\"\n\n[[output]]\ntransport = \"tls\"\nhost = \"h\"\n{} = 5\n",
+                    r.old
+                ),
+                "output[1]",
+                "output.tls".to_string(),
+            ),
+        };
+        let err = check_config(&text).expect_err(r.old);
+        let want = format!("{table}.{} was renamed: write {} = ", r.old, r.new);
+        assert!(err.contains(&want), "{}: {err}", r.old);
+        assert!(
+            accepted[&section].contains(r.new),
+            "{} -> {}: the new key is not accepted in {section}",
+            r.old,
+            r.new
+        );
+        assert!(
+            upgrading.contains(&format!("`{} ", r.old))
+                && upgrading.contains(&format!("`{} ", r.new)),
+            "README Upgrading does not list {} -> {}",
+            r.old,
+            r.new
+        );
+    }
+}

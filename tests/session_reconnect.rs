@@ -339,7 +339,8 @@ async fn shutdown_is_prompt_during_the_reconnect_backoff() {
         l.local_addr().unwrap()
     };
     let mut cfg = session_config(pki.identity(), port, StartAt::Genesis);
-    cfg.reconnect_max_delay = Duration::from_secs(60);
+    cfg.reconnect_delay_min = Duration::from_secs(1);
+    cfg.reconnect_delay_max = Duration::from_secs(60);
     let (tx, _rx) = mpsc::channel(4);
     let client = start_client(cfg, tx);
 

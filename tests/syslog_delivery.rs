@@ -74,7 +74,7 @@ async fn receiver_stopped_for_5s_every_event_arrives_at_least_once() {
     let resend = 256 * 1024;
     let replay = 1024 * 1024;
     let out = Running::start(&format!(
-        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\nresend_on_reconnect_bytes = {resend}\nreplay_buffer_bytes = {replay}\nreconnect_delay_max_secs = 1",
+        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\nresend_on_reconnect_bytes = {resend}\nreplay_buffer_bytes = {replay}\nreconnect_delay_max = \"1s\"",
         sng.tcp_port
     ));
     let total = 16_000;
@@ -161,7 +161,7 @@ async fn freeze_then_kill(
 ) {
     let mut sng = SyslogNg::start();
     let out = Running::start(&format!(
-        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\nresend_on_reconnect_bytes = {resend_bytes}\nreconnect_delay_max_secs = 1",
+        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\nresend_on_reconnect_bytes = {resend_bytes}\nreconnect_delay_max = \"1s\"",
         sng.tcp_port
     ));
     let total = 8_000;

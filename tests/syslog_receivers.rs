@@ -170,7 +170,7 @@ async fn tls_octet_counting_with_verified_certificate() {
     let sng = SyslogNg::start();
     for host in ["127.0.0.1", "localhost"] {
         let out = Running::start(&format!(
-            "transport = \"tls\"\nhost = \"{host}\"\nport = {}\nca = \"{}\"\nhostname = \"fwd01.example\"",
+            "transport = \"tls\"\nhost = \"{host}\"\nport = {}\nserver_ca = \"{}\"\nhostname = \"fwd01.example\"",
             sng.tls_port,
             sng.ca_pem.display()
         ));
@@ -353,7 +353,7 @@ async fn rfc3164_over_tcp() {
 async fn a_receiver_rejecting_the_framing_is_never_reported_as_delivered() {
     let sng = SyslogNg::start();
     let out = Running::start(&format!(
-        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\nframing = \"lf\"\nshutdown_timeout_secs = 1\nreconnect_delay_max_secs = 0.5",
+        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\nframing = \"lf\"\nshutdown_timeout = \"1s\"\nreconnect_delay_max = \"500ms\"",
         sng.tcp_port
     ));
     out.send_all(batches(1, 100, 50)).await;

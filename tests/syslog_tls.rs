@@ -120,7 +120,7 @@ fn sha256_fingerprint(cert: &X509) -> String {
 
 fn tls_toml(port: u16, extra: &str) -> String {
     format!(
-        "transport = \"tls\"\nhost = \"127.0.0.1\"\nport = {port}\nshutdown_timeout_secs = 2\nreconnect_delay_max_secs = 0.5\n{extra}"
+        "transport = \"tls\"\nhost = \"127.0.0.1\"\nport = {port}\nshutdown_timeout = \"2s\"\nreconnect_delay_max = \"500ms\"\n{extra}"
     )
 }
 
@@ -140,7 +140,7 @@ async fn clean_stop_delivers_everything_and_sends_close_notify() {
     let server = tls_server(&cert, &key, None);
     let (progress, s) = deliver(&tls_toml(
         server.port,
-        &format!("ca = \"{}\"", pki.ca_pem.display()),
+        &format!("server_ca = \"{}\"", pki.ca_pem.display()),
     ))
     .await;
     assert_eq!(progress, 100);
@@ -167,7 +167,7 @@ async fn certificate_for_another_name_is_refused_unless_server_name_matches() {
     let pki = TestPki::new(dir.path(), "recv");
     let (cert, key) = pki.issue("other.example", &["other.example"], &[], 11);
     let server = tls_server(&cert, &key, None);
-    let ca = format!("ca = \"{}\"", pki.ca_pem.display());
+    let ca = format!("server_ca = \"{}\"", pki.ca_pem.display());
 
     let (progress, s) = deliver(&tls_toml(server.port, &ca)).await;
     assert_eq!(
@@ -227,7 +227,7 @@ async fn unknown_ca_is_refused_fingerprint_pin_or_insecure_flag_accepts() {
         "a different certificate does not match the pin: {s:?}"
     );
 
-    let (progress, _) = deliver(&tls_toml(server.port, "insecure_skip_verify = true")).await;
+    let (progress, _) = deliver(&tls_toml(server.port, "server_ca = \"insecure\"")).await;
     assert_eq!(progress, 100);
 }
 
@@ -281,7 +281,7 @@ async fn client_certificate_from_pkcs12_modern_and_legacy() {
     let client_pki = TestPki::new(dir.path(), "client");
     let (cert, key) = server_pki.issue("receiver", &["localhost"], &["127.0.0.1"], 20);
     let server = tls_server(&cert, &key, Some(&client_pki.ca_cert));
-    let ca = format!("ca = \"{}\"", server_pki.ca_pem.display());
+    let ca = format!("server_ca = \"{}\"", server_pki.ca_pem.display());
 
     // Without a client certificate the receiver refuses us.
     let (progress, _) = deliver(&tls_toml(server.port, &ca)).await;
@@ -302,16 +302,19 @@ async fn client_certificate_from_pkcs12_modern_and_legacy() {
     );
     std::fs::write(dir.path().join("pw"), "s3cret\n").unwrap();
     for (p12, password) in [
-        (&modern, "password = \"s3cret\"".to_string()),
+        (&modern, "pkcs12_password = \"s3cret\"".to_string()),
         (
             &legacy,
-            format!("password_file = \"{}\"", dir.path().join("pw").display()),
+            format!(
+                "pkcs12_password_file = \"{}\"",
+                dir.path().join("pw").display()
+            ),
         ),
     ] {
         let before = server.conns().len();
         let (progress, s) = deliver(&tls_toml(
             server.port,
-            &format!("{ca}\nclient_pkcs12 = \"{}\"\n{password}", p12.display()),
+            &format!("{ca}\npkcs12 = \"{}\"\n{password}", p12.display()),
         ))
         .await;
         assert_eq!(progress, 100, "{} {s:?}", p12.display());
@@ -342,9 +345,9 @@ fn bad_tls_material_is_reported_with_key_and_file() {
     let (ccert, ckey) = pki.issue("client", &[], &[], 30);
     let p12 = write_pkcs12_modern(dir.path(), &ccert, &ckey, "right");
 
-    let e = setup_error(&tls_toml(1, "ca = \"/nonexistent/ca.pem\""));
+    let e = setup_error(&tls_toml(1, "server_ca = \"/nonexistent/ca.pem\""));
     assert!(
-        e.contains("outputs[3].ca")
+        e.contains("outputs[3].server_ca")
             && e.contains("/nonexistent/ca.pem")
             && e.contains("check the path"),
         "{e}"
@@ -353,22 +356,22 @@ fn bad_tls_material_is_reported_with_key_and_file() {
     std::fs::write(dir.path().join("junk.pem"), "not a certificate").unwrap();
     let e = setup_error(&tls_toml(
         1,
-        &format!("ca = \"{}\"", dir.path().join("junk.pem").display()),
+        &format!("server_ca = \"{}\"", dir.path().join("junk.pem").display()),
     ));
     assert!(
-        e.contains("outputs[3].ca") && e.contains("no PEM certificate"),
+        e.contains("outputs[3].server_ca") && e.contains("no PEM certificate"),
         "{e}"
     );
 
     let e = setup_error(&tls_toml(
         1,
         &format!(
-            "client_pkcs12 = \"{}\"\npassword = \"wrong\"",
+            "pkcs12 = \"{}\"\npkcs12_password = \"wrong\"",
             p12.display()
         ),
     ));
     assert!(
-        e.contains("outputs[3].client_pkcs12") && e.contains("wrong password"),
+        e.contains("outputs[3].pkcs12") && e.contains("wrong password"),
         "{e}"
     );
     assert!(
@@ -378,12 +381,9 @@ fn bad_tls_material_is_reported_with_key_and_file() {
 
     let e = setup_error(&tls_toml(
         1,
-        &format!(
-            "client_pkcs12 = \"{}\"",
-            dir.path().join("junk.pem").display()
-        ),
+        &format!("pkcs12 = \"{}\"", dir.path().join("junk.pem").display()),
     ));
-    assert!(e.contains("not a PKCS#12 file"), "{e}");
+    assert!(e.contains("not a readable PKCS12 file"), "{e}");
 
     let e = setup_error(&tls_toml(1, "fingerprint = \"sha1:00:11\""));
     assert!(

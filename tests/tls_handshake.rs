@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use estreamer_cef::estreamer::tls::{
     self, ClientIdentity, HandshakeError, ServerTrust, TlsSetupError, build_connector, connect,
-    load_pkcs12, read_password_file, session_info,
+    load_pkcs12, session_info,
 };
+use estreamer_cef::net::password::read_password_file;
 use estreamer_cef_sim::pki::{self, PkiFiles, PkiOptions};
 use openssl::ssl::{NameType, Ssl, SslAcceptor, SslConnector};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -35,7 +36,10 @@ impl Pki {
     }
 
     fn client(&self) -> ClientIdentity {
-        let password = read_password_file(&self.files.client_pass).unwrap();
+        let password = read_password_file(&self.files.client_pass, "client.pass")
+            .unwrap()
+            .expose()
+            .to_string();
         load_pkcs12(&self.files.client_pkcs12, &password).unwrap()
     }
 
@@ -434,7 +438,9 @@ fn connector_setup_errors_name_what_to_fix() {
     let key = dir.path().join("client.key");
     let id = load_pkcs12(
         &files.client_pkcs12,
-        &read_password_file(&files.client_pass).unwrap(),
+        read_password_file(&files.client_pass, "client.pass")
+            .unwrap()
+            .expose(),
     )
     .unwrap();
     std::fs::write(&cert, id.cert().to_pem().unwrap()).unwrap();
@@ -474,7 +480,7 @@ fn server_trust_config_strings() {
     let conf: Conf = toml::from_str("server_trust = \"insecure\"").unwrap();
     assert_eq!(conf.server_trust, ServerTrust::Insecure);
     let err = toml::from_str::<Conf>("server_trust = \"\"").err().unwrap();
-    assert!(err.to_string().contains("server trust is empty"), "{err}");
+    assert!(err.to_string().contains("server_ca is empty"), "{err}");
     assert_eq!(
         ServerTrust::PemFile("/x/ca.pem".into()).to_string(),
         "/x/ca.pem"

@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use estreamer_cef::estreamer::tls::{
-    ClientIdentity, PemIdentityError, Pkcs12Error, load_pkcs12, read_password_file,
-};
+use estreamer_cef::estreamer::tls::{ClientIdentity, PemIdentityError, Pkcs12Error, load_pkcs12};
+use estreamer_cef::net::password::read_password_file;
 use estreamer_cef_sim::pki::{self, PkiError, PkiOptions};
 
 const PASSWORD: &str = "S3cret-pass";
@@ -370,7 +369,10 @@ fn simulator_legacy_pkcs12_is_really_legacy_and_loads() {
         "plain OpenSSL 3 read a legacy file"
     );
 
-    let password = read_password_file(&files.client_pass).unwrap();
+    let password = read_password_file(&files.client_pass, "client.pass")
+        .unwrap()
+        .expose()
+        .to_string();
     assert_eq!(password, opts.password);
     assert_eq!(password.len(), 20, "a random default password");
     assert!(
@@ -467,7 +469,10 @@ fn simulator_pki_protects_keys_and_refuses_to_overwrite() {
     pki::init(dir.path(), &again).unwrap();
     assert_ne!(std::fs::read(&files.ca_key).unwrap(), before);
     assert_eq!(
-        read_password_file(&files.client_pass).unwrap(),
+        read_password_file(&files.client_pass, "client.pass")
+            .unwrap()
+            .expose()
+            .to_string(),
         again.password
     );
 }

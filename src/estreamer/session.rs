@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use openssl::ssl::SslConnector;
-use rand::Rng;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, timeout, timeout_at};
@@ -37,19 +36,18 @@ use super::request::{
     EventVersion, StartAt, describe_flags, event_stream_request, streaming_request,
 };
 use super::tls::{self, ClientIdentity, HandshakeError, ServerTrust, TlsSetupError};
-use crate::config::Config;
+use crate::config::duration;
+use crate::net::backoff::Backoff;
+use crate::net::connect::{ConnectError, connect_tcp, resolve};
 
-/// The first reconnect waits about this long; each failed attempt doubles it.
-const FIRST_RETRY_DELAY: Duration = Duration::from_secs(1);
-/// No wait is shorter, whatever `reconnect_max_delay` says: a retry loop must never spin.
-const MIN_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// A connection that stayed up this long counts as successful even without data (a quiet FMC
 /// asked for "now"): the next failure starts the backoff from the beginning again.
 const STABLE_SESSION: Duration = Duration::from_secs(60);
 /// How long a clean close of our side may take at shutdown.
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
-/// What the session needs to know. Built from the configuration with [`SessionConfig::from_config`].
+/// What the session needs to know. Built from the configuration with `SessionConfig::from_config`
+/// (in `crate::config`, so that this module does not depend on the whole configuration).
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
     /// The FMC's name or address, as dialled and as checked against its certificate.
@@ -64,8 +62,10 @@ pub struct SessionConfig {
     pub connect_timeout: Duration,
     /// No message at all (not even a keepalive Null) for this long: the connection is dead.
     pub idle_timeout: Duration,
+    /// The first wait before reconnecting; it doubles after each failed attempt.
+    pub reconnect_delay_min: Duration,
     /// Upper bound of the reconnect backoff.
-    pub reconnect_max_delay: Duration,
+    pub reconnect_delay_max: Duration,
     /// Request flags (section 3 of the reference).
     pub flags: u32,
     /// The extended request's event list (used when `flags` has the extended bit).
@@ -75,25 +75,7 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
-    /// The session settings of a configuration, with the loaded identity and the start point the
-    /// caller chose (see [`Config::start_at`]).
-    pub fn from_config(cfg: &Config, identity: ClientIdentity, start: StartAt) -> SessionConfig {
-        SessionConfig {
-            host: cfg.fmc.host.clone(),
-            port: cfg.fmc.port,
-            identity,
-            trust: cfg.fmc.server_ca.clone(),
-            verify_hostname: cfg.fmc.verify_hostname,
-            connect_timeout: cfg.fmc.connect_timeout,
-            idle_timeout: cfg.fmc.idle_timeout,
-            reconnect_max_delay: cfg.fmc.reconnect_max_delay,
-            flags: cfg.subscription.flags(),
-            events: cfg.subscription.events.clone(),
-            start,
-        }
-    }
-
-    fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         if self.host.contains(':') && !self.host.starts_with('[') {
             format!("[{}]:{}", self.host, self.port)
         } else {
@@ -193,7 +175,7 @@ pub enum SessionFailure {
     #[error(
         "no answer from the FMC at {endpoint} within {}: a firewall drops the connection or the \
          address is wrong (eStreamer listens on TCP 8302).",
-        fmt_duration(*after)
+        duration::format(after)
     )]
     ConnectTimeout { endpoint: String, after: Duration },
 
@@ -206,7 +188,7 @@ pub enum SessionFailure {
     #[error(
         "the TLS handshake with the FMC at {endpoint} did not finish within {}: whatever listens \
          there does not answer like an eStreamer server.",
-        fmt_duration(*after)
+        duration::format(after)
     )]
     HandshakeTimeout { endpoint: String, after: Duration },
 
@@ -232,7 +214,7 @@ pub enum SessionFailure {
 
     #[error(
         "no message from the FMC for {} (not even a keepalive): the connection is dead",
-        fmt_duration(*.0)
+        duration::format(.0)
     )]
     IdleTimeout(Duration),
 
@@ -275,17 +257,6 @@ fn list_services(ids: &[u32]) -> String {
     }
 }
 
-/// "10s", "1.5s", "250ms".
-pub(crate) fn fmt_duration(d: Duration) -> String {
-    if d.as_millis() < 1000 {
-        format!("{}ms", d.as_millis())
-    } else if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
-}
-
 /// The request start in words ("since 0 (oldest data)").
 pub fn describe_start(start: StartAt) -> String {
     match start {
@@ -304,66 +275,6 @@ pub fn describe_start(start: StartAt) -> String {
 // Connecting
 // ---------------------------------------------------------------------------------------------
 
-/// Resolves the FMC's name (an IP literal, with or without brackets, needs no lookup).
-pub async fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port)).await?.collect();
-    if addrs.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            "the name has no address",
-        ));
-    }
-    Ok(addrs)
-}
-
-/// Why no TCP connection could be made.
-#[derive(Debug)]
-pub enum ConnectError {
-    /// No address answered before the deadline.
-    Timeout,
-    /// The first address's error (refused, unreachable, ...).
-    Failed { addr: SocketAddr, error: io::Error },
-}
-
-/// Connects to the first address that answers. Each address gets an equal share of the time
-/// left, so one black-holed address (an IPv6 route to nowhere) cannot use it all.
-pub async fn connect_tcp(
-    addrs: &[SocketAddr],
-    deadline: Instant,
-) -> Result<TcpStream, ConnectError> {
-    let mut first_error: Option<(SocketAddr, io::Error)> = None;
-    let mut timed_out = false;
-    for (i, addr) in addrs.iter().enumerate() {
-        let now = Instant::now();
-        if now >= deadline {
-            timed_out = true;
-            break;
-        }
-        let share = (deadline - now) / (addrs.len() - i) as u32;
-        match timeout(share, TcpStream::connect(addr)).await {
-            Ok(Ok(tcp)) => {
-                let _ = tcp.set_nodelay(true);
-                return Ok(tcp);
-            }
-            Ok(Err(error)) => {
-                first_error.get_or_insert((*addr, error));
-            }
-            Err(_) => timed_out = true,
-        }
-    }
-    match first_error {
-        // A refusal from one address says more than silence from another.
-        Some((addr, error)) if !timed_out || error.kind() == io::ErrorKind::ConnectionRefused => {
-            Err(ConnectError::Failed { addr, error })
-        }
-        _ => Err(ConnectError::Timeout),
-    }
-}
-
 /// Resolution, TCP connect and TLS handshake within `connect_timeout`.
 async fn establish(
     cfg: &SessionConfig,
@@ -381,7 +292,10 @@ async fn establish(
         Err(_) => {
             return Err(SessionFailure::Resolve {
                 host: cfg.host.clone(),
-                error: format!("no answer within {}", fmt_duration(cfg.connect_timeout)),
+                error: format!(
+                    "no answer within {}",
+                    duration::format(&cfg.connect_timeout)
+                ),
             });
         }
     };
@@ -415,29 +329,6 @@ async fn establish(
 // ---------------------------------------------------------------------------------------------
 // Reconnect loop
 // ---------------------------------------------------------------------------------------------
-
-/// Exponential backoff from [`FIRST_RETRY_DELAY`], doubled per failed attempt, capped, with
-/// jitter (each wait is 75–100 % of the nominal one) so that many clients do not retry in step.
-struct Backoff {
-    attempt: u32,
-    max: Duration,
-}
-
-impl Backoff {
-    fn next(&mut self) -> Duration {
-        let nominal = FIRST_RETRY_DELAY
-            .saturating_mul(1u32 << self.attempt.min(20))
-            .min(self.max);
-        self.attempt = self.attempt.saturating_add(1);
-        nominal
-            .mul_f64(rand::rng().random_range(0.75..=1.0))
-            .max(MIN_RETRY_DELAY)
-    }
-
-    fn reset(&mut self) {
-        self.attempt = 0;
-    }
-}
 
 /// Whether shutdown was asked for (a dropped sender counts: nobody is left to ask).
 async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
@@ -476,10 +367,7 @@ pub async fn run(
 ) -> Result<(), SessionError> {
     let connector = tls::build_connector(&cfg.identity, &cfg.trust)?;
     let client_cn = cfg.identity.subject_cn();
-    let mut backoff = Backoff {
-        attempt: 0,
-        max: cfg.reconnect_max_delay,
-    };
+    let mut backoff = Backoff::new(cfg.reconnect_delay_min, cfg.reconnect_delay_max);
     let mut connection = 0u64;
     let mut last_failure: Option<String> = None;
     let mut failed_attempts = 0u64;
@@ -540,7 +428,7 @@ pub async fn run(
                 if !established {
                     failed_attempts += 1;
                 }
-                let delay = backoff.next();
+                let delay = backoff.next_delay();
                 let text = failure.to_string();
                 stats.set_last_error(text.clone());
                 stats.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -548,7 +436,7 @@ pub async fn run(
                 if last_failure.as_deref() == Some(text.as_str()) {
                     debug!(
                         "still failing ({failed_attempts} attempts in a row): {text}; retrying in {}",
-                        fmt_duration(delay)
+                        duration::format(&delay)
                     );
                 } else {
                     match &failure {
@@ -557,11 +445,11 @@ pub async fn run(
                         | SessionFailure::IdleTimeout(_)
                         | SessionFailure::Write(_) => warn!(
                             "FMC connection lost: {text}; reconnecting in {}",
-                            fmt_duration(delay)
+                            duration::format(&delay)
                         ),
                         _ => error!(
                             "FMC connection failed: {text}; retrying in {}",
-                            fmt_duration(delay)
+                            duration::format(&delay)
                         ),
                     }
                     last_failure = Some(text);
@@ -847,32 +735,6 @@ impl fmt::Display for SessionStatsSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_from_one_second_with_jitter_up_to_the_cap() {
-        let mut b = Backoff {
-            attempt: 0,
-            max: Duration::from_secs(10),
-        };
-        let waits: Vec<Duration> = (0..6).map(|_| b.next()).collect();
-        let nominal = [1, 2, 4, 8, 10, 10];
-        for (w, n) in waits.iter().zip(nominal) {
-            let n = Duration::from_secs(n);
-            assert!(*w <= n && *w >= n.mul_f64(0.75), "{w:?} vs {n:?}");
-        }
-        b.reset();
-        assert!(b.next() <= Duration::from_secs(1));
-        let mut tiny = Backoff {
-            attempt: 0,
-            max: Duration::from_millis(100),
-        };
-        assert_eq!(tiny.next(), Duration::from_millis(100));
-        let mut zero = Backoff {
-            attempt: 0,
-            max: Duration::ZERO,
-        };
-        assert_eq!(zero.next(), MIN_RETRY_DELAY, "never a busy loop");
-    }
 
     #[test]
     fn failures_read_as_advice() {

@@ -3,13 +3,13 @@
 //! The doc comments on these types are the user reference for each key.
 //!
 //! ```toml
-//! [[outputs]]
+//! [[output]]
 //! transport = "tls"                 # udp | tcp | tls | file | stdout
 //! host = "arcsight.example.com"
 //! port = 6514
-//! ca = "/etc/estreamer-cef/arcsight-ca.pem"
+//! server_ca = "/etc/estreamer-cef/arcsight-ca.pem"
 //!
-//! [[outputs]]
+//! [[output]]
 //! transport = "udp"
 //! host = "10.0.0.5"
 //! max_message_bytes = 1400
@@ -21,11 +21,15 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::error::SyslogError;
+use crate::config::duration;
+pub use crate::net::secret::Secret;
+use crate::net::tls::ServerTrust;
 
 /// One destination for the CEF events. Every output receives every event.
 ///
@@ -133,26 +137,29 @@ macro_rules! output_struct {
             /// closing the connection, gets it again after every reconnect and the output stalls).
             #[serde(default)]
             pub oversize: Oversize,
-            /// Seconds of idleness before TCP keepalive probes start (3 probes, 10 s apart).
-            /// Default 60; 0 turns keepalive off.
-            #[serde(default = "default_keepalive")]
-            pub keepalive_secs: u64,
-            /// Seconds to wait for a TCP connection (and the TLS handshake). Default 10.
-            #[serde(default = "default_connect_timeout")]
-            pub connect_timeout_secs: f64,
-            /// Seconds sent data may stay unacknowledged before the connection is declared dead
-            /// (Linux `TCP_USER_TIMEOUT`). Default 30. Without it a vanished receiver is noticed
-            /// only after the kernel's retransmissions give up, after about 15 minutes.
-            #[serde(default = "default_send_timeout")]
-            pub send_timeout_secs: f64,
-            /// First delay before reconnecting, in seconds; it doubles after each failed attempt
-            /// (with random jitter) up to `reconnect_delay_max_secs`. Default 0.5.
-            #[serde(default = "default_reconnect_min")]
-            pub reconnect_delay_min_secs: f64,
-            /// Longest delay between reconnection attempts, in seconds. Default 30.
-            /// Reconnection never gives up.
-            #[serde(default = "default_reconnect_max")]
-            pub reconnect_delay_max_secs: f64,
+            /// Idle time before TCP keepalive probes start (3 probes, 10 s apart; whole seconds).
+            /// Default "60s"; "0s" turns keepalive off.
+            #[serde(default = "default_keepalive", with = "duration")]
+            pub keepalive: Duration,
+            /// Time allowed for name resolution, the TCP connection and the TLS handshake
+            /// together. Default "10s".
+            #[serde(default = "default_connect_timeout", with = "duration")]
+            pub connect_timeout: Duration,
+            /// How long sent data may stay unacknowledged before the connection is declared dead
+            /// (Linux `TCP_USER_TIMEOUT`). Default "30s"; "0s" leaves it to the kernel. Without it
+            /// a vanished receiver is noticed only after the kernel's retransmissions give up,
+            /// after about 15 minutes.
+            #[serde(default = "default_send_timeout", with = "duration")]
+            pub send_timeout: Duration,
+            /// First wait before reconnecting; it doubles after each failed attempt (each wait is
+            /// 75–100 % of that, and never below 100ms) up to `reconnect_delay_max`.
+            /// Default "500ms".
+            #[serde(default = "default_reconnect_min", with = "duration")]
+            pub reconnect_delay_min: Duration,
+            /// Longest wait between reconnection attempts. Default "30s". Reconnection never
+            /// gives up.
+            #[serde(default = "default_reconnect_max", with = "duration")]
+            pub reconnect_delay_max: Duration,
             /// Bytes of messages that may be sent but not yet acknowledged by the receiver's TCP
             /// stack, or waiting to be sent, before this output stops taking events (which
             /// pauses reading from the FMC; nothing is lost). Default 16 MiB.
@@ -164,11 +171,11 @@ macro_rules! output_struct {
             /// as duplicates. Default 4 MiB; 0 resends only unacknowledged messages.
             #[serde(default = "default_resend")]
             pub resend_on_reconnect_bytes: usize,
-            /// When estreamer-cef stops: seconds to wait for the receiver to acknowledge everything
-            /// and close the connection before giving up on the rest (it stays undelivered and is
-            /// read again from the FMC next time). Default 10.
-            #[serde(default = "default_shutdown_timeout")]
-            pub shutdown_timeout_secs: f64,
+            /// When estreamer-cef stops: how long to wait for the receiver to acknowledge
+            /// everything and close the connection before giving up on the rest (it stays
+            /// undelivered and is read again from the FMC next time). Default "10s".
+            #[serde(default = "default_shutdown_timeout", with = "duration")]
+            pub shutdown_timeout: Duration,
         });
     };
 }
@@ -225,10 +232,13 @@ output_struct! {
         /// a receiver that reads lines from TLS).
         #[serde(default = "default_octet")]
         pub framing: Framing,
-        /// PEM file with the CA certificate(s) that issued the receiver's certificate. Default:
-        /// the system trust store.
-        #[serde(default)]
-        pub ca: Option<PathBuf>,
+        /// How to verify the receiver's certificate: "system" (default: the system trust store),
+        /// the path of a PEM file with the CA certificate(s) that issued it (or the receiver's own
+        /// certificate), "pkcs12" (the CA certificates inside `pkcs12`), or "insecure" (no
+        /// verification: anyone on the path can then read and alter the events; for lab use only,
+        /// a warning is logged at every connection). Same key and values as `fmc.server_ca`.
+        #[serde(default = "default_output_trust")]
+        pub server_ca: ServerTrust,
         /// Name to verify in the receiver's certificate and to send as SNI. Default: `host`.
         /// Set it when `host` is an IP address that the certificate does not list.
         #[serde(default)]
@@ -246,18 +256,13 @@ output_struct! {
         /// PKCS#12 file (.p12/.pfx) with a client certificate and key, for receivers that require
         /// mutual TLS. Legacy-encrypted files (RC2/3DES) are read too.
         #[serde(default)]
-        pub client_pkcs12: Option<PathBuf>,
-        /// Password of `client_pkcs12`. Prefer `password_file`, which keeps it out of the config.
+        pub pkcs12: Option<PathBuf>,
+        /// File whose first line is the password of `pkcs12` (a trailing CR/LF is ignored).
         #[serde(default)]
-        pub password: Option<Secret>,
-        /// File whose first line is the password of `client_pkcs12`.
+        pub pkcs12_password_file: Option<PathBuf>,
+        /// Password of `pkcs12`. Prefer `pkcs12_password_file`, which keeps it out of the config.
         #[serde(default)]
-        pub password_file: Option<PathBuf>,
-        /// Do not verify the receiver's certificate at all. Anyone on the path can then read and
-        /// alter the events. For lab use only; a warning is logged at every connection.
-        /// Default `false`.
-        #[serde(default)]
-        pub insecure_skip_verify: bool,
+        pub pkcs12_password: Option<Secret>,
     }
 }
 
@@ -394,32 +399,6 @@ impl SeverityMap {
     }
 }
 
-/// A secret string (password): never shown by `Debug` or when the configuration is printed.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"<redacted>\"")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("<redacted>")
-    }
-}
-
 /// The `[tap]` section: a copy of every record, for troubleshooting, written by a separate task
 /// that never slows delivery (when it falls behind, records are dropped from the tap and counted).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -486,20 +465,23 @@ fn default_stream_max() -> usize {
 fn default_octet() -> Framing {
     Framing::OctetCounting
 }
-fn default_keepalive() -> u64 {
-    60
+fn default_keepalive() -> Duration {
+    Duration::from_secs(60)
 }
-fn default_connect_timeout() -> f64 {
-    10.0
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(10)
 }
-fn default_send_timeout() -> f64 {
-    30.0
+fn default_send_timeout() -> Duration {
+    Duration::from_secs(30)
 }
-fn default_reconnect_min() -> f64 {
-    0.5
+fn default_reconnect_min() -> Duration {
+    Duration::from_millis(500)
 }
-fn default_reconnect_max() -> f64 {
-    30.0
+fn default_reconnect_max() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_output_trust() -> ServerTrust {
+    ServerTrust::System
 }
 fn default_replay_buffer() -> usize {
     16 << 20
@@ -507,8 +489,8 @@ fn default_replay_buffer() -> usize {
 fn default_resend() -> usize {
     4 << 20
 }
-fn default_shutdown_timeout() -> f64 {
-    10.0
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 fn default_keep() -> u32 {
     5
@@ -550,14 +532,14 @@ pub(crate) struct HeaderKeys<'a> {
 /// Connection keys shared by `tcp` and `tls`.
 pub(crate) struct StreamKeys {
     pub max_message_bytes: usize,
-    pub keepalive_secs: u64,
-    pub connect_timeout_secs: f64,
-    pub send_timeout_secs: f64,
-    pub reconnect_delay_min_secs: f64,
-    pub reconnect_delay_max_secs: f64,
+    pub keepalive: Duration,
+    pub connect_timeout: Duration,
+    pub send_timeout: Duration,
+    pub reconnect_delay_min: Duration,
+    pub reconnect_delay_max: Duration,
     pub replay_buffer_bytes: usize,
     pub resend_on_reconnect_bytes: usize,
-    pub shutdown_timeout_secs: f64,
+    pub shutdown_timeout: Duration,
 }
 
 macro_rules! header_keys {
@@ -577,14 +559,14 @@ macro_rules! stream_keys {
     ($c:expr) => {
         StreamKeys {
             max_message_bytes: $c.max_message_bytes,
-            keepalive_secs: $c.keepalive_secs,
-            connect_timeout_secs: $c.connect_timeout_secs,
-            send_timeout_secs: $c.send_timeout_secs,
-            reconnect_delay_min_secs: $c.reconnect_delay_min_secs,
-            reconnect_delay_max_secs: $c.reconnect_delay_max_secs,
+            keepalive: $c.keepalive,
+            connect_timeout: $c.connect_timeout,
+            send_timeout: $c.send_timeout,
+            reconnect_delay_min: $c.reconnect_delay_min,
+            reconnect_delay_max: $c.reconnect_delay_max,
             replay_buffer_bytes: $c.replay_buffer_bytes,
             resend_on_reconnect_bytes: $c.resend_on_reconnect_bytes,
-            shutdown_timeout_secs: $c.shutdown_timeout_secs,
+            shutdown_timeout: $c.shutdown_timeout,
         }
     };
 }
@@ -692,34 +674,33 @@ impl OutputConfig {
                         ),
                     ));
                 }
-                for (key, v, min) in [
-                    ("connect_timeout_secs", s.connect_timeout_secs, 0.001),
-                    ("send_timeout_secs", s.send_timeout_secs, 0.0),
-                    (
-                        "reconnect_delay_min_secs",
-                        s.reconnect_delay_min_secs,
-                        0.001,
-                    ),
-                    (
-                        "reconnect_delay_max_secs",
-                        s.reconnect_delay_max_secs,
-                        0.001,
-                    ),
-                    ("shutdown_timeout_secs", s.shutdown_timeout_secs, 0.0),
+                let day = Duration::from_secs(86_400);
+                for (key, v, may_be_zero) in [
+                    ("connect_timeout", s.connect_timeout, false),
+                    ("send_timeout", s.send_timeout, true),
+                    ("reconnect_delay_min", s.reconnect_delay_min, false),
+                    ("reconnect_delay_max", s.reconnect_delay_max, false),
+                    ("shutdown_timeout", s.shutdown_timeout, true),
+                    ("keepalive", s.keepalive, true),
                 ] {
-                    if !v.is_finite() || v < min || v > 86_400.0 {
+                    if (v.is_zero() && !may_be_zero) || v > day {
+                        let lowest = if may_be_zero { "0s" } else { "1ms" };
                         return Err(bad(
                             key,
-                            format!("= {v} must be a number of seconds between {min} and 86400"),
+                            format!(
+                                "= \"{}\" must be between \"{lowest}\" and \"24h\"",
+                                duration::format(&v)
+                            ),
                         ));
                     }
                 }
-                if s.reconnect_delay_max_secs < s.reconnect_delay_min_secs {
+                if s.reconnect_delay_max < s.reconnect_delay_min {
                     return Err(bad(
-                        "reconnect_delay_max_secs",
+                        "reconnect_delay_max",
                         format!(
-                            "= {} is below reconnect_delay_min_secs = {}",
-                            s.reconnect_delay_max_secs, s.reconnect_delay_min_secs
+                            "= \"{}\" is below reconnect_delay_min = \"{}\"",
+                            duration::format(&s.reconnect_delay_max),
+                            duration::format(&s.reconnect_delay_min)
                         ),
                     ));
                 }
@@ -733,22 +714,32 @@ impl OutputConfig {
                     ));
                 }
                 if let OutputConfig::Tls(t) = self {
-                    if t.password.is_some() && t.password_file.is_some() {
+                    if t.pkcs12_password.is_some() && t.pkcs12_password_file.is_some() {
                         return Err(bad(
-                            "password",
-                            "and password_file are both set; keep one".into(),
+                            "pkcs12_password",
+                            "and pkcs12_password_file are both set; keep one".into(),
                         ));
                     }
-                    if (t.password.is_some() || t.password_file.is_some())
-                        && t.client_pkcs12.is_none()
+                    if (t.pkcs12_password.is_some() || t.pkcs12_password_file.is_some())
+                        && t.pkcs12.is_none()
                     {
                         return Err(bad(
-                            "client_pkcs12",
-                            "is missing but a password is given; set client_pkcs12 or remove the password".into(),
+                            "pkcs12",
+                            "is missing but a password is given; set pkcs12 or remove the password"
+                                .into(),
+                        ));
+                    }
+                    if t.server_ca == ServerTrust::Pkcs12Ca && t.pkcs12.is_none() {
+                        return Err(bad(
+                            "server_ca",
+                            "= \"pkcs12\" trusts the CA certificates inside `pkcs12`, which is not set; \
+                             set pkcs12, or server_ca to the receiver's CA certificate file"
+                                .into(),
                         ));
                     }
                     if let Some(fp) = &t.fingerprint {
-                        super::tls::parse_fingerprint(fp).map_err(|p| bad("fingerprint", p))?;
+                        crate::net::tls::parse_fingerprint(fp)
+                            .map_err(|p| bad("fingerprint", p))?;
                     }
                     if let Some(n) = &t.server_name
                         && n.is_empty()
@@ -929,8 +920,16 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (t.port, t.framing, t.verify_hostname, t.insecure_skip_verify),
-            (6514, Framing::OctetCounting, true, false)
+            (t.port, t.framing, t.verify_hostname, &t.server_ca),
+            (6514, Framing::OctetCounting, true, &ServerTrust::System)
+        );
+        assert_eq!(
+            (t.connect_timeout, t.reconnect_delay_min, t.keepalive),
+            (
+                Duration::from_secs(10),
+                Duration::from_millis(500),
+                Duration::from_secs(60)
+            )
         );
         let OutputConfig::File(f) = parse("transport = \"file\"\npath = \"/tmp/x\"").unwrap()
         else {
@@ -986,9 +985,21 @@ mod tests {
         let e = c.validate("outputs[1]").unwrap_err().to_string();
         assert!(e.starts_with("outputs[1].max_message_bytes"), "{e}");
         assert!(e.contains("65507"), "{e}");
-        let c = parse("transport = \"tls\"\nhost = \"h\"\npassword = \"pw\"").unwrap();
+        let c = parse("transport = \"tls\"\nhost = \"h\"\npkcs12_password = \"pw\"").unwrap();
         let e = c.validate("outputs[0]").unwrap_err().to_string();
-        assert!(e.contains("outputs[0].client_pkcs12"), "{e}");
+        assert!(e.contains("outputs[0].pkcs12"), "{e}");
+        let c = parse("transport = \"tls\"\nhost = \"h\"\nserver_ca = \"pkcs12\"").unwrap();
+        let e = c.validate("o").unwrap_err().to_string();
+        assert!(e.starts_with("o.server_ca"), "{e}");
+        let c = parse("transport = \"tcp\"\nhost = \"h\"\nreconnect_delay_min = \"2s\"\nreconnect_delay_max = \"1s\"").unwrap();
+        let e = c.validate("o").unwrap_err().to_string();
+        assert!(
+            e.starts_with("o.reconnect_delay_max = \"1s\" is below"),
+            "{e}"
+        );
+        let c = parse("transport = \"tcp\"\nhost = \"h\"\nconnect_timeout = \"0s\"").unwrap();
+        let e = c.validate("o").unwrap_err().to_string();
+        assert!(e.starts_with("o.connect_timeout"), "{e}");
         let c = parse("transport = \"tls\"\nhost = \"h\"\nfingerprint = \"sha256:zz\"").unwrap();
         assert!(
             c.validate("o")
@@ -1001,7 +1012,7 @@ mod tests {
     }
 
     #[test]
-    fn loads_through_figment_with_integers_for_seconds() {
+    fn loads_through_figment_with_text_durations() {
         #[derive(Deserialize)]
         struct Root {
             outputs: Vec<OutputConfig>,
@@ -1011,7 +1022,8 @@ mod tests {
             [[outputs]]
             transport = "tls"
             host = "arcsight.example"
-            connect_timeout_secs = 5
+            connect_timeout = "1.5s"
+            shutdown_timeout = 2
             facility = 4
             severity_map = { very_high = "alert" }
 
@@ -1030,8 +1042,18 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (t.connect_timeout_secs, t.facility, t.severity_map.very_high),
-            (5.0, Facility(4), Severity(1))
+            (
+                t.connect_timeout,
+                t.shutdown_timeout,
+                t.facility,
+                t.severity_map.very_high
+            ),
+            (
+                Duration::from_millis(1500),
+                Duration::from_secs(2),
+                Facility(4),
+                Severity(1)
+            )
         );
         assert!(matches!(root.outputs[1], OutputConfig::Udp(_)));
         assert_eq!(root.tap.unwrap().format, TapFormat::Json);
@@ -1040,12 +1062,12 @@ mod tests {
     #[test]
     fn password_is_never_printed() {
         let c = parse(
-            "transport = \"tls\"\nhost = \"h\"\nclient_pkcs12 = \"c.p12\"\npassword = \"hunter2\"",
+            "transport = \"tls\"\nhost = \"h\"\npkcs12 = \"c.p12\"\npkcs12_password = \"hunter2\"",
         )
         .unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
         assert!(!toml::to_string(&c).unwrap().contains("hunter2"));
         let OutputConfig::Tls(t) = c else { panic!() };
-        assert_eq!(t.password.unwrap().expose(), "hunter2");
+        assert_eq!(t.pkcs12_password.unwrap().expose(), "hunter2");
     }
 }

@@ -10,9 +10,9 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use super::encoder::{Encoded, FrameEncoder};
-use super::net::Backoff;
 use super::rotate::RotatingFile;
 use super::{Batch, OutputStats, publish_progress};
+use crate::net::backoff::Backoff;
 
 /// After the input has ended, how long a failing sink is retried before giving up.
 const GIVE_UP_AFTER_CLOSE: Duration = Duration::from_secs(10);
@@ -49,7 +49,7 @@ impl LineOutput {
         stats: Arc<OutputStats>,
     ) {
         let mut buf = Vec::with_capacity(64 * 1024);
-        let mut backoff = Backoff::new(0.1, 5.0);
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         stats.up.store(true, Ordering::Relaxed);
         while let Some(batch) = rx.blocking_recv() {
             buf.clear();

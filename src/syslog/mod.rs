@@ -26,7 +26,6 @@ mod file;
 pub mod format;
 pub mod framing;
 pub mod hostname;
-pub mod net;
 pub mod replay;
 pub mod rotate;
 mod stream;
@@ -175,10 +174,10 @@ impl Output {
             }),
             OutputConfig::Tls(c) => {
                 let setup = tls::TlsSetup::new(c, key)?;
-                if c.insecure_skip_verify {
+                if setup.insecure {
                     tracing::warn!(
                         output = %name,
-                        "{key}.insecure_skip_verify = true: the receiver's certificate will NOT be verified; anyone on the path can read and alter the events"
+                        "{key}.server_ca = \"insecure\": the receiver's certificate will NOT be verified; anyone on the path can read and alter the events"
                     );
                 }
                 OutputKind::Stream(stream::StreamOutput {
@@ -216,7 +215,7 @@ impl Output {
     }
 
     /// Starts the output. It ends after `rx` is closed and everything taken has been delivered
-    /// (TCP/TLS: acknowledged, then the connection closed; bounded by `shutdown_timeout_secs`).
+    /// (TCP/TLS: acknowledged, then the connection closed; bounded by `shutdown_timeout`).
     pub fn spawn(
         self,
         rx: mpsc::Receiver<Arc<Batch>>,

@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout_at};
 use tracing::{debug, info, warn};
@@ -29,10 +28,13 @@ use tracing::{debug, info, warn};
 use super::config::StreamKeys;
 use super::encoder::{Encoded, FrameEncoder};
 use super::framing::WireFraming;
-use super::net::{Backoff, CountingStream, set_keepalive, set_user_timeout, unacknowledged_bytes};
 use super::replay::ReplayBuffer;
 use super::tls::{TlsSetup, describe_handshake_error};
 use super::{Batch, OutputStats, publish_progress};
+use crate::config::duration;
+use crate::net::backoff::Backoff;
+use crate::net::connect::{ConnectError, connect_tcp, resolve};
+use crate::net::socket::{CountingStream, set_keepalive, set_user_timeout, unacknowledged_bytes};
 
 /// Largest single write: keeps acknowledgement marks fine-grained on fast links.
 const WRITE_CHUNK: usize = 256 * 1024;
@@ -105,7 +107,7 @@ impl StreamOutput {
             replay: ReplayBuffer::new(k.replay_buffer_bytes, k.resend_on_reconnect_bytes),
             progress,
             stats,
-            backoff: Backoff::new(k.reconnect_delay_min_secs, k.reconnect_delay_max_secs),
+            backoff: Backoff::new(k.reconnect_delay_min, k.reconnect_delay_max),
             was_up: false,
             outage_logged: false,
         };
@@ -133,11 +135,11 @@ impl StreamOutput {
                 None => break, // shutdown deadline passed while down
             };
             if let Some(t) = &self.tls
-                && t.verification.starts_with("NOT")
+                && t.insecure
             {
                 warn!(
                     output = %self.name,
-                    "connected to {} over TLS WITHOUT verifying the receiver's certificate (insecure_skip_verify = true): anyone on the path can read and change the events",
+                    "connected to {} over TLS WITHOUT verifying the receiver's certificate (server_ca = \"insecure\"): anyone on the path can read and change the events",
                     conn.peer
                 );
             }
@@ -240,8 +242,7 @@ impl StreamOutput {
             Some(b) => self.take(run, &b),
             None => {
                 run.rx_open = false;
-                run.deadline =
-                    Some(Instant::now() + Duration::from_secs_f64(self.keys.shutdown_timeout_secs));
+                run.deadline = Some(Instant::now() + self.keys.shutdown_timeout);
             }
         }
     }
@@ -280,9 +281,9 @@ impl StreamOutput {
             self.host.clone(),
             self.port,
             self.tls.clone(),
-            self.keys.connect_timeout_secs,
-            self.keys.keepalive_secs,
-            self.keys.send_timeout_secs,
+            self.keys.connect_timeout,
+            self.keys.keepalive,
+            self.keys.send_timeout,
         );
         tokio::pin!(connect);
         loop {
@@ -358,7 +359,7 @@ impl StreamOutput {
                     self.check_acks(fd, &socket_written, &mut marks, run, proven);
                 }
                 _ = sleep_until(deadline), if run.deadline.is_some() => {
-                    warn!(output = %self.name, "shutdown_timeout_secs passed before the receiver acknowledged everything");
+                    warn!(output = %self.name, "shutdown_timeout passed before the receiver acknowledged everything");
                     let _ = tokio::time::timeout(Duration::from_millis(500), wr.shutdown()).await;
                     return Ended::GaveUp;
                 }
@@ -369,9 +370,9 @@ impl StreamOutput {
     /// What probably makes a receiver drop a fresh connection.
     fn early_drop_hint(&self, reason: &str) -> &'static str {
         if reason.contains("certificate required") {
-            "the receiver requires a client certificate: set client_pkcs12"
+            "the receiver requires a client certificate: set pkcs12"
         } else if reason.contains("alert") {
-            "the receiver refused the TLS session: check client_pkcs12 and the receiver's TLS settings"
+            "the receiver refused the TLS session: check pkcs12 and the receiver's TLS settings"
         } else if self.encoder.framing() == WireFraming::Lf {
             "a receiver that expects octet counting (such as syslog-ng's syslog() source) drops LF-framed input: try framing = \"octet-counting\""
         } else {
@@ -467,29 +468,23 @@ impl StreamOutput {
     }
 }
 
-/// Resolves, connects (trying each address), sets socket options, and does the TLS handshake.
+/// Resolves, connects (trying each address), sets socket options, and does the TLS handshake,
+/// all within `connect_timeout`.
 async fn connect(
     host: String,
     port: u16,
     tls: Option<Arc<TlsSetup>>,
-    connect_timeout_secs: f64,
-    keepalive_secs: u64,
-    send_timeout_secs: f64,
+    connect_timeout: Duration,
+    keepalive: Duration,
+    send_timeout: Duration,
 ) -> Result<Connection, String> {
-    let deadline = Instant::now() + Duration::from_secs_f64(connect_timeout_secs);
-    let addrs: Vec<SocketAddr> =
-        match timeout_at(deadline, tokio::net::lookup_host((host.as_str(), port))).await {
-            Ok(Ok(a)) => a.collect(),
-            Ok(Err(e)) => return Err(format!("cannot resolve {host}: {e}")),
-            Err(_) => {
-                return Err(format!(
-                    "cannot resolve {host}: no answer within {connect_timeout_secs} s"
-                ));
-            }
-        };
-    if addrs.is_empty() {
-        return Err(format!("{host} resolves to no address"));
-    }
+    let deadline = Instant::now() + connect_timeout;
+    let within = duration::format(&connect_timeout);
+    let addrs = match timeout_at(deadline, resolve(&host, port)).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => return Err(format!("cannot resolve {host}: {e}")),
+        Err(_) => return Err(format!("cannot resolve {host}: no answer within {within}")),
+    };
     // Name the address tried only when the host is a name, not already the address.
     let at = |addr: &SocketAddr| {
         if host.parse::<std::net::IpAddr>().is_ok() {
@@ -498,63 +493,54 @@ async fn connect(
             format!("{addr}: ")
         }
     };
-    let mut problems = Vec::new();
-    for addr in addrs {
-        let tcp = match timeout_at(deadline, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                problems.push(format!("{}{e}", at(&addr)));
-                continue;
-            }
-            Err(_) => {
-                problems.push(format!(
-                    "{}no answer within {connect_timeout_secs} s",
-                    at(&addr)
-                ));
-                break;
-            }
-        };
-        let fd = tcp.as_raw_fd();
-        let _ = tcp.set_nodelay(true);
-        if let Err(e) = set_keepalive(fd, keepalive_secs) {
-            debug!("keepalive on {addr}: {e}");
-        }
-        if let Err(e) = set_user_timeout(fd, (send_timeout_secs * 1000.0) as u64) {
-            debug!("TCP_USER_TIMEOUT on {addr}: {e}");
-        }
-        let (counted, socket_written) = CountingStream::new(tcp);
-        let stream: Box<dyn AsyncStream> = match &tls {
-            None => Box::new(counted),
-            Some(setup) => {
-                let ssl = setup
-                    .session()
-                    .map_err(|e| format!("cannot start a TLS session: {e}"))?;
-                let mut s = tokio_openssl::SslStream::new(ssl, counted)
-                    .map_err(|e| format!("cannot start a TLS session: {e}"))?;
-                match timeout_at(deadline, Pin::new(&mut s).connect()).await {
-                    Ok(Ok(())) => Box::new(s),
-                    Ok(Err(e)) => {
-                        return Err(format!(
-                            "{}{}",
-                            at(&addr),
-                            describe_handshake_error(Some(s.ssl()), &e, setup)
-                        ));
-                    }
-                    Err(_) => {
-                        return Err(format!(
-                            "{}TLS handshake not finished within {connect_timeout_secs} s",
-                            at(&addr)
-                        ));
-                    }
+    let tcp = match connect_tcp(&addrs, deadline).await {
+        Ok(tcp) => tcp,
+        Err(ConnectError::Failed { addr, error }) => return Err(format!("{}{error}", at(&addr))),
+        Err(ConnectError::Timeout) => return Err(format!("no answer within {within}")),
+    };
+    let addr = match tcp.peer_addr() {
+        Ok(a) => a,
+        Err(e) => return Err(format!("the connection broke at once: {e}")),
+    };
+    let fd = tcp.as_raw_fd();
+    let _ = tcp.set_nodelay(true);
+    if let Err(e) = set_keepalive(fd, keepalive) {
+        debug!("keepalive on {addr}: {e}");
+    }
+    if let Err(e) = set_user_timeout(fd, send_timeout) {
+        debug!("TCP_USER_TIMEOUT on {addr}: {e}");
+    }
+    let (counted, socket_written) = CountingStream::new(tcp);
+    let stream: Box<dyn AsyncStream> = match &tls {
+        None => Box::new(counted),
+        Some(setup) => {
+            let ssl = setup
+                .session()
+                .map_err(|e| format!("cannot start a TLS session: {e}"))?;
+            let mut s = tokio_openssl::SslStream::new(ssl, counted)
+                .map_err(|e| format!("cannot start a TLS session: {e}"))?;
+            match timeout_at(deadline, Pin::new(&mut s).connect()).await {
+                Ok(Ok(())) => Box::new(s),
+                Ok(Err(e)) => {
+                    return Err(format!(
+                        "{}{}",
+                        at(&addr),
+                        describe_handshake_error(Some(s.ssl()), &e, setup)
+                    ));
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "{}TLS handshake not finished within {within}",
+                        at(&addr)
+                    ));
                 }
             }
-        };
-        return Ok(Connection {
-            stream,
-            fd,
-            socket_written,
-            peer: addr,
-        });
-    }
-    Err(problems.join("; "))
+        }
+    };
+    Ok(Connection {
+        stream,
+        fd,
+        socket_written,
+        peer: addr,
+    })
 }

@@ -1,17 +1,14 @@
-//! TLS client setup for `tls` outputs: trust anchors, host name or fingerprint verification,
-//! optional client certificate from PKCS#12, TLS 1.2 minimum.
+//! TLS client setup for `tls` outputs, on the shared connection layer ([`crate::net`]): trust as
+//! `server_ca` says or by `fingerprint`, host name verification, optional client certificate from
+//! `pkcs12`, TLS 1.2 minimum; and what to tell the user when a receiver's handshake fails.
 
-use std::path::Path;
-use std::sync::OnceLock;
-
-use openssl::hash::MessageDigest;
-use openssl::pkcs12::{ParsedPkcs12_2, Pkcs12};
-use openssl::ssl::{Ssl, SslConnector, SslMethod, SslVerifyMode, SslVersion};
-use openssl::x509::X509;
-use openssl::x509::store::X509StoreBuilder;
+use openssl::ssl::{Ssl, SslConnector};
 
 use super::config::TlsConfig;
 use super::error::SyslogError;
+use crate::net::identity::load_pkcs12;
+use crate::net::password::pkcs12_password;
+use crate::net::tls::{ServerTrust, client_connector, parse_fingerprint};
 
 /// Everything needed to start TLS sessions to one receiver.
 #[derive(Clone)]
@@ -19,6 +16,8 @@ pub struct TlsSetup {
     connector: SslConnector,
     server_name: String,
     verify_hostname: bool,
+    /// Nothing about the receiver is verified (`server_ca = "insecure"`).
+    pub insecure: bool,
     /// Human description of what is verified, for the "connected" log line.
     pub verification: String,
 }
@@ -39,116 +38,59 @@ impl TlsSetup {
             key: format!("{key}.{k}"),
             problem,
         };
-        let mut b = SslConnector::builder(SslMethod::tls_client())
-            .map_err(|e| tls_err("transport", format!("cannot initialise OpenSSL: {e}")))?;
-        b.set_min_proto_version(Some(SslVersion::TLS1_2))
-            .map_err(|e| tls_err("transport", format!("cannot require TLS 1.2: {e}")))?;
-
-        if let Some(ca) = &cfg.ca {
-            let pem = std::fs::read(ca)
-                .map_err(|e| SyslogError::file(format!("{key}.ca"), "read", ca, e))?;
-            let certs = X509::stack_from_pem(&pem).map_err(|e| {
-                tls_err(
-                    "ca",
-                    format!("{} is not a PEM certificate file: {e}", ca.display()),
+        let identity = match &cfg.pkcs12 {
+            Some(p12) => {
+                let password = pkcs12_password(
+                    cfg.pkcs12_password.as_ref(),
+                    cfg.pkcs12_password_file.as_deref(),
+                    &format!("{key}.pkcs12_password_file"),
                 )
-            })?;
-            if certs.is_empty() {
-                return Err(tls_err(
-                    "ca",
-                    format!(
-                        "{} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)",
-                        ca.display()
-                    ),
-                ));
+                .map_err(|e| SyslogError::Tls {
+                    key: e.key.clone(),
+                    problem: e.problem(),
+                })?;
+                Some(
+                    load_pkcs12(p12, password.expose())
+                        .map_err(|e| tls_err("pkcs12", e.to_string()))?,
+                )
             }
-            // Only the configured CA is trusted, not the system store as well.
-            let mut store = X509StoreBuilder::new().map_err(|e| tls_err("ca", e.to_string()))?;
-            for c in certs {
-                store
-                    .add_cert(c)
-                    .map_err(|e| tls_err("ca", format!("{}: {e}", ca.display())))?;
-            }
-            b.set_cert_store(store.build());
-        }
-
-        if let Some(p12) = &cfg.client_pkcs12 {
-            let password = match (&cfg.password, &cfg.password_file) {
-                (Some(p), _) => p.expose().to_string(),
-                (None, Some(f)) => read_password_file(f, &format!("{key}.password_file"))?,
-                (None, None) => String::new(),
-            };
-            let parsed = load_pkcs12(p12, &password, &format!("{key}.client_pkcs12"))?;
-            let cert = parsed.cert.ok_or_else(|| {
-                tls_err(
-                    "client_pkcs12",
-                    format!("{} holds no certificate", p12.display()),
-                )
-            })?;
-            let pkey = parsed.pkey.ok_or_else(|| {
-                tls_err(
-                    "client_pkcs12",
-                    format!("{} holds no private key", p12.display()),
-                )
-            })?;
-            b.set_certificate(&cert)
-                .map_err(|e| tls_err("client_pkcs12", format!("{}: {e}", p12.display())))?;
-            b.set_private_key(&pkey)
-                .map_err(|e| tls_err("client_pkcs12", format!("{}: {e}", p12.display())))?;
-            b.check_private_key().map_err(|_| {
-                tls_err(
-                    "client_pkcs12",
-                    format!(
-                        "{}: the private key does not belong to the certificate",
-                        p12.display()
-                    ),
-                )
-            })?;
-            for extra in parsed.ca.into_iter().flatten() {
-                b.add_extra_chain_cert(extra)
-                    .map_err(|e| tls_err("client_pkcs12", e.to_string()))?;
-            }
-        }
+            None => None,
+        };
+        let pin = match &cfg.fingerprint {
+            Some(fp) => Some(parse_fingerprint(fp).map_err(|p| tls_err("fingerprint", p))?),
+            None => None,
+        };
+        let connector = client_connector(identity.as_ref(), &cfg.server_ca, pin)
+            .map_err(|e| tls_err("server_ca", e.to_string()))?;
 
         let server_name = cfg.server_name.clone().unwrap_or_else(|| cfg.host.clone());
-        let mut verify_hostname = cfg.verify_hostname;
-        let verification;
-        if cfg.insecure_skip_verify {
-            b.set_verify(SslVerifyMode::NONE);
-            verify_hostname = false;
-            verification = "NOT VERIFIED (insecure_skip_verify = true)".to_string();
-        } else if let Some(fp) = &cfg.fingerprint {
-            let pinned = parse_fingerprint(fp).map_err(|p| tls_err("fingerprint", p))?;
-            // The fingerprint identifies the receiver; chain and name errors are not ours to judge.
-            b.set_verify_callback(SslVerifyMode::PEER, move |_preverified, ctx| {
-                if ctx.error_depth() != 0 {
-                    return true;
-                }
-                ctx.current_cert()
-                    .and_then(|c| c.digest(MessageDigest::sha256()).ok())
-                    .is_some_and(|d| d.as_ref() == pinned.as_slice())
-            });
-            verify_hostname = false;
-            verification = "certificate fingerprint pinned".to_string();
+        let insecure = pin.is_none() && cfg.server_ca == ServerTrust::Insecure;
+        // A pinned fingerprint replaces chain and name checks.
+        let verify_hostname = cfg.verify_hostname && pin.is_none() && !insecure;
+        let verification = if insecure {
+            "NOT VERIFIED (server_ca = \"insecure\")".to_string()
+        } else if pin.is_some() {
+            "certificate fingerprint pinned".to_string()
         } else {
-            verification = format!(
+            format!(
                 "certificate verified against {}{}",
-                cfg.ca
-                    .as_ref()
-                    .map_or("the system trust store".to_string(), |p| p
-                        .display()
-                        .to_string()),
+                match &cfg.server_ca {
+                    ServerTrust::PemFile(p) => p.display().to_string(),
+                    ServerTrust::Pkcs12Ca => "the CA certificates in pkcs12".to_string(),
+                    _ => "the system trust store".to_string(),
+                },
                 if verify_hostname {
                     format!(", name {server_name}")
                 } else {
                     ", host name NOT checked".to_string()
                 }
-            );
-        }
+            )
+        };
         Ok(TlsSetup {
-            connector: b.build(),
+            connector,
             server_name,
             verify_hostname,
+            insecure,
             verification,
         })
     }
@@ -164,75 +106,6 @@ impl TlsSetup {
     pub fn server_name(&self) -> &str {
         &self.server_name
     }
-}
-
-fn read_password_file(path: &Path, key: &str) -> Result<String, SyslogError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| SyslogError::file(key, "read", path, e))?;
-    Ok(text.lines().next().unwrap_or("").to_string())
-}
-
-/// Keeps OpenSSL 3's `legacy` provider loaded once it is needed (RC2/3DES-encrypted PKCS#12, the
-/// default of older OpenSSL and of many Windows exports).
-static LEGACY_PROVIDER: OnceLock<Option<openssl::provider::Provider>> = OnceLock::new();
-
-fn load_pkcs12(path: &Path, password: &str, key: &str) -> Result<ParsedPkcs12_2, SyslogError> {
-    let der = std::fs::read(path).map_err(|e| SyslogError::file(key, "read", path, e))?;
-    let p12 = Pkcs12::from_der(&der).map_err(|e| SyslogError::Tls {
-        key: key.to_string(),
-        problem: format!(
-            "{} is not a PKCS#12 file (.p12/.pfx, DER): {e}",
-            path.display()
-        ),
-    })?;
-    match p12.parse2(password) {
-        Ok(p) => Ok(p),
-        Err(first) => {
-            let legacy = LEGACY_PROVIDER
-                .get_or_init(|| openssl::provider::Provider::try_load(None, "legacy", true).ok());
-            let retry = if legacy.is_some() {
-                p12.parse2(password).ok()
-            } else {
-                None
-            };
-            retry.ok_or_else(|| {
-                let text = first.to_string();
-                let hint = if text.contains("mac verify failure") || text.contains("mac") {
-                    "wrong password? Check password / password_file".to_string()
-                } else if legacy.is_none() {
-                    "the file may use legacy encryption and OpenSSL's legacy provider could not be loaded".to_string()
-                } else {
-                    "check the password and that the file is a valid PKCS#12 bundle".to_string()
-                };
-                SyslogError::Tls { key: key.to_string(), problem: format!("cannot open {}: {hint} ({text})", path.display()) }
-            })
-        }
-    }
-}
-
-/// Parses `sha256:AB:CD:…` (prefix optional, colons optional, any case) into 32 bytes.
-pub fn parse_fingerprint(text: &str) -> Result<Vec<u8>, String> {
-    let t = text.trim();
-    let lower = t.to_ascii_lowercase();
-    let hex_part = ["sha256:", "sha-256:", "sha256 fingerprint="]
-        .iter()
-        .find_map(|p| lower.strip_prefix(p))
-        .unwrap_or(&lower);
-    if lower.starts_with("sha1") || lower.starts_with("sha-1") || lower.starts_with("md5") {
-        return Err(format!(
-            "= {t:?}: only SHA-256 fingerprints are accepted (openssl x509 -noout -fingerprint -sha256)"
-        ));
-    }
-    let digits: String = hex_part.chars().filter(|c| *c != ':').collect();
-    if digits.len() != 64 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!(
-            "= {t:?} is not a SHA-256 fingerprint; expected 32 hex bytes like \"sha256:3A:F1:…\" \
-             (openssl x509 -noout -fingerprint -sha256 -in cert.pem)"
-        ));
-    }
-    Ok((0..32)
-        .map(|i| u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).expect("checked hex"))
-        .collect())
 }
 
 /// Explains a failed handshake in the user's terms.
@@ -251,7 +124,7 @@ pub fn describe_handshake_error(
                     setup.server_name
                 )
             } else {
-                "; set `ca` to the receiver's CA certificate (PEM), or pin it with `fingerprint`"
+                "; set `server_ca` to the receiver's CA certificate (PEM), or pin it with `fingerprint`"
                     .to_string()
             };
             return format!(
@@ -266,32 +139,5 @@ pub fn describe_handshake_error(
             Some(io) => format!("TLS handshake failed: {io}"),
             None => format!("TLS handshake failed: {err}"),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fingerprints_in_the_usual_spellings() {
-        let hex = "3A:F1:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD";
-        let a = parse_fingerprint(&format!("sha256:{hex}")).unwrap();
-        assert_eq!(a.len(), 32);
-        assert_eq!(a[0], 0x3a);
-        assert_eq!(
-            parse_fingerprint(&format!("SHA256 Fingerprint={hex}")).unwrap(),
-            a
-        );
-        assert_eq!(
-            parse_fingerprint(&hex.replace(':', "").to_lowercase()).unwrap(),
-            a
-        );
-        assert!(
-            parse_fingerprint("sha1:AA:BB")
-                .unwrap_err()
-                .contains("SHA-256")
-        );
-        assert!(parse_fingerprint("sha256:AA:BB").is_err());
     }
 }

@@ -15,8 +15,8 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use super::encoder::{Encoded, FrameEncoder};
-use super::net::Backoff;
 use super::{Batch, OutputStats, publish_progress};
+use crate::net::backoff::Backoff;
 
 /// The output counts as up again after this long without a send error.
 const RECOVERY: Duration = Duration::from_secs(1);
@@ -42,7 +42,7 @@ impl UdpOutput {
     ) {
         let mut socket: Option<Socket> = None;
         let mut datagram = Vec::with_capacity(4096);
-        let mut backoff = Backoff::new(0.2, 10.0);
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         let mut last_error: Option<Instant> = None;
         stats.up.store(true, Ordering::Relaxed);
         while let Some(batch) = rx.recv().await {

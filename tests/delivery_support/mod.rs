@@ -236,7 +236,7 @@ impl<'a> Setup<'a> {
         let _ = writeln!(
             t,
             "[fmc]\nhost = \"127.0.0.1\"\nport = {}\npkcs12 = {}\npkcs12_password_file = {}\n\
-             server_ca = \"pkcs12\"\nstart = \"{}\"\nreconnect_max_delay = \"1s\"\n",
+             server_ca = \"pkcs12\"\nstart = \"{}\"\nreconnect_delay_max = \"1s\"\n",
             self.fmc_port,
             q(&self.pki.client_pkcs12),
             q(&self.pki.client_pass),
@@ -281,8 +281,8 @@ impl<'a> Setup<'a> {
 pub fn stream_output(transport: &str, port: u16, framing: &str, extra: &str) -> String {
     format!(
         "transport = \"{transport}\"\nhost = \"127.0.0.1\"\nport = {port}\nframing = \"{framing}\"\n\
-         hostname = \"fwd.test\"\nmax_message_bytes = 60000\nreconnect_delay_min_secs = 0.2\n\
-         reconnect_delay_max_secs = 1.0\n{extra}"
+         hostname = \"fwd.test\"\nmax_message_bytes = 60000\nreconnect_delay_min = \"200ms\"\n\
+         reconnect_delay_max = \"1s\"\n{extra}"
     )
 }
 

@@ -17,7 +17,8 @@ use estreamer_cef::delivery::cursor::{self, Cursor};
 use estreamer_cef::estreamer::message::{Bundle, kind};
 use estreamer_cef::estreamer::request::{DEFAULT_EXTENDED_EVENTS, StartAt};
 use estreamer_cef::estreamer::session::{SessionConfig, SourceMessage};
-use estreamer_cef::estreamer::tls::{ClientIdentity, ServerTrust, load_pkcs12, read_password_file};
+use estreamer_cef::estreamer::tls::{ClientIdentity, ServerTrust, load_pkcs12};
+use estreamer_cef::net::password::read_password_file;
 use estreamer_cef_sim::pki::{self, PkiFiles, PkiOptions};
 use estreamer_cef_sim::scenario::{Scenario, SimRecord};
 use estreamer_cef_sim::server::{self, SimulatorConfig, SimulatorHandle};
@@ -46,7 +47,10 @@ impl TestPki {
     pub fn with(opts: PkiOptions) -> TestPki {
         let dir = tempfile::tempdir().unwrap();
         let files = pki::init(dir.path(), &opts).unwrap();
-        let password = read_password_file(&files.client_pass).unwrap();
+        let password = read_password_file(&files.client_pass, "client.pass")
+            .unwrap()
+            .expose()
+            .to_string();
         TestPki {
             dir,
             files,
@@ -157,7 +161,8 @@ pub fn session_config(identity: ClientIdentity, addr: SocketAddr, start: StartAt
         verify_hostname: true,
         connect_timeout: Duration::from_secs(20),
         idle_timeout: Duration::from_secs(20),
-        reconnect_max_delay: Duration::from_millis(200),
+        reconnect_delay_min: Duration::from_millis(100),
+        reconnect_delay_max: Duration::from_millis(200),
         flags: FLAGS,
         events: DEFAULT_EXTENDED_EVENTS.to_vec(),
         start,

@@ -1,4 +1,4 @@
-//! Socket-level helpers for TCP outputs: keepalive, user timeout, reading how much of what we
+//! Socket-level helpers for TCP connections: keepalive, user timeout, reading how much of what we
 //! wrote the peer has acknowledged, and a stream adapter that counts bytes written to the socket.
 
 use std::io;
@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -33,12 +34,13 @@ fn setsockopt_int(
     }
 }
 
-/// Turns on TCP keepalive: probes after `idle_secs` of silence, 3 probes 10 s apart.
-/// `idle_secs == 0` leaves keepalive off.
-pub fn set_keepalive(fd: RawFd, idle_secs: u64) -> io::Result<()> {
-    if idle_secs == 0 {
+/// Turns on TCP keepalive: probes after `idle` of silence (whole seconds, at least 1), 3 probes
+/// 10 s apart. A zero `idle` leaves keepalive off.
+pub fn set_keepalive(fd: RawFd, idle: Duration) -> io::Result<()> {
+    if idle.is_zero() {
         return Ok(());
     }
+    let idle_secs = idle.as_secs().max(1);
     setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)?;
     #[cfg(target_os = "linux")]
     {
@@ -54,9 +56,10 @@ pub fn set_keepalive(fd: RawFd, idle_secs: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// Declares the connection dead when sent data stays unacknowledged for `millis`
-/// (Linux `TCP_USER_TIMEOUT`; no-op elsewhere or when 0).
-pub fn set_user_timeout(fd: RawFd, millis: u64) -> io::Result<()> {
+/// Declares the connection dead when sent data stays unacknowledged for `timeout`
+/// (Linux `TCP_USER_TIMEOUT`; no-op elsewhere or when zero).
+pub fn set_user_timeout(fd: RawFd, timeout: Duration) -> io::Result<()> {
+    let millis = timeout.as_millis().min(i32::MAX as u128) as u64;
     #[cfg(target_os = "linux")]
     if millis > 0 {
         setsockopt_int(
@@ -159,52 +162,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for CountingStream<S> {
     }
 }
 
-/// Exponential backoff with jitter: each delay is drawn from the upper half of a window that
-/// doubles per failure, from `min` up to `max`.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    min: f64,
-    max: f64,
-    failures: u32,
-}
-
-impl Backoff {
-    pub fn new(min_secs: f64, max_secs: f64) -> Backoff {
-        Backoff {
-            min: min_secs,
-            max: max_secs.max(min_secs),
-            failures: 0,
-        }
-    }
-
-    /// Delay before the next attempt, after one more failure.
-    pub fn next_delay(&mut self) -> std::time::Duration {
-        let window = (self.min * 2f64.powi(self.failures.min(30) as i32)).min(self.max);
-        self.failures = self.failures.saturating_add(1);
-        let jittered = window * (0.5 + 0.5 * rand::random::<f64>());
-        std::time::Duration::from_secs_f64(jittered.max(0.001))
-    }
-
-    pub fn reset(&mut self) {
-        self.failures = 0;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_to_the_cap_with_jitter_and_resets() {
-        let mut b = Backoff::new(0.5, 4.0);
-        let d: Vec<f64> = (0..8).map(|_| b.next_delay().as_secs_f64()).collect();
-        assert!((0.25..=0.5).contains(&d[0]), "{d:?}");
-        assert!((0.5..=1.0).contains(&d[1]), "{d:?}");
-        assert!((1.0..=2.0).contains(&d[2]), "{d:?}");
-        assert!(d[3..].iter().all(|x| (2.0..=4.0).contains(x)), "{d:?}");
-        b.reset();
-        assert!(b.next_delay().as_secs_f64() <= 0.5);
-    }
 
     #[tokio::test]
     async fn unacknowledged_bytes_drop_to_zero_once_the_peer_acks() {
