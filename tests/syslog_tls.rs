@@ -120,7 +120,7 @@ fn sha256_fingerprint(cert: &X509) -> String {
 
 fn tls_toml(port: u16, extra: &str) -> String {
     format!(
-        "transport = \"tls\"\nhost = \"127.0.0.1\"\nport = {port}\nshutdown_timeout_secs = 2\nreconnect_delay_max_secs = 0.5\n{extra}"
+        "transport = \"tls\"\nhost = \"127.0.0.1\"\nport = {port}\nframing = \"octet-counting\"\nshutdown_timeout_secs = 2\nreconnect_delay_max_secs = 0.5\n{extra}"
     )
 }
 

@@ -381,7 +381,7 @@ impl Worker {
             .min()
             .unwrap_or_else(|| self.stats.emitted.load(Ordering::Relaxed));
         self.tracker.delivered(delivered);
-        self.stats.delivered.store(delivered, Ordering::Relaxed);
+        self.stats.acknowledged.store(delivered, Ordering::Relaxed);
     }
 
     fn save_bookmark(&mut self) {
