@@ -45,7 +45,10 @@ fn batches(n_batches: usize) -> Vec<Arc<Batch>> {
 }
 
 fn encode(c: &mut Criterion) {
-    let cfg: OutputConfig = toml::from_str("transport = \"tls\"\nhost = \"h\"\nframing = \"octet-counting\"\nbom = true").unwrap();
+    let cfg: OutputConfig = toml::from_str(
+        "transport = \"tls\"\nhost = \"h\"\nframing = \"octet-counting\"\nbom = true",
+    )
+    .unwrap();
     let mut enc = FrameEncoder::for_output(&cfg, "fwd01.example.com");
     let events: Vec<OutEvent> = (1..=BATCH as u64).map(event).collect();
     let mut out = Vec::with_capacity(1 << 20);

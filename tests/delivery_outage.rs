@@ -112,8 +112,11 @@ fn receiver_down_for_10s_mid_stream_loses_nothing_and_duplicates_are_counted() {
         &format!("estreamer_cef_output_acknowledged_total{out}"),
     )
     .unwrap();
-    let delivered =
-        metric(&metrics, &format!("estreamer_cef_output_delivered_total{out}")).unwrap();
+    let delivered = metric(
+        &metrics,
+        &format!("estreamer_cef_output_delivered_total{out}"),
+    )
+    .unwrap();
     assert_eq!(acknowledged, N as f64, "everything is acknowledged");
     assert!(
         delivered < acknowledged,

@@ -154,7 +154,11 @@ impl Journal {
     /// (replacing its contents); never crosses a segment end.
     pub fn read_at(&self, from: u64, max: usize, buf: &mut Vec<u8>) -> io::Result<()> {
         buf.clear();
-        let Some(s) = self.segments.iter().find(|s| s.start <= from && from < s.end) else {
+        let Some(s) = self
+            .segments
+            .iter()
+            .find(|s| s.start <= from && from < s.end)
+        else {
             return Ok(());
         };
         let n = ((s.end - from) as usize).min(max);
@@ -208,7 +212,11 @@ mod tests {
         }
         // 20 MiB written in 8 MiB segments: 8 + 8 + 4.
         assert_eq!(files(tmp.path()), 3);
-        assert_eq!(j.trim(), 100 + SEGMENT_BYTES, "the first segment is older than retain");
+        assert_eq!(
+            j.trim(),
+            100 + SEGMENT_BYTES,
+            "the first segment is older than retain"
+        );
         assert_eq!(files(tmp.path()), 2);
         assert!(j.len() >= SEGMENT_BYTES + 10);
         let mut buf = Vec::new();
@@ -232,7 +240,11 @@ mod tests {
         assert_eq!(files(tmp.path()), 0);
         j.append(b"abc").unwrap();
         drop(j);
-        assert_eq!(files(tmp.path()), 0, "dropping the journal removes its files");
+        assert_eq!(
+            files(tmp.path()),
+            0,
+            "dropping the journal removes its files"
+        );
         let mut j = Journal::open(tmp.path(), 0, 0).unwrap();
         j.append(b"abc").unwrap();
         assert_eq!(files(tmp.path()), 0);

@@ -282,11 +282,15 @@ mod tests {
 
     fn buffer(capacity: usize, retain: u64) -> (ReplayBuffer, tempfile::TempDir) {
         let tmp = tempfile::tempdir().unwrap();
-        (ReplayBuffer::new(capacity, retain, tmp.path()).unwrap(), tmp)
+        (
+            ReplayBuffer::new(capacity, retain, tmp.path()).unwrap(),
+            tmp,
+        )
     }
 
     fn push(b: &mut ReplayBuffer, seq: u64, len: usize) {
-        b.tail_mut().extend(std::iter::repeat_n(b'0' + seq as u8, len));
+        b.tail_mut()
+            .extend(std::iter::repeat_n(b'0' + seq as u8, len));
         b.commit_frame(seq);
     }
 
@@ -298,7 +302,11 @@ mod tests {
         b.note_taken(3); // dropped oversize
         push(&mut b, 4, 10);
         assert_eq!(b.progress(), None);
-        assert_eq!(b.ack(15).progress, Some(1), "half of frame 2 is not frame 2");
+        assert_eq!(
+            b.ack(15).progress,
+            Some(1),
+            "half of frame 2 is not frame 2"
+        );
         assert_eq!(
             b.ack(20).progress,
             Some(3),

@@ -376,7 +376,10 @@ impl StreamOutput {
             pos = pos.max(run.replay.start());
             let chunk: &[u8] = if pos < run.replay.base() {
                 if journal_at != pos || journal_chunk.is_empty() {
-                    if let Err(e) = run.replay.journal_read(pos, WRITE_CHUNK, &mut journal_chunk) {
+                    if let Err(e) = run
+                        .replay
+                        .journal_read(pos, WRITE_CHUNK, &mut journal_chunk)
+                    {
                         warn!(output = %self.name, "cannot read the resend journal: {e}; skipping {} journal bytes", run.replay.base() - pos);
                         pos = run.replay.base();
                         continue;
