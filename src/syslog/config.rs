@@ -167,8 +167,8 @@ macro_rules! output_struct {
             /// `SO_RCVBUF`. Default 100663296 (96 MiB): enough for a receiver with a 32 MiB receive
             /// buffer (64 MiB unread) plus margin. A message counts as delivered once this many
             /// bytes have been acknowledged after it. 0 keeps no journal: a receiver crash then
-            /// loses what it had not read. `resend_on_reconnect_bytes` is the old name.
-            #[serde(default = "default_resend", alias = "resend_on_reconnect_bytes")]
+            /// loses what it had not read. (Called `resend_on_reconnect_bytes`, 4 MiB, before.)
+            #[serde(default = "default_resend")]
             pub resend_bytes: u64,
             /// When estreamer-cef stops: seconds to wait for the receiver to acknowledge everything
             /// and close the connection before giving up on the rest (it stays undelivered and is
@@ -947,12 +947,10 @@ mod tests {
         };
         assert_eq!(f.format, Format::Cef);
         assert!(!f.bom);
-        let OutputConfig::Tcp(t) =
-            parse("transport = \"tcp\"\nhost = \"h\"\nresend_on_reconnect_bytes = 5").unwrap()
-        else {
-            panic!()
-        };
-        assert_eq!(t.resend_bytes, 5, "the old name still works");
+        let e = parse("transport = \"tcp\"\nhost = \"h\"\nresend_on_reconnect_bytes = 5")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`resend_bytes`"), "the new name is offered: {e}");
     }
 
     #[test]
