@@ -21,6 +21,7 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -233,16 +234,6 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .expect("VmHWM in /proc/PID/status")
 }
 
-/// The expected lines that have not arrived at all.
-fn missing<'a>(expected: &'a [Expected], arrived: &[String]) -> Vec<&'a str> {
-    let got: HashSet<&str> = arrived.iter().map(String::as_str).collect();
-    expected
-        .iter()
-        .map(|e| e.line.as_str())
-        .filter(|l| !got.contains(l))
-        .collect()
-}
-
 fn output_metric(metrics: &str, port: u16, name: &str) -> f64 {
     metric(
         metrics,
@@ -251,45 +242,97 @@ fn output_metric(metrics: &str, port: u16, name: &str) -> f64 {
     .unwrap_or_else(|| panic!("no metric {name} in\n{metrics}"))
 }
 
+/// A simulated FMC with `n` connection events, a slow receiver's shared state, and a forwarder
+/// configuration with the default TCP settings (only reconnects are quicker) and metrics.
+struct Scene {
+    dir: tempfile::TempDir,
+    _sim: SimFmc,
+    /// The client certificate the configuration names (its files live as long as this).
+    _pki: sim_support::TestPki,
+    fmc_state: PathBuf,
+    port: u16,
+    received: Arc<Received>,
+    config: PathBuf,
+    metrics_addr: String,
+    expected: Vec<Expected>,
+    /// Average CEF line length.
+    avg_len: f64,
+}
+
+impl Scene {
+    fn new(n: usize, seed: u64, rate: Option<u32>) -> Scene {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = sim_support::TestPki::new();
+        let scenario = connection_scenario(n, 50, seed);
+        let sim = SimFmc::start(simulator(&pki, rate), scenario.clone());
+        let port = free_port();
+        let received = Arc::new(Received::default());
+        received.set_mode(Mode::Slow);
+        let mut setup = Setup::new(&pki.files, sim.port(), dir.path().join("state"));
+        let output = stream_output("tcp", port, "lf", "");
+        setup.outputs = vec![output.replace("framing = \"lf\"\n", "")];
+        let metrics_addr = format!("127.0.0.1:{}", free_port());
+        setup.monitor_listen = Some(metrics_addr.clone());
+        let config = setup.write(&dir.path().join("estreamer-cef.toml"));
+        let expected = expected_lines(&config, &scenario, dir.path());
+        assert_eq!(expected.len(), n);
+        let distinct: HashSet<&str> = expected.iter().map(|e| e.line.as_str()).collect();
+        assert_eq!(distinct.len(), n, "every event's line is unique");
+        let avg_len = expected.iter().map(|e| e.line.len()).sum::<usize>() as f64 / n as f64;
+        Scene {
+            fmc_state: setup.fmc_state_dir(),
+            dir,
+            _sim: sim,
+            _pki: pki,
+            port,
+            received,
+            config,
+            metrics_addr,
+            expected,
+            avg_len,
+        }
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("forwarder.log")
+    }
+
+    /// Bytes (estimated from event counts) acknowledged by the receiver's kernel but not read.
+    fn unread_bytes(&self) -> f64 {
+        scrape(&self.metrics_addr)
+            .map(|m| {
+                let acked = output_metric(&m, self.port, "acknowledged_total");
+                (acked - self.received.count() as f64) * self.avg_len
+            })
+            .unwrap_or(0.0)
+    }
+
+    /// The expected lines that have not arrived at all.
+    fn missing(&self) -> Vec<String> {
+        let got = self.received.snapshot();
+        let got: HashSet<&str> = got.iter().map(String::as_str).collect();
+        self.expected
+            .iter()
+            .filter(|e| !got.contains(e.line.as_str()))
+            .map(|e| e.line.clone())
+            .collect()
+    }
+}
+
 #[test]
 fn receiver_killed_with_over_32_mib_unread_loses_nothing() {
     const N: usize = 140_000;
-    let dir = tempfile::tempdir().unwrap();
-    let pki = sim_support::TestPki::new();
-    let scenario = connection_scenario(N, 50, 21);
-    let sim = SimFmc::start(simulator(&pki, None), scenario.clone());
-    let port = free_port();
-    let received = Arc::new(Received::default());
-    received.set_mode(Mode::Slow);
-    let mut receiver = Receiver::start(port, received.clone());
+    let sc = Scene::new(N, 21, None);
+    let received = sc.received.clone();
+    let mut receiver = Receiver::start(sc.port, received.clone());
 
-    let mut setup = Setup::new(&pki.files, sim.port(), dir.path().join("state"));
-    // The defaults, apart from quick reconnects in stream_output.
-    setup.outputs = vec![stream_output("tcp", port, "lf", "").replace("framing = \"lf\"\n", "")];
-    let metrics_addr = format!("127.0.0.1:{}", free_port());
-    setup.monitor_listen = Some(metrics_addr.clone());
-    let config = setup.write(&dir.path().join("estreamer-cef.toml"));
-    let expected = expected_lines(&config, &scenario, dir.path());
-    assert_eq!(expected.len(), N);
-    let bytes: usize = expected.iter().map(|e| e.line.len()).sum();
-    eprintln!("{N} events, {} MiB of CEF", bytes >> 20);
-
-    let mut fwd = Forwarder::run(&config, &[], &dir.path().join("forwarder.log"));
+    let mut fwd = Forwarder::run(&sc.config, &[], &sc.log());
     let pid = fwd.pid();
     // The forwarder fills the receiver's buffer: acknowledged well past what was read.
-    let acknowledged_ahead = || {
-        let Ok(m) = scrape(&metrics_addr) else {
-            return 0.0;
-        };
-        let acked = output_metric(&m, port, "acknowledged_total");
-        acked - received.count() as f64
-    };
-    let avg = (bytes / N) as f64;
     assert!(
-        eventually(SOON, || acknowledged_ahead() * avg
-            > 40.0 * (1 << 20) as f64),
-        "the receiver's buffer never filled: {} events acknowledged but unread; log:\n{}",
-        acknowledged_ahead(),
+        eventually(SOON, || sc.unread_bytes() > (40 << 20) as f64),
+        "the receiver's buffer never filled: {} bytes acknowledged but unread; log:\n{}",
+        sc.unread_bytes(),
         tail(&fwd.log_text(), 30)
     );
     let lost = receiver.kill();
@@ -305,26 +348,22 @@ fn receiver_killed_with_over_32_mib_unread_loses_nothing() {
     assert!(at_kill < N / 2, "killed mid-stream: {at_kill} read");
     std::thread::sleep(Duration::from_secs(1));
     received.set_mode(Mode::Fast);
-    let _receiver = Receiver::start(port, received.clone());
+    let _receiver = Receiver::start(sc.port, received.clone());
 
     assert!(
-        eventually(Duration::from_secs(120), || missing(
-            &expected,
-            &received.snapshot()
-        )
-        .is_empty()),
+        eventually(Duration::from_secs(120), || sc.missing().is_empty()),
         "{} events never arrived, e.g. {:?}; log:\n{}",
-        missing(&expected, &received.snapshot()).len(),
-        missing(&expected, &received.snapshot()).first(),
+        sc.missing().len(),
+        sc.missing().first(),
         tail(&fwd.log_text(), 30)
     );
     let rss = peak_rss_kib(pid);
-    let metrics = scrape(&metrics_addr).unwrap();
-    let resent = output_metric(&metrics, port, "resent_total") as usize;
+    let metrics = scrape(&sc.metrics_addr).unwrap();
+    let resent = output_metric(&metrics, sc.port, "resent_total") as usize;
     let status = fwd.terminate(SOON);
     assert!(status.success(), "exit status {status}");
     let all = received.snapshot();
-    let (lost_lines, extra) = compare(&expected, &all);
+    let (lost_lines, extra) = compare(&sc.expected, &all);
     eprintln!(
         "{} messages arrived: {} duplicates, {resent} counted as resent; peak RSS {} MiB",
         all.len(),
@@ -332,7 +371,7 @@ fn receiver_killed_with_over_32_mib_unread_loses_nothing() {
         rss >> 10
     );
     assert!(lost_lines.is_empty());
-    let wanted: HashSet<&str> = expected.iter().map(|e| e.line.as_str()).collect();
+    let wanted: HashSet<&str> = sc.expected.iter().map(|e| e.line.as_str()).collect();
     assert!(
         extra.iter().all(|l| wanted.contains(l)),
         "a message nobody sent arrived: {:?}",
@@ -346,52 +385,32 @@ fn receiver_killed_with_over_32_mib_unread_loses_nothing() {
     assert!(rss < 96 * 1024, "peak RSS {rss} KiB is over 96 MB");
     let log = fwd.log_text();
     assert!(
-        log.contains(&format!("{N} messages sent, {N} acknowledged by the receiver's TCP stack, {N} confirmed delivered")),
+        log.contains(&format!(
+            "{N} messages sent, {N} acknowledged by the receiver's TCP stack, {N} confirmed delivered"
+        )),
         "the last log line says everything was delivered:\n{}",
         tail(&log, 5)
     );
-    drop(sim);
 }
 
 #[test]
 fn forwarder_killed_while_the_receiver_holds_unread_data_loses_nothing_then_a_clean_restart_sends_no_duplicate()
  {
     const N: usize = 60_000;
-    let dir = tempfile::tempdir().unwrap();
-    let pki = sim_support::TestPki::new();
-    let scenario = connection_scenario(N, 50, 23);
-    let sim = SimFmc::start(simulator(&pki, Some(6_000)), scenario.clone());
-    let port = free_port();
-    let received = Arc::new(Received::default());
-    received.set_mode(Mode::Slow);
-    let _receiver = Receiver::start(port, received.clone());
-
-    let mut setup = Setup::new(&pki.files, sim.port(), dir.path().join("state"));
-    setup.outputs = vec![stream_output("tcp", port, "lf", "").replace("framing = \"lf\"\n", "")];
-    let metrics_addr = format!("127.0.0.1:{}", free_port());
-    setup.monitor_listen = Some(metrics_addr.clone());
-    let config = setup.write(&dir.path().join("estreamer-cef.toml"));
-    let expected = expected_lines(&config, &scenario, dir.path());
-    assert_eq!(expected.len(), N);
-    let distinct: HashSet<&str> = expected.iter().map(|e| e.line.as_str()).collect();
-    assert_eq!(distinct.len(), N, "every event's line is unique");
-    let avg = expected.iter().map(|e| e.line.len()).sum::<usize>() as f64 / N as f64;
-    let log = dir.path().join("forwarder.log");
+    let sc = Scene::new(N, 23, Some(6_000));
+    let received = sc.received.clone();
+    let _receiver = Receiver::start(sc.port, received.clone());
+    let log = sc.log();
 
     // Run 1, killed while the receiver has much acknowledged but unread.
-    let mut fwd = Forwarder::run(&config, &[], &log);
-    let unread_events = || {
-        scrape(&metrics_addr)
-            .map(|m| output_metric(&m, port, "acknowledged_total") - received.count() as f64)
-            .unwrap_or(0.0)
-    };
+    let mut fwd = Forwarder::run(&sc.config, &[], &log);
     assert!(
-        eventually(SOON, || unread_events() * avg > (8 << 20) as f64),
+        eventually(SOON, || sc.unread_bytes() > (8 << 20) as f64),
         "the receiver's buffer never filled; log:\n{}",
         tail(&fwd.log_text(), 30)
     );
     assert!(
-        eventually(SOON, || Bookmark::load(&setup.fmc_state_dir())
+        eventually(SOON, || Bookmark::load(&sc.fmc_state)
             .ok()
             .flatten()
             .is_some()),
@@ -409,7 +428,7 @@ fn forwarder_killed_while_the_receiver_holds_unread_data_loses_nothing_then_a_cl
     let after_kill = received.count();
 
     // Run 2, stopped cleanly mid-stream.
-    let mut fwd = Forwarder::run(&config, &[], &log);
+    let mut fwd = Forwarder::run(&sc.config, &[], &log);
     assert!(
         eventually(SOON, || received.count() > after_kill + N / 4),
         "log:\n{}",
@@ -433,17 +452,17 @@ fn forwarder_killed_while_the_receiver_holds_unread_data_loses_nothing_then_a_cl
     );
 
     // Run 3, to the end.
-    let mut fwd = Forwarder::run(&config, &[], &log);
+    let mut fwd = Forwarder::run(&sc.config, &[], &log);
     assert!(
-        eventually(SOON, || missing(&expected, &received.snapshot()).is_empty()),
+        eventually(SOON, || sc.missing().is_empty()),
         "{} events never arrived; log:\n{}",
-        missing(&expected, &received.snapshot()).len(),
+        sc.missing().len(),
         tail(&fwd.log_text(), 30)
     );
     let status = fwd.terminate(SOON);
     assert!(status.success());
     let all = received.snapshot();
-    let (_, extra) = compare(&expected, &all);
+    let (_, extra) = compare(&sc.expected, &all);
     eprintln!(
         "{N} events: {after_kill} read from the killed run, {} by the clean stop, {} in all ({} duplicates)",
         before.len(),
@@ -462,5 +481,4 @@ fn forwarder_killed_while_the_receiver_holds_unread_data_loses_nothing_then_a_cl
             "arrived twice after the clean restart: {l}"
         );
     }
-    drop(sim);
 }
