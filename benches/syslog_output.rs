@@ -45,7 +45,10 @@ fn batches(n_batches: usize) -> Vec<Arc<Batch>> {
 }
 
 fn encode(c: &mut Criterion) {
-    let cfg: OutputConfig = toml::from_str("transport = \"tls\"\nhost = \"h\"").unwrap();
+    let cfg: OutputConfig = toml::from_str(
+        "transport = \"tls\"\nhost = \"h\"\nframing = \"octet-counting\"\nbom = true",
+    )
+    .unwrap();
     let mut enc = FrameEncoder::for_output(&cfg, "fwd01.example.com");
     let events: Vec<OutEvent> = (1..=BATCH as u64).map(event).collect();
     let mut out = Vec::with_capacity(1 << 20);
@@ -143,7 +146,7 @@ fn end_to_end(c: &mut Criterion) {
             ""
         };
         let cfg: OutputConfig = toml::from_str(&format!(
-            "transport = \"{transport}\"\nhost = \"127.0.0.1\"\nport = {port}\n{extra}"
+            "transport = \"{transport}\"\nhost = \"127.0.0.1\"\nport = {port}\nframing = \"octet-counting\"\n{extra}"
         ))
         .unwrap();
         let stats = Arc::new(OutputStats::default());

@@ -36,8 +36,10 @@ pub struct PipelineStats {
     pub encoder_warnings: AtomicU64,
     /// Events emitted to the outputs (the last sequence number).
     pub emitted: AtomicU64,
-    /// Events delivered by every output.
-    pub delivered: AtomicU64,
+    /// Events every output is done with: TCP/TLS acknowledged by the receiver's TCP stack (the
+    /// resend journal covers a receiver crash after that), file written, UDP handed to the
+    /// kernel. The bookmark follows it.
+    pub acknowledged: AtomicU64,
     /// The bookmark's archive second.
     pub bookmark_second: AtomicU64,
     pub cache_entries: AtomicU64,
@@ -87,11 +89,18 @@ impl Monitor {
             avg,
             cur,
             bookmark_date(r(&p.bookmark_second)),
-            r(&p.emitted).saturating_sub(r(&p.delivered)),
+            r(&p.emitted).saturating_sub(r(&p.acknowledged)),
         );
         for (name, o) in &self.outputs {
             let o = o.snapshot();
             let _ = write!(line, "{name} {} sent", o.sent);
+            // UDP has neither; a file output writes, which is both.
+            if o.acknowledged != o.delivered {
+                let _ = write!(line, ", {} acknowledged", o.acknowledged);
+            }
+            if o.delivered > 0 {
+                let _ = write!(line, ", {} delivered", o.delivered);
+            }
             if !o.up {
                 line.push_str(" (DOWN)");
             }
@@ -204,10 +213,10 @@ impl Monitor {
             r(&p.emitted),
         );
         metric(
-            "events_delivered_total",
-            "Events delivered by every output.",
+            "events_acknowledged_total",
+            "Events every output is done with (TCP/TLS: acknowledged by the receiver's TCP stack; file: written; UDP: sent). The bookmark follows it.",
             "counter",
-            r(&p.delivered),
+            r(&p.acknowledged),
         );
         metric(
             "bookmark_seconds",
@@ -217,9 +226,9 @@ impl Monitor {
         );
         metric(
             "queue_events",
-            "Events taken but not yet delivered by every output.",
+            "Events taken but not yet acknowledged by every output.",
             "gauge",
-            r(&p.emitted).saturating_sub(r(&p.delivered)),
+            r(&p.emitted).saturating_sub(r(&p.acknowledged)),
         );
         metric(
             "metadata_cache_entries",
@@ -251,6 +260,18 @@ impl Monitor {
             let label = name.replace('\\', "\\\\").replace('"', "\\\"");
             for (m, help, kind, v) in [
                 ("output_sent_total", "Messages sent.", "counter", o.sent),
+                (
+                    "output_acknowledged_total",
+                    "Messages acknowledged by the receiver's TCP stack (file: written; UDP: 0).",
+                    "counter",
+                    o.acknowledged,
+                ),
+                (
+                    "output_delivered_total",
+                    "Messages confirmed read by the receiver (TCP/TLS: resend_bytes acknowledged after them, or the receiver closed after our clean close; file: written; UDP: 0).",
+                    "counter",
+                    o.delivered,
+                ),
                 ("output_bytes_total", "Bytes sent.", "counter", o.bytes),
                 (
                     "output_truncated_total",
@@ -266,7 +287,7 @@ impl Monitor {
                 ),
                 (
                     "output_resent_total",
-                    "Messages sent again after a reconnect.",
+                    "Messages sent again after a reconnect (duplicates if the receiver had read them).",
                     "counter",
                     o.resent,
                 ),
@@ -275,6 +296,12 @@ impl Monitor {
                     "Output reconnects.",
                     "counter",
                     o.reconnects,
+                ),
+                (
+                    "output_journal_bytes",
+                    "Acknowledged bytes kept in the resend journal.",
+                    "gauge",
+                    o.journal_bytes,
                 ),
                 (
                     "output_up",

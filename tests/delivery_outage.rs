@@ -49,7 +49,7 @@ fn receiver_down_for_10s_mid_stream_loses_nothing_and_duplicates_are_counted() {
         "tcp",
         receiver.tcp_port,
         "octet-counting",
-        &format!("resend_on_reconnect_bytes = {RESEND}\nreplay_buffer_bytes = {REPLAY}"),
+        &format!("resend_bytes = {RESEND}\nreplay_buffer_bytes = {REPLAY}"),
     )];
     let metrics_addr = format!("127.0.0.1:{}", free_port());
     setup.monitor_listen = Some(metrics_addr.clone());
@@ -107,9 +107,24 @@ fn receiver_down_for_10s_mid_stream_loses_nothing_and_duplicates_are_counted() {
         &format!("estreamer_cef_output_reconnects_total{out}"),
     )
     .unwrap();
+    let acknowledged = metric(
+        &metrics,
+        &format!("estreamer_cef_output_acknowledged_total{out}"),
+    )
+    .unwrap();
+    let delivered = metric(
+        &metrics,
+        &format!("estreamer_cef_output_delivered_total{out}"),
+    )
+    .unwrap();
+    assert_eq!(acknowledged, N as f64, "everything is acknowledged");
+    assert!(
+        delivered < acknowledged,
+        "the last resend_bytes acknowledged are not yet confirmed delivered ({delivered})"
+    );
     // The status line tells the same story.
     let said = format!(
-        "tcp://127.0.0.1:{} {N} sent, {reconnects} reconnects, {resent} resent;",
+        "tcp://127.0.0.1:{} {N} sent, {acknowledged} acknowledged, {delivered} delivered, {reconnects} reconnects, {resent} resent;",
         receiver.tcp_port
     );
     assert!(
@@ -150,7 +165,7 @@ fn receiver_down_for_10s_mid_stream_loses_nothing_and_duplicates_are_counted() {
         extra.len()
     );
     // Resending is bounded by what the output keeps: the acknowledged tail it resends
-    // (`resend_on_reconnect_bytes`) plus what was not acknowledged (`replay_buffer_bytes`).
+    // (`resend_bytes`) plus what was not acknowledged (`replay_buffer_bytes`).
     let shortest = expected.iter().map(|e| e.line.len()).min().unwrap();
     let bound = (RESEND + REPLAY) / shortest;
     assert!(resent <= bound, "{resent} resent, more than {bound}");

@@ -137,7 +137,8 @@ fn tap_run(g: &Generated, dir: &Path, format: &str, events: usize) -> TapRun {
         &["--tap-file", tap.to_str().unwrap(), "--tap-format", format],
         &run_dir.join("forwarder.log"),
     );
-    let sent = |m: &str| metric(m, "estreamer_cef_events_delivered_total").unwrap_or(0.0) as usize;
+    let sent =
+        |m: &str| metric(m, "estreamer_cef_events_acknowledged_total").unwrap_or(0.0) as usize;
     let mut metrics = String::new();
     assert!(
         eventually(SOON, || {
@@ -407,7 +408,10 @@ fn monitor_logs_a_status_line_every_period_and_serves_the_same_counters() {
     for (name, want) in [
         ("estreamer_cef_records_handled_total".to_string(), N as f64),
         ("estreamer_cef_events_emitted_total".to_string(), N as f64),
-        ("estreamer_cef_events_delivered_total".to_string(), N as f64),
+        (
+            "estreamer_cef_events_acknowledged_total".to_string(),
+            N as f64,
+        ),
         ("estreamer_cef_queue_events".to_string(), 0.0),
         (
             "estreamer_cef_bookmark_seconds".to_string(),

@@ -83,6 +83,45 @@ fn connection_71() {
     );
 }
 
+/// A byte counter of 2^63 or more (only a corrupted or hostile record has one: 8 EiB) does not
+/// fit ArcSight's Long `cn1`: it is written as the largest Long, 9223372036854775807, never
+/// wrapped or cut silently, and the clamp is reported with the exact value (the README says so).
+#[test]
+fn connection_71_counter_above_2_pow_63_is_clamped_and_reported() {
+    let g = generate(&GenOptions {
+        seed: 11,
+        record_types: Some(vec![71]),
+        events_per_type: 1,
+        ..GenOptions::default()
+    });
+    let mut records: Vec<_> = g.records().cloned().collect();
+    let r = records.iter_mut().find(|r| r.record_type == 71).unwrap();
+    let mut body = r.body.to_vec();
+    let at = body
+        .windows(8)
+        .position(|w| w == 6056295567u64.to_be_bytes())
+        .expect("initiatorTransmittedBytes in the record");
+    body[at..at + 8].copy_from_slice(&u64::MAX.to_be_bytes());
+    r.body = body.into();
+    let m = map_records(&Mappings::builtin(), &records)
+        .into_iter()
+        .find(|m| m.record_type == 71)
+        .unwrap();
+    assert_eq!(m.fields["initiatorTransmittedBytes"], json!(u64::MAX));
+    assert!(
+        m.line.contains(" in=2147483647 ") && m.line.contains(" cn1=9223372036854775807 "),
+        "{}",
+        m.line
+    );
+    assert!(
+        m.notes
+            .iter()
+            .any(|n| n.contains("`cn1`") && n.contains("18446744073709551615")),
+        "the clamp of cn1 is reported with the exact value: {:?}",
+        m.notes
+    );
+}
+
 /// Intrusion event: rule message with a `|` (escaped in the header), rendered rule id 45417 for
 /// rule 1:37696, priority 1 × impact 3 → severity 7, IPv6 source, microseconds in `rt`.
 #[test]

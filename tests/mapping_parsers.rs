@@ -337,7 +337,7 @@ async fn syslog_ng_receives_every_line_intact() {
     let corpus = corpus();
     let sng = syslog_ng::SyslogNg::start();
     let out = syslog_events::Running::start(&format!(
-        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\nhostname = \"fwd01.example\"",
+        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\nframing = \"octet-counting\"\nhostname = \"fwd01.example\"",
         sng.tcp_port
     ));
     let mut msgids: HashMap<String, &'static str> = HashMap::new();

@@ -74,7 +74,7 @@ async fn receiver_stopped_for_5s_every_event_arrives_at_least_once() {
     let resend = 256 * 1024;
     let replay = 1024 * 1024;
     let out = Running::start(&format!(
-        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\nresend_on_reconnect_bytes = {resend}\nreplay_buffer_bytes = {replay}\nreconnect_delay_max = \"1s\"",
+        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\nframing = \"octet-counting\"\nresend_bytes = {resend}\nreplay_buffer_bytes = {replay}\nreconnect_delay_max = \"1s\"",
         sng.tcp_port
     ));
     let total = 16_000;
@@ -161,7 +161,7 @@ async fn freeze_then_kill(
 ) {
     let mut sng = SyslogNg::start();
     let out = Running::start(&format!(
-        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\nresend_on_reconnect_bytes = {resend_bytes}\nreconnect_delay_max = \"1s\"",
+        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\nframing = \"octet-counting\"\nresend_bytes = {resend_bytes}\nreconnect_delay_max = \"1s\"",
         sng.tcp_port
     ));
     let total = 8_000;
@@ -201,7 +201,7 @@ async fn receiver_killed_with_unread_data_progress_never_claimed_a_lost_event() 
 }
 
 /// Control for the test above: without the resend tail, the same crash loses events the TCP
-/// acknowledgement had already covered. This is why `resend_on_reconnect_bytes` exists, and it
+/// acknowledgement had already covered. This is why `resend_bytes` exists, and it
 /// shows the test above is able to fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_without_resend_tail_a_receiver_crash_loses_acknowledged_events() {
@@ -228,7 +228,7 @@ async fn progress_is_bounded_by_tcp_acknowledgements_and_a_full_buffer_stops_int
     let listener = sock.listen(8).unwrap();
     let out = Running::start_with_queue(
         &format!(
-            "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {port}\nreplay_buffer_bytes = 262144"
+            "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {port}\nframing = \"octet-counting\"\nreplay_buffer_bytes = 262144"
         ),
         1,
     );

@@ -138,7 +138,9 @@ async fn wire_tap_holds_messages_exactly_as_framed_for_the_first_network_output(
     let path = dir.path().join("tap.wire");
     let outputs = vec![
         output_config("transport = \"file\"\npath = \"/tmp/unused\""),
-        output_config("transport = \"tls\"\nhost = \"arcsight.example\"\nhostname = \"fwd01\""),
+        output_config(
+            "transport = \"tls\"\nhost = \"arcsight.example\"\nframing = \"octet-counting\"\nhostname = \"fwd01\"",
+        ),
     ];
     let mut enc = FrameEncoder::for_tap(&outputs, "h");
     let (tap, task) = spawn_tap(&tap_config(&path, "wire"), "tap").unwrap();

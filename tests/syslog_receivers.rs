@@ -96,7 +96,7 @@ fn assert_all_intact(
 async fn tcp_octet_counting_delivers_each_event_once_intact() {
     let sng = SyslogNg::start();
     let out = Running::start(&format!(
-        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\nhostname = \"fwd01.example\"",
+        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\nframing = \"octet-counting\"\nhostname = \"fwd01.example\"",
         sng.tcp_port
     ));
     out.send_all(batches(1, 1000, 100)).await;
@@ -170,7 +170,7 @@ async fn tls_octet_counting_with_verified_certificate() {
     let sng = SyslogNg::start();
     for host in ["127.0.0.1", "localhost"] {
         let out = Running::start(&format!(
-            "transport = \"tls\"\nhost = \"{host}\"\nport = {}\nserver_ca = \"{}\"\nhostname = \"fwd01.example\"",
+            "transport = \"tls\"\nhost = \"{host}\"\nport = {}\nframing = \"octet-counting\"\nserver_ca = \"{}\"\nhostname = \"fwd01.example\"",
             sng.tls_port,
             sng.ca_pem.display()
         ));
@@ -195,7 +195,7 @@ async fn tls_octet_counting_with_verified_certificate() {
 async fn udp_cap_600_bytes_truncates_long_values_and_stays_parseable() {
     let sng = SyslogNg::start();
     let out = Running::start(&format!(
-        "transport = \"udp\"\nhost = \"127.0.0.1\"\nport = {}\nmax_message_bytes = 600",
+        "transport = \"udp\"\nhost = \"127.0.0.1\"\nport = {}\nmax_message_bytes = 600\nbom = true",
         sng.udp_port
     ));
     let events: Vec<OutEvent> = (1..=60u64).map(long_event).collect();
@@ -292,7 +292,7 @@ async fn tcp_oversize_event_is_truncated_and_the_connection_survives() {
     let sng = SyslogNg::start();
     // syslog-ng closes the connection on a frame above log-msg-size (65536): cap below it.
     let out = Running::start(&format!(
-        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}",
+        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\nframing = \"octet-counting\"\n",
         sng.tcp_port
     ));
     let mut big = event(2);
@@ -326,7 +326,7 @@ async fn tcp_oversize_event_is_truncated_and_the_connection_survives() {
 async fn rfc3164_over_tcp() {
     let sng = SyslogNg::start();
     let out = Running::start(&format!(
-        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\nformat = \"rfc3164\"\nhostname = \"fwd01\"\nfacility = \"user\"",
+        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\nframing = \"octet-counting\"\nformat = \"rfc3164\"\nhostname = \"fwd01\"\nfacility = \"user\"",
         sng.tcp_port
     ));
     out.send_all(batches(1, 50, 25)).await;

@@ -120,7 +120,7 @@ fn sha256_fingerprint(cert: &X509) -> String {
 
 fn tls_toml(port: u16, extra: &str) -> String {
     format!(
-        "transport = \"tls\"\nhost = \"127.0.0.1\"\nport = {port}\nshutdown_timeout = \"2s\"\nreconnect_delay_max = \"500ms\"\n{extra}"
+        "transport = \"tls\"\nhost = \"127.0.0.1\"\nport = {port}\nframing = \"octet-counting\"\nshutdown_timeout = \"2s\"\nreconnect_delay_max = \"500ms\"\n{extra}"
     )
 }
 

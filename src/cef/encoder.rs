@@ -21,7 +21,10 @@
 //! parseable and visibly saturated, where an out-of-range one may be rejected by the connector.
 //! Mappings that need the exact value of a 64-bit counter send it in a Long key (`cn1`..`cn3`,
 //! with a label) as well; [`Key::value_type`] lets them check at load time. Long keys and
-//! timestamps are clamped to `i64`; numbers into String and custom keys are written as given.
+//! timestamps are clamped to `i64` (a counter of 2^63 or more, which only a corrupted or hostile
+//! record holds, is written as 9223372036854775807 and reported like any clamp: sending the exact
+//! digits would make ArcSight reject the Long value); numbers into String and custom keys are
+//! written as given.
 
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

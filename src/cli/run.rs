@@ -80,7 +80,7 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         let summary = pipeline::run(cfg, opts, shutdown).await?;
         signals::sd_notify("STOPPING=1");
         tracing::info!(
-            "stopped: {} events sent, {} delivered; bookmark at archive second {}",
+            "stopped: {} events taken, {} acknowledged by every output; bookmark at archive second {}",
             summary.emitted,
             summary.delivered,
             summary.bookmark.second

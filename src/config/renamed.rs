@@ -103,6 +103,14 @@ pub const RENAMED: &[Renamed] = &[
     // Never repeat a password in a message: it would end up in logs.
     renamed(Output, "password", "pkcs12_password", Fixed("\"...\"")),
     renamed(Output, "password_file", "pkcs12_password_file", Same),
+    // Not the old value: 4 MiB was what a receiver crash could lose; the journal's default
+    // covers a 32 MiB receive buffer.
+    renamed(
+        Output,
+        "resend_on_reconnect_bytes",
+        "resend_bytes",
+        Fixed("100663296"),
+    ),
 ];
 
 impl Renamed {

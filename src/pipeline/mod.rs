@@ -105,7 +105,8 @@ pub async fn run(
     let mut out_stats = Vec::new();
     let mut out_tasks = Vec::new();
     for (i, o) in cfg.outputs.iter().enumerate() {
-        let output = Output::new(o, &format!("output[{i}]"), &hostname)?;
+        let mut output = Output::new(o, &format!("output[{i}]"), &hostname)?;
+        output.keep_journal_in(&state_dir, i);
         let (tx, rx) = mpsc::channel(4);
         let (ptx, prx) = watch::channel(0u64);
         let stats = Arc::new(OutputStats::default());

@@ -383,7 +383,7 @@ impl Worker {
             .outputs
             .delivered(self.stats.emitted.load(Ordering::Relaxed));
         self.delivery.delivered(delivered);
-        self.stats.delivered.store(delivered, Ordering::Relaxed);
+        self.stats.acknowledged.store(delivered, Ordering::Relaxed);
         if run.bookmark_saved.elapsed() >= BOOKMARK_EVERY {
             run.bookmark_saved = Instant::now();
             match self.delivery.save_if_moved() {

@@ -91,10 +91,12 @@ macro_rules! output_struct {
             /// have none). At most 48 printable ASCII characters (32 for an RFC 3164 TAG).
             #[serde(default = "default_app_name")]
             pub app_name: String,
-            /// Start the RFC 5424 MSG with the UTF-8 byte order mark (EF BB BF), as RFC 5424 requires
-            /// for UTF-8 text. Default `true`. Turn it off for a receiver that shows the BOM as part
-            /// of the CEF header. Ignored by the `rfc3164` and `cef` formats.
-            #[serde(default = "default_true")]
+            /// Start the RFC 5424 MSG with the UTF-8 byte order mark (EF BB BF), which RFC 5424 asks
+            /// for to mark UTF-8 text. Default `false`: ArcSight SmartConnectors, syslog-ng's CEF
+            /// parser, rsyslog templates, Microsoft Sentinel (AMA) and Elastic expect the message to
+            /// start with `CEF:` and would keep the BOM as part of the CEF version field. Turn it on
+            /// for a strict RFC 5424 receiver. Ignored by the `rfc3164` and `cef` formats.
+            #[serde(default)]
             pub bom: bool,
         });
     };
@@ -165,12 +167,16 @@ macro_rules! output_struct {
             /// pauses reading from the FMC; nothing is lost). Default 16 MiB.
             #[serde(default = "default_replay_buffer")]
             pub replay_buffer_bytes: usize,
-            /// Bytes of the most recent *acknowledged* messages to send again after a reconnect.
-            /// A TCP acknowledgement only means the receiver's kernel has the bytes; a receiver that
-            /// dies loses what was still unread in its socket buffer. Resent messages are counted
-            /// as duplicates. Default 4 MiB; 0 resends only unacknowledged messages.
+            /// Bytes of the most recent *acknowledged* messages kept in the resend journal (files
+            /// under the state folder, not memory) and sent again after a broken connection. A TCP
+            /// acknowledgement only means the receiver's kernel has the bytes; a receiver that
+            /// crashes loses what was still unread in its socket buffer, which Linux sizes at twice
+            /// `SO_RCVBUF`. Default 100663296 (96 MiB): enough for a receiver with a 32 MiB receive
+            /// buffer (64 MiB unread) plus margin. A message counts as delivered once this many
+            /// bytes have been acknowledged after it. 0 keeps no journal: a receiver crash then
+            /// loses what it had not read. (Called `resend_on_reconnect_bytes`, 4 MiB, before.)
             #[serde(default = "default_resend")]
-            pub resend_on_reconnect_bytes: usize,
+            pub resend_bytes: u64,
             /// When estreamer-cef stops: how long to wait for the receiver to acknowledge
             /// everything and close the connection before giving up on the rest (it stays
             /// undelivered and is read again from the FMC next time). Default "10s".
@@ -210,13 +216,13 @@ output_struct! {
         /// Receiver TCP port. Default 514.
         #[serde(default = "default_tcp_port")]
         pub port: u16,
-        /// Framing of messages on the byte stream: `octet-counting` (default, RFC 6587 3.4.1:
-        /// `LENGTH SP MESSAGE`, which no message content can break, which syslog-ng's `syslog()`
-        /// source requires and which rsyslog detects by itself) or `lf` (each message followed by
-        /// a line feed, RFC 6587 3.4.2). Use `lf` for receivers that read lines: ArcSight's
-        /// SmartConnector "Raw TCP" and Logger TCP receivers are believed to, and syslog-ng's
-        /// `network()` source does. Our CEF never contains a raw line break, so `lf` is safe.
-        #[serde(default = "default_octet")]
+        /// Framing of messages on the byte stream: `lf` (default: each message followed by a line
+        /// feed, RFC 6587 3.4.2, what ArcSight's SmartConnector "Raw TCP" and syslog receivers,
+        /// syslog-ng's `network()` source, rsyslog, Microsoft Sentinel's AMA and Elastic read; our
+        /// CEF never contains a raw line break, so `lf` is safe) or `octet-counting` (RFC 6587
+        /// 3.4.1: `LENGTH SP MESSAGE`, which syslog-ng's `syslog()` source requires; rsyslog
+        /// detects either).
+        #[serde(default = "default_lf")]
         pub framing: Framing,
     }
 }
@@ -228,9 +234,10 @@ output_struct! {
         /// Receiver TLS port. Default 6514.
         #[serde(default = "default_tls_port")]
         pub port: u16,
-        /// Framing inside TLS: `octet-counting` (default, required by RFC 5425) or `lf` (only for
-        /// a receiver that reads lines from TLS).
-        #[serde(default = "default_octet")]
+        /// Framing inside TLS: `lf` (default: what SmartConnectors, rsyslog, syslog-ng's
+        /// `network()` source, Sentinel's AMA and Elastic read) or `octet-counting` (what RFC 5425
+        /// prescribes, and what syslog-ng's `syslog()` source requires).
+        #[serde(default = "default_lf")]
         pub framing: Framing,
         /// How to verify the receiver's certificate: "system" (default: the system trust store),
         /// the path of a PEM file with the CA certificate(s) that issued it (or the receiver's own
@@ -462,8 +469,8 @@ fn default_udp_max() -> usize {
 fn default_stream_max() -> usize {
     8192
 }
-fn default_octet() -> Framing {
-    Framing::OctetCounting
+fn default_lf() -> Framing {
+    Framing::Lf
 }
 fn default_keepalive() -> Duration {
     Duration::from_secs(60)
@@ -486,8 +493,8 @@ fn default_output_trust() -> ServerTrust {
 fn default_replay_buffer() -> usize {
     16 << 20
 }
-fn default_resend() -> usize {
-    4 << 20
+fn default_resend() -> u64 {
+    96 << 20
 }
 fn default_shutdown_timeout() -> Duration {
     Duration::from_secs(10)
@@ -538,7 +545,7 @@ pub(crate) struct StreamKeys {
     pub reconnect_delay_min: Duration,
     pub reconnect_delay_max: Duration,
     pub replay_buffer_bytes: usize,
-    pub resend_on_reconnect_bytes: usize,
+    pub resend_bytes: u64,
     pub shutdown_timeout: Duration,
 }
 
@@ -565,7 +572,7 @@ macro_rules! stream_keys {
             reconnect_delay_min: $c.reconnect_delay_min,
             reconnect_delay_max: $c.reconnect_delay_max,
             replay_buffer_bytes: $c.replay_buffer_bytes,
-            resend_on_reconnect_bytes: $c.resend_on_reconnect_bytes,
+            resend_bytes: $c.resend_bytes,
             shutdown_timeout: $c.shutdown_timeout,
         }
     };
@@ -905,8 +912,10 @@ mod tests {
         };
         assert_eq!(
             (t.port, t.framing, t.format),
-            (514, Framing::OctetCounting, Format::Rfc5424)
+            (514, Framing::Lf, Format::Rfc5424)
         );
+        assert!(!t.bom, "no BOM before CEF: by default");
+        assert_eq!(t.resend_bytes, 96 << 20);
         assert_eq!(t.facility, Facility(16));
         assert_eq!(t.max_message_bytes, 8192);
         let OutputConfig::Udp(u) = parse("transport = \"udp\"\nhost = \"h\"").unwrap() else {
@@ -921,7 +930,7 @@ mod tests {
         };
         assert_eq!(
             (t.port, t.framing, t.verify_hostname, &t.server_ca),
-            (6514, Framing::OctetCounting, true, &ServerTrust::System)
+            (6514, Framing::Lf, true, &ServerTrust::System)
         );
         assert_eq!(
             (t.connect_timeout, t.reconnect_delay_min, t.keepalive),
@@ -936,7 +945,11 @@ mod tests {
             panic!()
         };
         assert_eq!(f.format, Format::Cef);
-        assert!(f.bom);
+        assert!(!f.bom);
+        let e = parse("transport = \"tcp\"\nhost = \"h\"\nresend_on_reconnect_bytes = 5")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`resend_bytes`"), "the new name is offered: {e}");
     }
 
     #[test]

@@ -226,7 +226,10 @@ mod tests {
     #[test]
     fn octet_counted_frames_hold_the_capped_message() {
         let long = format!("CEF:0|V|P|1|id|N|5|msg={}", "x".repeat(10_000));
-        let mut e = FrameEncoder::for_output(&cfg("transport = \"tcp\"\nhost = \"h\""), "host");
+        let mut e = FrameEncoder::for_output(
+            &cfg("transport = \"tcp\"\nhost = \"h\"\nframing = \"octet-counting\"\nbom = true"),
+            "host",
+        );
         let mut out = Vec::new();
         e.encode(&ev("CEF:0|V|P|1|id|N|5|a=b".into()), &mut out);
         e.encode(&ev(long), &mut out);
@@ -264,7 +267,7 @@ mod tests {
         let outs = vec![
             cfg("transport = \"file\"\npath = \"/tmp/x\""),
             cfg("transport = \"udp\"\nhost = \"h\"\nformat = \"rfc3164\""),
-            cfg("transport = \"tcp\"\nhost = \"h\""),
+            cfg("transport = \"tcp\"\nhost = \"h\"\nframing = \"octet-counting\""),
         ];
         let e = FrameEncoder::for_tap(&outs, "host");
         assert_eq!(

@@ -78,6 +78,8 @@ impl LineOutput {
                 break;
             }
             stats.sent.fetch_add(lines, Ordering::Relaxed);
+            stats.acknowledged.fetch_add(lines, Ordering::Relaxed);
+            stats.delivered.fetch_add(lines, Ordering::Relaxed);
             stats.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
             if let Some(last) = batch.events.last() {
                 publish_progress(&progress, Some(last.seq));

@@ -3,8 +3,9 @@
 //!
 //! Each output runs as its own task and receives every [`Batch`] over a bounded channel. It
 //! reports how far it has *delivered* the stream on a `watch` channel: the highest sequence number
-//! `S` such that every event `<= S` is safely delivered by this output (UDP: handed to the
-//! kernel; file/stdout: written and flushed; TCP/TLS: acknowledged by the receiver's TCP stack).
+//! `S` such that every event `<= S` this output is responsible for no more: UDP handed to the
+//! kernel; file/stdout written and flushed; TCP/TLS acknowledged by the receiver's TCP stack (the
+//! resend journal then covers a receiver that crashes before reading it, see [`journal`]).
 //! Sequence numbers start at 1; 0 means "nothing delivered yet".
 //!
 //! Layers, each in its own file: [`format`](mod@format) (RFC 5424 / RFC 3164 / bare CEF) →
@@ -12,6 +13,7 @@
 //! `stream.rs` for TCP and TLS, with [`replay`] and [`net`]; `file.rs`). [`config`] holds the
 //! user-facing keys, [`tap`] the troubleshooting copy.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -26,6 +28,7 @@ mod file;
 pub mod format;
 pub mod framing;
 pub mod hostname;
+pub mod journal;
 pub mod replay;
 pub mod rotate;
 mod stream;
@@ -65,8 +68,16 @@ pub struct Batch {
 /// Live counters of one output, shared with the monitor.
 #[derive(Debug, Default)]
 pub struct OutputStats {
-    /// Messages sent (TCP/TLS: written to the connection for the first time).
+    /// Messages sent: TCP/TLS written to the connection for the first time, UDP handed to the
+    /// kernel, file/stdout written.
     pub sent: AtomicU64,
+    /// Messages whose bytes the receiver's TCP stack acknowledged (TCP/TLS), or written and
+    /// flushed (file/stdout). UDP: never (there is no acknowledgement).
+    pub acknowledged: AtomicU64,
+    /// Messages confirmed delivered: TCP/TLS once `resend_bytes` more have been acknowledged
+    /// after them (even a receiver that crashed had read them) or the receiver closed the
+    /// connection after our clean close; file/stdout once written and flushed. UDP: never.
+    pub delivered: AtomicU64,
     /// Bytes of those messages, framing included.
     pub bytes: AtomicU64,
     /// Messages shortened to fit `max_message_bytes`.
@@ -75,14 +86,16 @@ pub struct OutputStats {
     pub dropped_oversize: AtomicU64,
     /// Connections re-established after a break.
     pub reconnects: AtomicU64,
-    /// Messages sent again after a reconnect (possible duplicates at the receiver).
+    /// Messages sent again after a reconnect (duplicates if the receiver had them already).
     pub resent: AtomicU64,
     /// Failed connects, sends and writes.
     pub errors: AtomicU64,
     /// Raw CR/LF replaced by a space in LF-framed output (should stay 0).
     pub newlines_replaced: AtomicU64,
-    /// Bytes taken but not yet delivered (TCP/TLS: unacknowledged or unsent).
+    /// Bytes taken but not yet acknowledged (TCP/TLS: unacknowledged or unsent).
     pub buffered_bytes: AtomicU64,
+    /// TCP/TLS: acknowledged bytes kept in the resend journal on disk.
+    pub journal_bytes: AtomicU64,
     /// Whether the output is currently delivering (connected / writes succeeding).
     pub up: AtomicBool,
 }
@@ -91,6 +104,8 @@ pub struct OutputStats {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct OutputStatsSnapshot {
     pub sent: u64,
+    pub acknowledged: u64,
+    pub delivered: u64,
     pub bytes: u64,
     pub truncated: u64,
     pub dropped_oversize: u64,
@@ -99,6 +114,7 @@ pub struct OutputStatsSnapshot {
     pub errors: u64,
     pub newlines_replaced: u64,
     pub buffered_bytes: u64,
+    pub journal_bytes: u64,
     pub up: bool,
 }
 
@@ -107,6 +123,8 @@ impl OutputStats {
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         OutputStatsSnapshot {
             sent: r(&self.sent),
+            acknowledged: r(&self.acknowledged),
+            delivered: r(&self.delivered),
             bytes: r(&self.bytes),
             truncated: r(&self.truncated),
             dropped_oversize: r(&self.dropped_oversize),
@@ -115,6 +133,7 @@ impl OutputStats {
             errors: r(&self.errors),
             newlines_replaced: r(&self.newlines_replaced),
             buffered_bytes: r(&self.buffered_bytes),
+            journal_bytes: r(&self.journal_bytes),
             up: self.up.load(Ordering::Relaxed),
         }
     }
@@ -171,6 +190,7 @@ impl Output {
                 tls: None,
                 keys: cfg.stream_keys().expect("tcp"),
                 encoder,
+                journal_dir: None,
             }),
             OutputConfig::Tls(c) => {
                 let setup = tls::TlsSetup::new(c, key)?;
@@ -187,6 +207,7 @@ impl Output {
                     tls: Some(Arc::new(setup)),
                     keys: cfg.stream_keys().expect("tls"),
                     encoder,
+                    journal_dir: None,
                 })
             }
             OutputConfig::File(c) => {
@@ -212,6 +233,16 @@ impl Output {
     /// The name used in logs and the monitor.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Keeps a TCP/TLS output's resend journal in `state_dir/journal/<index>-<name>` (the
+    /// output's position in the configuration keeps two outputs with one name apart). Without
+    /// this call it lives in a private folder under the system's temporary folder.
+    pub fn keep_journal_in(&mut self, state_dir: &Path, index: usize) {
+        if let OutputKind::Stream(s) = &mut self.kind {
+            let part = crate::metadata::store::safe_file_part(&self.name);
+            s.journal_dir = Some(state_dir.join("journal").join(format!("{index}-{part}")));
+        }
     }
 
     /// Starts the output. It ends after `rx` is closed and everything taken has been delivered

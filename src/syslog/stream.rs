@@ -1,10 +1,15 @@
 //! TCP and TLS outputs: connect (with backoff, forever), write batches of frames, track what the
 //! receiver's TCP stack has acknowledged, resend after a broken connection, close cleanly.
 //!
-//! Delivery: a frame counts as delivered when the peer has acknowledged all its bytes at TCP
-//! level. We count the bytes written to the socket (for TLS: record bytes, below the TLS layer)
+//! Acknowledgement: a frame is acknowledged when the peer's TCP stack has acknowledged all its
+//! bytes. We count the bytes written to the socket (for TLS: record bytes, below the TLS layer)
 //! and subtract the kernel's count of unacknowledged bytes (`SIOCOUTQ`): everything written
-//! before that point is acknowledged.
+//! before that point is acknowledged. Acknowledged frames move to the resend [`journal`] on disk
+//! and are sent again after a broken connection, because a receiver that crashes loses what was
+//! unread in its socket buffer; they count as *delivered* once `resend_bytes` more bytes have
+//! been acknowledged after them, or when the receiver closes its side after our clean close.
+//!
+//! [`journal`]: super::journal
 //!
 //! A receiver that rejects us right after connecting still has its kernel acknowledge what we
 //! sent: a TLS 1.3 server refusing our client certificate (it decides after our side considers
@@ -15,6 +20,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +34,7 @@ use tracing::{debug, info, warn};
 use super::config::StreamKeys;
 use super::encoder::{Encoded, FrameEncoder};
 use super::framing::WireFraming;
-use super::replay::ReplayBuffer;
+use super::replay::{AckNote, ReplayBuffer};
 use super::tls::{TlsSetup, describe_handshake_error};
 use super::{Batch, OutputStats, publish_progress};
 use crate::config::duration;
@@ -59,8 +65,9 @@ struct Connection {
 
 /// How a connection ended.
 enum Ended {
-    /// Everything acknowledged and the connection closed after the input ended.
-    Clean,
+    /// Everything acknowledged and the connection closed after the input ended. `confirmed`: the
+    /// receiver closed its side too, so it read everything.
+    Clean { confirmed: bool },
     /// The input ended but the shutdown deadline passed first.
     GaveUp,
     /// The connection failed; reconnect. `proven`: it had outlived the probation.
@@ -74,6 +81,9 @@ pub(crate) struct StreamOutput {
     pub tls: Option<Arc<TlsSetup>>,
     pub keys: StreamKeys,
     pub encoder: FrameEncoder,
+    /// Folder of the resend journal; `None`: a private folder under the system's temporary
+    /// folder, removed when the output ends.
+    pub journal_dir: Option<PathBuf>,
 }
 
 /// Mutable state of a running output that survives reconnections.
@@ -100,11 +110,30 @@ impl StreamOutput {
         stats: Arc<OutputStats>,
     ) {
         let k = &self.keys;
+        let (journal_dir, private) = match &self.journal_dir {
+            Some(d) => (d.clone(), false),
+            None => (
+                std::env::temp_dir().join(format!(
+                    "estreamer-cef-journal-{}-{}",
+                    std::process::id(),
+                    crate::metadata::store::safe_file_part(&self.name)
+                )),
+                true,
+            ),
+        };
+        let replay = match ReplayBuffer::new(k.replay_buffer_bytes, k.resend_bytes, &journal_dir) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(output = %self.name, "cannot keep the resend journal in {}: {e}; running without it, so a receiver that crashes loses what it had not read (check the state folder is writable)", journal_dir.display());
+                ReplayBuffer::new(k.replay_buffer_bytes, 0, &journal_dir)
+                    .expect("a journal with nothing to keep touches no file")
+            }
+        };
         let mut run = Run {
             rx,
             rx_open: true,
             deadline: None,
-            replay: ReplayBuffer::new(k.replay_buffer_bytes, k.resend_on_reconnect_bytes),
+            replay,
             progress,
             stats,
             backoff: Backoff::new(k.reconnect_delay_min, k.reconnect_delay_max),
@@ -148,8 +177,15 @@ impl StreamOutput {
             let ended = self.drive(conn, &mut run).await;
             run.stats.up.store(false, Ordering::Relaxed);
             match ended {
-                Ended::Clean => {
-                    info!(output = %self.name, "closed the connection to {peer}: everything delivered");
+                Ended::Clean { confirmed: true } => {
+                    let n = run.replay.confirm_all();
+                    run.stats.delivered.fetch_add(n, Ordering::Relaxed);
+                    run.stats.journal_bytes.store(0, Ordering::Relaxed);
+                    info!(output = %self.name, "closed the connection to {peer}: everything delivered (the receiver closed its side after reading it)");
+                    break;
+                }
+                Ended::Clean { confirmed: false } => {
+                    info!(output = %self.name, "closed the connection to {peer}: everything acknowledged; the receiver did not close its side, so the last {} bytes are not confirmed read", run.replay.journal_bytes());
                     break;
                 }
                 Ended::GaveUp => break,
@@ -160,7 +196,7 @@ impl StreamOutput {
                     run.stats.errors.fetch_add(1, Ordering::Relaxed);
                     warn!(
                         output = %self.name,
-                        "connection to {peer} lost: {reason}; reconnecting, then resending {} bytes not known to be processed",
+                        "connection to {peer} lost: {reason}; reconnecting, then resending {} bytes not known to be read by the receiver",
                         run.replay.held_bytes()
                     );
                     run.outage_logged = true;
@@ -202,6 +238,16 @@ impl StreamOutput {
         run.stats
             .buffered_bytes
             .store(run.replay.unacked_bytes(), Ordering::Relaxed);
+        let s = run.stats.snapshot();
+        info!(
+            output = %self.name,
+            "{} messages sent, {} acknowledged by the receiver's TCP stack, {} confirmed delivered, {} resent after reconnects",
+            s.sent, s.acknowledged, s.delivered, s.resent
+        );
+        drop(run.replay); // deletes the journal's files
+        if private {
+            let _ = std::fs::remove_dir(&journal_dir);
+        }
     }
 
     /// Takes one batch: every event becomes a frame in the replay buffer (or is dropped).
@@ -310,8 +356,11 @@ impl StreamOutput {
         } = conn;
         let (mut rd, mut wr) = tokio::io::split(stream);
         let mut rbuf = vec![0u8; 4096];
-        // Next logical offset to write on this connection: the replay buffer from its start.
-        let mut pos = run.replay.base();
+        // Next logical offset to write on this connection: the journal, then memory.
+        let mut pos = run.replay.start();
+        // Journal bytes read back from disk, starting at `journal_at`.
+        let mut journal_chunk = Vec::new();
+        let mut journal_at = u64::MAX;
         // (logical offset written, socket bytes written at that point), oldest first.
         let mut marks: VecDeque<(u64, u64)> = VecDeque::new();
         let mut tick = tokio::time::interval(ACK_POLL);
@@ -325,6 +374,23 @@ impl StreamOutput {
             }
             let unsent = pos < run.replay.end();
             let unacked = run.replay.acked() < pos;
+            pos = pos.max(run.replay.start());
+            let chunk: &[u8] = if pos < run.replay.base() {
+                if journal_at != pos || journal_chunk.is_empty() {
+                    if let Err(e) = run
+                        .replay
+                        .journal_read(pos, WRITE_CHUNK, &mut journal_chunk)
+                    {
+                        warn!(output = %self.name, "cannot read the resend journal: {e}; skipping {} journal bytes", run.replay.base() - pos);
+                        pos = run.replay.base();
+                        continue;
+                    }
+                    journal_at = pos;
+                }
+                &journal_chunk
+            } else {
+                run.replay.bytes_from(pos, WRITE_CHUNK)
+            };
             let can_take = run.rx_open && run.replay.has_room();
             let deadline = run
                 .deadline
@@ -336,7 +402,7 @@ impl StreamOutput {
                     Ok(_) => {} // syslog receivers send nothing; ignore whatever comes
                     Err(e) => return Ended::Broken { reason: format!("read failed: {e}"), proven },
                 },
-                w = wr.write(run.replay.bytes_from(pos, WRITE_CHUNK)), if unsent => match w {
+                w = wr.write(chunk), if unsent => match w {
                     Ok(0) => return Ended::Broken { reason: "the connection accepts no more data".into(), proven },
                     Ok(n) => {
                         let note = run.replay.note_written(pos, pos + n as u64);
@@ -427,12 +493,25 @@ impl StreamOutput {
             marks.pop_front();
         }
         if let Some(to) = acked_logical {
-            let p = run.replay.ack(to);
-            publish_progress(&run.progress, p);
-            run.stats
-                .buffered_bytes
-                .store(run.replay.unacked_bytes(), Ordering::Relaxed);
+            let note = run.replay.ack(to);
+            self.note_ack(run, note);
             run.backoff.reset();
+        }
+    }
+
+    fn note_ack(&self, run: &mut Run, note: AckNote) {
+        publish_progress(&run.progress, note.progress);
+        let s = &run.stats;
+        s.acknowledged
+            .fetch_add(note.acknowledged, Ordering::Relaxed);
+        s.delivered.fetch_add(note.delivered, Ordering::Relaxed);
+        s.buffered_bytes
+            .store(run.replay.unacked_bytes(), Ordering::Relaxed);
+        s.journal_bytes
+            .store(run.replay.journal_bytes(), Ordering::Relaxed);
+        if let Some(e) = run.replay.take_journal_error() {
+            s.errors.fetch_add(1, Ordering::Relaxed);
+            warn!(output = %self.name, "cannot write the resend journal: {e}; the messages it should hold cannot be resent if the receiver crashes (check the state folder's disk)");
         }
     }
 
@@ -450,18 +529,22 @@ impl StreamOutput {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 debug!(output = %self.name, "closing: {e}");
-                return Ended::Clean; // everything was acknowledged already
+                return Ended::Clean { confirmed: false }; // everything was acknowledged already
             }
             Err(_) => return Ended::GaveUp,
         }
         let mut buf = [0u8; 1024];
         loop {
             match timeout_at(deadline, rd.read(&mut buf)).await {
-                Ok(Ok(0)) | Ok(Err(_)) => return Ended::Clean,
+                Ok(Ok(0)) => return Ended::Clean { confirmed: true },
+                Ok(Err(e)) => {
+                    debug!(output = %self.name, "waiting for the receiver to close: {e}");
+                    return Ended::Clean { confirmed: false };
+                }
                 Ok(Ok(_)) => continue,
                 Err(_) => {
                     debug!(output = %self.name, "receiver did not close its side before the deadline");
-                    return Ended::Clean;
+                    return Ended::Clean { confirmed: false };
                 }
             }
         }
