@@ -82,3 +82,58 @@ fn demo_writes_the_events_it_announces() {
         "announced, written and printed events agree"
     );
 }
+
+/// `estreamer-cef demo --follow | head -n 3`: once the reader has gone, the program ends at once
+/// (with status 0: the reader's choice) instead of retrying a pipe nobody reads.
+#[test]
+fn demo_ends_when_its_reader_closes_the_pipe() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_estreamer-cef"))
+        .args(["demo", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..3 {
+        let line = lines.next().expect("a line").unwrap();
+        assert!(line.starts_with("CEF:0|"), "{line}");
+    }
+    drop(lines);
+    let closed = Instant::now();
+    // --follow never ends on its own; before the fix it kept retrying the closed pipe. A few
+    // seconds are plenty even on a loaded machine.
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if closed.elapsed() > Duration::from_secs(5) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("still running 5 s after its reader closed the pipe");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+/// Warnings go to stderr without colour codes when stderr is not a terminal (a pipe, a file,
+/// journald).
+#[test]
+fn warnings_have_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let out = Command::new(env!("CARGO_BIN_EXE_estreamer-cef"))
+        .args(["decode", "--cache", "/dev/null"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/corpus-b/corpus-B.bin"
+        ))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("WARN"), "a warning is expected: {stderr}");
+    assert!(!out.stderr.contains(&0x1b), "colour codes in: {stderr:?}");
+}
