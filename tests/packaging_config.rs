@@ -440,9 +440,8 @@ fn readme_reference_defaults_are_the_real_ones() {
 #[test]
 fn package_changelogs_name_the_cargo_version() {
     let version = env!("CARGO_PKG_VERSION");
-    let read = |p: &str| {
-        std::fs::read_to_string(root().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
-    };
+    let read =
+        |p: &str| std::fs::read_to_string(root().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
     let debian = read("packaging/debian/changelog");
     let first = debian.lines().next().unwrap_or_default();
     assert!(
@@ -461,8 +460,14 @@ fn package_changelogs_name_the_cargo_version() {
     );
     // Both licenses the Cargo.toml names, in full.
     for (file, words) in [
-        ("LICENSE-MIT", "Permission is hereby granted, free of charge"),
-        ("LICENSE-APACHE", "Apache License\n                           Version 2.0"),
+        (
+            "LICENSE-MIT",
+            "Permission is hereby granted, free of charge",
+        ),
+        (
+            "LICENSE-APACHE",
+            "Apache License\n                           Version 2.0",
+        ),
     ] {
         assert!(read(file).contains(words), "{file} is not the license text");
     }
