@@ -22,6 +22,14 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A temporary folder with an empty `mappings` folder in it.
+fn mappings_dir() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("mappings");
+    std::fs::create_dir(&dir).unwrap();
+    (tmp, dir)
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -40,9 +48,7 @@ spt = "initiatorPrt"
 
 #[test]
 fn check_rejects_a_misspelled_field_naming_file_and_line() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("mappings");
-    std::fs::create_dir(&dir).unwrap();
+    let (tmp, dir) = mappings_dir();
     std::fs::write(dir.join("connection.toml"), MISSPELLED).unwrap();
     let out = run(tmp.path(), &["mappings", "check", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
@@ -128,9 +134,7 @@ remove = ["cs2", "cs2Label"]
 /// in cs3 with a template; every other key stays as the built-in table has it.
 #[test]
 fn a_patch_changes_some_keys_and_keeps_the_builtin_rest() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("mappings");
-    std::fs::create_dir(&dir).unwrap();
+    let (tmp, dir) = mappings_dir();
     let before = decode_71(tmp.path(), &dir);
     std::fs::write(dir.join("local.toml"), PATCH).unwrap();
     let check = run(tmp.path(), &["mappings", "check", dir.to_str().unwrap()]);
@@ -200,9 +204,7 @@ fn a_patch_changes_some_keys_and_keeps_the_builtin_rest() {
 /// field that does not exist.
 #[test]
 fn check_reports_a_bad_patch_with_file_and_line() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("mappings");
-    std::fs::create_dir(&dir).unwrap();
+    let (tmp, dir) = mappings_dir();
     std::fs::write(
         dir.join("local.toml"),
         "[[patch]]\nrecord = 71\nremove = [\"cs7\", \"cs7Label\"]\n\n[[patch]]\nrecord = 73\n\
@@ -232,25 +234,8 @@ fn check_reports_a_bad_patch_with_file_and_line() {
 /// A whole table in the mappings folder still replaces the built-in one (the way before patches).
 #[test]
 fn a_table_in_the_mappings_folder_changes_decode_output_without_a_rebuild() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("mappings");
-    std::fs::create_dir(&dir).unwrap();
-    let decode = |dir: &Path| {
-        let out = run(
-            tmp.path(),
-            &[
-                "decode",
-                "--cef",
-                "--record-types",
-                "71",
-                "--mappings-dir",
-                dir.to_str().unwrap(),
-                CORPUS,
-            ],
-        );
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout)
-    };
+    let (tmp, dir) = mappings_dir();
+    let decode = |dir: &Path| decode_71(tmp.path(), dir);
     let before = decode(&dir);
     assert_eq!(before.lines().count(), 100);
     assert!(
