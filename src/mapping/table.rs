@@ -277,6 +277,30 @@ impl TableDef {
         for (key, at) in &self.removed {
             let _ = writeln!(out, "# {key}: removed by patch {}", place(at));
         }
+        // The lookup tables its lines use, so that the output is a complete table.
+        let mut used: Vec<&String> = self
+            .tables
+            .keys()
+            .filter(|name| {
+                self.extension.values().any(|l| {
+                    l.value.source().contains("lookup(") && l.value.source().contains(name.as_str())
+                })
+            })
+            .collect();
+        used.sort();
+        for name in used {
+            let _ = writeln!(out, "\n[tables.{}]", toml_key(name));
+            let mut rows: Vec<_> = self.tables[name].iter().collect();
+            rows.sort();
+            for (from, to) in rows {
+                let _ = writeln!(
+                    out,
+                    "{} = {}",
+                    toml::Value::from(from.as_str()),
+                    toml::Value::from(to.as_str())
+                );
+            }
+        }
         out
     }
 }
