@@ -119,21 +119,3 @@ fn demo_ends_when_its_reader_closes_the_pipe() {
     };
     assert!(status.success(), "{status:?}");
 }
-
-/// Warnings go to stderr without colour codes when stderr is not a terminal (a pipe, a file,
-/// journald).
-#[test]
-fn warnings_have_no_colour_codes_when_stderr_is_not_a_terminal() {
-    let out = Command::new(env!("CARGO_BIN_EXE_estreamer-cef"))
-        .args(["decode", "--cache", "/dev/null"])
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/corpus-b/corpus-B.bin"
-        ))
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("WARN"), "a warning is expected: {stderr}");
-    assert!(!out.stderr.contains(&0x1b), "colour codes in: {stderr:?}");
-}
