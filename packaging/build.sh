@@ -3,17 +3,16 @@
 #
 #   packaging/build.sh
 #
-# Installs the packaging tools if they are missing: cargo-deb and cargo-generate-rpm (with
-# `cargo install --locked`, at the versions pinned below), help2man and dpkg-dev (apt, when run
-# as root).
-# The package contents are described in Cargo.toml, [package.metadata.deb] and
-# [package.metadata.generate-rpm]; the maintainer scripts are in packaging/debian and packaging/rpm.
+# Installs the packaging tools if they are missing: cargo-deb (with `cargo install --locked`, at
+# the version pinned below), help2man, dpkg-dev and rpm (for rpmbuild) (apt, when run as root).
+# The .deb's contents are described in Cargo.toml, [package.metadata.deb], the .rpm's in
+# packaging/rpm/estreamer-cef.spec; the maintainer scripts are in packaging/debian and
+# packaging/rpm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Versions known to build with Rust 1.95 (cargo-deb 3.8 needs Rust >= 1.85).
 CARGO_DEB_VERSION=3.8.0
-CARGO_GENERATE_RPM_VERSION=0.21.1
 
 target=${CARGO_TARGET_DIR:-target}
 out=$target/packages
@@ -33,12 +32,12 @@ need_cargo_tool() { # crate subcommand version
 }
 
 need_cargo_tool cargo-deb deb "$CARGO_DEB_VERSION"
-need_cargo_tool cargo-generate-rpm generate-rpm "$CARGO_GENERATE_RPM_VERSION"
 # help2man writes the man page; dpkg-shlibdeps (dpkg-dev) gives the .deb its library
 # dependencies (cargo-deb's "$auto": without it the package would depend on nothing).
 apt_missing=()
 command -v help2man >/dev/null || apt_missing+=(help2man)
 command -v dpkg-shlibdeps >/dev/null || apt_missing+=(dpkg-dev)
+command -v rpmbuild >/dev/null || apt_missing+=(rpm)
 if [ ${#apt_missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
         say "installing ${apt_missing[*]}"
@@ -55,7 +54,7 @@ cargo build --release --locked
 say "staging the binary (stripped) and the man page in $stage"
 rm -rf "$stage"
 mkdir -p "$stage" "$out"
-strip --strip-all -o "$stage/estreamer-cef" "$target/release/estreamer-cef"
+strip --strip-all --remove-section=.comment -o "$stage/estreamer-cef" "$target/release/estreamer-cef"
 packaging/manpage.sh "$stage/estreamer-cef" "$stage/estreamer-cef.1"
 gzip -9 -n -f "$stage/estreamer-cef.1"
 # Reference copies of the built-in mapping tables and their language reference, and the README.
@@ -66,11 +65,24 @@ mkdir -p "$stage/mappings" "$stage/doc"
 cp mappings/*.toml mappings/README.md "$stage/mappings/"
 cp README.md "$stage/doc/"
 cp packaging/estreamer-cef.toml "$stage/doc/estreamer-cef.toml.example"
+# What the spec installs besides (cargo-deb reads these from their places in the source).
+cp packaging/estreamer-cef.toml LICENSE-MIT LICENSE-APACHE systemd/estreamer-cef.service \
+    systemd/estreamer-cef@.service "$stage/"
 
 say "cargo deb"
 rm -f "$out"/estreamer-cef_*.deb "$out"/estreamer-cef-*.rpm
 cargo deb --no-build --no-strip --output "$out/"
-say "cargo generate-rpm"
-cargo generate-rpm --output "$out/"
+say "rpmbuild"
+version=$(awk -F'"' '/^version *=/ {print $2; exit}' Cargo.toml)
+rpmtop=$(realpath -m "$target/rpmbuild")
+rm -rf "$rpmtop"
+# --nodeps: the build dependencies are not in this (Debian) machine's rpm database.
+rpmbuild -bb --nodeps --quiet \
+    --define "_topdir $rpmtop" \
+    --define "pkg_version $version" \
+    --define "stage $(realpath "$stage")" \
+    --define "scripts $PWD/packaging/rpm" \
+    packaging/rpm/estreamer-cef.spec
+mv "$rpmtop"/RPMS/*/estreamer-cef-"$version"-*.rpm "$out/"
 
 ls -l "$out"

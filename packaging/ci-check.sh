@@ -2,18 +2,27 @@
 # CI check of the packages, run as root on a Debian 12 machine (after the tests, so that
 # `cargo build --release` is done once and shared):
 #
-#   1. builds the .deb and the .rpm (packaging/build.sh);
-#   2. installs the .deb with dpkg -i and checks what it put where: service user, folders and
-#      their owners, conffile, units, man page, mapping tables;
+#   1. builds the .deb and the .rpm (packaging/build.sh); lintian (overrides in
+#      packaging/debian/lintian-overrides) and rpmlint (packaging/rpm/rpmlint.toml) find nothing;
+#   2. installs a previous build of the .deb (this one repacked with a lower version and another
+#      shipped configuration), edits the conffile as an administrator would, upgrades to this
+#      build: the edit is kept and the new file is put next to it (.dpkg-dist); then checks what
+#      the package put where: service user, folders and their owners, conffile, units, man page,
+#      mapping tables;
 #   3. as the service user: --version, check-config, mappings check, and `test` + a few seconds
 #      of `run` against the FMC simulator, with the client PKCS12 and password installed in
 #      /etc/estreamer-cef the way the README says (root:estreamer-cef, 0640);
 #   4. reinstalls over a modified configuration: the modification stays;
 #   5. systemd-analyze verify on both installed units, systemd-analyze security (offline) with
 #      the exposure score printed, failing above 2.0;
-#   6. dpkg --purge: the user, group, /etc/estreamer-cef, /var/lib/estreamer-cef and
-#      /var/log/estreamer-cef are gone;
-#   7. rpm -qlp lists the expected files of the .rpm (config file marked noreplace, scriptlets).
+#   6. dpkg --purge: the user, group, /etc/estreamer-cef, /var/lib/estreamer-cef,
+#      /var/log/estreamer-cef and every file of the package are gone;
+#   7. rpm -qlp lists the expected files and folders of the .rpm (config file marked noreplace,
+#      licenses marked %license, scriptlets);
+#   8. the .rpm installed with `rpm --root` into a copy of a minimal Debian root
+#      (.test-deps/rpm-root, made by tests/install-deps.sh), its scriptlets run there: service
+#      user, folders, the binary runs; `rpm -e` runs the scriptlets and leaves none of the
+#      package's files and folders.
 #
 # Leaves the machine as it found it: the package is purged even when a check fails.
 # shellcheck disable=SC2015
@@ -56,9 +65,12 @@ if dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -q installed; then
     fail "$PKG is already installed here; this check installs and purges it: remove it first"
 fi
 
-step "tools (apt): rpm, help2man, systemd-analyze, dpkg-shlibdeps"
+step "tools (apt): rpm, help2man, systemd-analyze, dpkg-shlibdeps, lintian, rpmlint"
 missing=()
 command -v rpm >/dev/null || missing+=(rpm)
+command -v lintian >/dev/null || missing+=(lintian)
+command -v rpmlint >/dev/null || missing+=(rpmlint)
+command -v adduser >/dev/null || missing+=(adduser)
 command -v help2man >/dev/null || missing+=(help2man)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v dpkg-shlibdeps >/dev/null || missing+=(dpkg-dev)
@@ -68,6 +80,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 systemd-analyze --version | head -1
+rpm_root_template=.test-deps/rpm-root
+[ -f "$rpm_root_template/.complete" ] ||
+    fail "no minimal Debian root in $rpm_root_template for the .rpm install: run tests/install-deps.sh"
 
 step "1. build the packages"
 packaging/build.sh
@@ -77,11 +92,39 @@ rpmfile=$(ls "$out"/${PKG}-"$version"-*.rpm)
 depends=$(dpkg-deb -f "$deb" Depends)
 grep -q 'libssl3' <<<"$depends" && grep -q 'libc6' <<<"$depends" ||
     fail "the .deb's Depends lacks libc6 or libssl3: \"$depends\""
+grep -q 'adduser' <<<"$depends" || fail "the .deb's Depends lacks adduser (its postinst uses it): \"$depends\""
 ok "$deb (Depends: $depends)"
 ok "$rpmfile"
+lintian --fail-on error,warning --info "$deb" >"$work/lintian.log" 2>&1 || {
+    cat "$work/lintian.log"
+    fail "lintian found errors or warnings in $deb (justified exceptions go in packaging/debian/lintian-overrides)"
+}
+ok "lintian: no errors, no warnings"
+rpmlint -c packaging/rpm/rpmlint.toml "$rpmfile" >"$work/rpmlint.log" 2>&1 || true
+grep -q ' 0 errors, 0 warnings' "$work/rpmlint.log" || {
+    cat "$work/rpmlint.log"
+    fail "rpmlint found errors or warnings in $rpmfile (justified exceptions go in packaging/rpm/rpmlint.toml)"
+}
+ok "rpmlint: no errors, no warnings"
 
-step "2. dpkg -i"
-dpkg -i "$deb"
+step "2. dpkg -i of a previous build, a local edit, the upgrade to this build"
+conffile=/etc/estreamer-cef/estreamer-cef.toml
+prev=$work/prev
+dpkg-deb -R "$deb" "$prev"
+sed -i "s/^Version: .*/Version: $version-0/" "$prev/DEBIAN/control"
+echo "# shipped by the previous build" >>"$prev$conffile"
+dpkg-deb --root-owner-group -b "$prev" "$work/prev.deb" >/dev/null
+dpkg -i "$work/prev.deb" >/dev/null
+[ "$(dpkg-query -W -f='${Version}' "$PKG")" = "$version-0" ] || fail "the previous build did not install"
+echo "# local change by ci-check" >>"$conffile"
+# --force-confold: keep the administrator's file without asking, as unattended upgrades do.
+dpkg --force-confold -i "$deb"
+[ "$(dpkg-query -W -f='${Version}' "$PKG")" = "$(dpkg-deb -f "$deb" Version)" ] ||
+    fail "the upgrade did not install $deb"
+grep -q '^# local change by ci-check$' "$conffile" || fail "the upgrade lost the local edit of $conffile"
+cmp -s "$conffile.dpkg-dist" packaging/estreamer-cef.toml ||
+    fail "the upgrade did not put the new $conffile next to the edited one as $conffile.dpkg-dist"
+ok "upgraded from $version-0: the edited $conffile kept, the new one in $conffile.dpkg-dist"
 getent passwd "$USER_NAME" >/dev/null || fail "no user $USER_NAME after install"
 getent group "$USER_NAME" >/dev/null || fail "no group $USER_NAME after install"
 uid=$(id -u "$USER_NAME")
@@ -231,6 +274,7 @@ for unit in /lib/systemd/system/estreamer-cef.service "$instance_dir/estreamer-c
 done
 
 step "6. dpkg --purge"
+dpkg-deb --fsys-tarfile "$deb" | tar -t | sed 's|^\./|/|' | grep -v '/$' >"$work/deb-files"
 dpkg --purge "$PKG"
 ! getent passwd "$USER_NAME" >/dev/null || fail "user $USER_NAME is still there after purge"
 ! getent group "$USER_NAME" >/dev/null || fail "group $USER_NAME is still there after purge"
@@ -238,7 +282,10 @@ for p in /etc/estreamer-cef /var/lib/estreamer-cef /var/log/estreamer-cef /usr/b
     /usr/share/estreamer-cef /lib/systemd/system/estreamer-cef.service; do
     [ ! -e "$p" ] || fail "$p is still there after purge"
 done
-ok "user, group, /etc/estreamer-cef, /var/lib/estreamer-cef, /var/log/estreamer-cef gone"
+while read -r f; do
+    [ ! -e "$f" ] || fail "$f (from the package) is still there after purge"
+done <"$work/deb-files"
+ok "user, group, /etc/estreamer-cef, /var/lib/estreamer-cef, /var/log/estreamer-cef, $(wc -l <"$work/deb-files") files gone"
 
 step "7. rpm -qlp"
 expected=$work/rpm-expected
@@ -246,7 +293,12 @@ expected=$work/rpm-expected
     printf '%s\n' /usr/bin/estreamer-cef /etc/estreamer-cef/estreamer-cef.toml \
         /usr/lib/systemd/system/estreamer-cef.service /usr/lib/systemd/system/estreamer-cef@.service \
         /usr/share/man/man1/estreamer-cef.1.gz /usr/share/doc/estreamer-cef/README.md \
-        /usr/share/doc/estreamer-cef/estreamer-cef.toml.example
+        /usr/share/doc/estreamer-cef/estreamer-cef.toml.example \
+        /usr/share/licenses/estreamer-cef/LICENSE-MIT /usr/share/licenses/estreamer-cef/LICENSE-APACHE
+    # The folders it owns, so that `rpm -e` removes them.
+    printf '%s\n' /etc/estreamer-cef /etc/estreamer-cef/mappings /usr/share/estreamer-cef \
+        /usr/share/estreamer-cef/mappings /usr/share/doc/estreamer-cef /usr/share/licenses/estreamer-cef \
+        /var/lib/estreamer-cef /var/log/estreamer-cef
     for f in mappings/*.toml mappings/README.md; do
         if [ -f "$f" ]; then echo "/usr/share/estreamer-cef/$f"; fi
     done
@@ -258,11 +310,42 @@ flags=$(rpm -qp --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' "$rpmfile" 2>/dev/nu
     awk '$1 == "/etc/estreamer-cef/estreamer-cef.toml" {print $2}')
 [ "$flags" = cn ] || fail "/etc/estreamer-cef/estreamer-cef.toml in the .rpm has flags \"$flags\", expected cn (%config(noreplace))"
 ok "/etc/estreamer-cef/estreamer-cef.toml is %config(noreplace)"
+licenses=$(rpm -qp --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' "$rpmfile" 2>/dev/null | awk '$2 == "l" {print $1}' | sort | tr '\n' ' ')
+[ "$licenses" = "/usr/share/licenses/estreamer-cef/LICENSE-APACHE /usr/share/licenses/estreamer-cef/LICENSE-MIT " ] ||
+    fail "the .rpm's %license files are \"$licenses\", expected LICENSE-APACHE and LICENSE-MIT"
+ok "%license LICENSE-APACHE LICENSE-MIT"
+[ "$(rpm -qp --qf '%{DESCRIPTION}' "$rpmfile" 2>/dev/null)" != "$(rpm -qp --qf '%{SUMMARY}' "$rpmfile" 2>/dev/null)" ] ||
+    fail "the .rpm's description only repeats its summary"
 scripts=$(rpm -qp --scripts "$rpmfile" 2>/dev/null)
 for want in 'preinstall scriptlet' 'useradd --system' 'postinstall scriptlet' 'preuninstall scriptlet' \
     'postuninstall scriptlet'; do
     grep -q -- "$want" <<<"$scripts" || fail "the .rpm's scriptlets lack \"$want\""
 done
 ok "scriptlets: %pre creates the user, %post/%preun/%postun handle systemd"
+
+step "8. rpm --root: install and erase in a minimal Debian root"
+# The root's rpm database knows none of its Debian libraries: --nodeps (the binary's libraries,
+# libssl3 and libc6, are there).
+rroot=$work/rpm-root
+cp -a "$rpm_root_template" "$rroot"
+in_root() { chroot "$rroot" "$@"; }
+rpm --root "$rroot" -i --nodeps "$rpmfile" 2>&1 | grep -v 'use Alien\|know what you are doing' || true
+rpm --root "$rroot" -q "$PKG" >/dev/null || fail "rpm --root -i did not install $PKG"
+in_root getent passwd "$USER_NAME" >/dev/null || fail "%pre did not create the user $USER_NAME"
+for d in /var/lib/estreamer-cef /var/log/estreamer-cef; do
+    got=$(in_root stat -c '%U:%G %a' "$d")
+    [ "$got" = "$USER_NAME:$USER_NAME 750" ] || fail "$d in the rpm root is $got, expected $USER_NAME:$USER_NAME 750"
+done
+v=$(in_root runuser -u "$USER_NAME" -- /usr/bin/estreamer-cef --version) ||
+    fail "the installed binary does not run in the rpm root"
+in_root runuser -u "$USER_NAME" -- /usr/bin/estreamer-cef mappings check >/dev/null ||
+    fail "mappings check as $USER_NAME in the rpm root failed"
+ok "installed: user $USER_NAME, /var/lib and /var/log folders 0750, \"$v\" runs as $USER_NAME"
+rpm --root "$rroot" -e "$PKG" 2>&1 | grep -v 'use Alien\|know what you are doing' || true
+! rpm --root "$rroot" -q "$PKG" >/dev/null || fail "rpm --root -e did not erase $PKG"
+while read -r f; do
+    [ ! -e "$rroot$f" ] || fail "$f is still in the rpm root after rpm -e"
+done <"$work/rpm-actual"
+ok "erased: none of the $(wc -l <"$work/rpm-actual") files and folders is left"
 
 printf '\nci-check passed\n'

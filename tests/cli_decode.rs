@@ -126,3 +126,18 @@ fn cef_lines_carry_the_stream_index() {
     );
     assert!(cef.starts_with("CEF:0|Cisco|Firepower|6.0|RNA:1003:1|CONNECTION STATISTICS|"));
 }
+
+/// Warnings go to stderr without colour codes when stderr is not a terminal (a pipe, a file,
+/// journald).
+#[test]
+fn warnings_have_no_colour_codes_when_stderr_is_not_a_terminal() {
+    // A metadata cache that cannot be read is a warning.
+    let out = Command::new(BIN)
+        .args(["decode", "--cache", "/dev/null", CORPUS])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("WARN"), "a warning is expected: {stderr}");
+    assert!(!out.stderr.contains(&0x1b), "colour codes in: {stderr:?}");
+}

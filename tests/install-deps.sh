@@ -2,14 +2,19 @@
 # Installs what the test suite needs on a Debian 12 / Ubuntu machine:
 #   - syslog-ng (with its Python module) and liblognorm's lognormalizer: real CEF/syslog receivers,
 #   - the openssl CLI: makes the legacy PKCS12 fixtures,
-#   - the PyPI CEF parser cefp 0.0.2, into .test-deps/pylib (importable by syslog-ng's Python).
+#   - the PyPI CEF parser cefp 0.0.2, into .test-deps/pylib (importable by syslog-ng's Python),
+#   - for packaging/ci-check.sh: lintian and rpmlint (package checks), adduser (the .deb's
+#     dependency), and a minimal Debian root made by debootstrap in .test-deps/rpm-root, which the
+#     .rpm is installed into and erased from with `rpm --root` (its scriptlets need /bin/sh,
+#     useradd, getent; the binary needs libssl3).
 # Safe to run again. Needs root (or sudo) for apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-pkgs=(syslog-ng-core syslog-ng-mod-python liblognorm-utils openssl libssl-dev pkg-config python3 python3-pip ca-certificates rpm)
+pkgs=(syslog-ng-core syslog-ng-mod-python liblognorm-utils openssl libssl-dev pkg-config python3 python3-pip ca-certificates rpm
+  lintian rpmlint debootstrap adduser)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -29,4 +34,14 @@ if [ ! -f "$pylib/cefp/__init__.py" ] && [ ! -f "$pylib/cefp.py" ]; then
   "$pip" install --quiet --disable-pip-version-check --target "$pylib" cefp==0.0.2 \
     || python3 -m pip install --quiet --break-system-packages --target "$pylib" cefp==0.0.2
 fi
-echo "test dependencies ready (cefp in $pylib)"
+# About 40 MB from the Debian mirror apt uses, once; a few minutes on a slow machine.
+rpmroot=.test-deps/rpm-root
+if [ ! -f "$rpmroot/.complete" ]; then
+  mirror=${DEBOOTSTRAP_MIRROR:-http://deb.debian.org/debian}
+  echo "making $rpmroot (debootstrap --variant=minbase bookworm from $mirror)"
+  sudo_if_needed rm -rf "$rpmroot" "$rpmroot.tmp"
+  sudo_if_needed debootstrap --variant=minbase --include=libssl3 bookworm "$rpmroot.tmp" "$mirror" >/dev/null
+  sudo_if_needed touch "$rpmroot.tmp/.complete"
+  sudo_if_needed mv "$rpmroot.tmp" "$rpmroot"
+fi
+echo "test dependencies ready (cefp in $pylib, rpm root in $rpmroot)"

@@ -22,6 +22,14 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A temporary folder with an empty `mappings` folder in it.
+fn mappings_dir() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("mappings");
+    std::fs::create_dir(&dir).unwrap();
+    (tmp, dir)
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -40,9 +48,7 @@ spt = "initiatorPrt"
 
 #[test]
 fn check_rejects_a_misspelled_field_naming_file_and_line() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("mappings");
-    std::fs::create_dir(&dir).unwrap();
+    let (tmp, dir) = mappings_dir();
     std::fs::write(dir.join("connection.toml"), MISSPELLED).unwrap();
     let out = run(tmp.path(), &["mappings", "check", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
@@ -85,28 +91,151 @@ fn check_rejects_a_misspelled_field_naming_file_and_line() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
-/// Record 71 with the rule name in cs6 instead of cs2: the README's worked example.
+/// `decode --cef` of record 71 of the corpus with the tables of `dir`.
+fn decode_71(tmp: &Path, dir: &Path) -> String {
+    let out = run(
+        tmp,
+        &[
+            "decode",
+            "--cef",
+            "--record-types",
+            "71",
+            "--mappings-dir",
+            dir.to_str().unwrap(),
+            CORPUS,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// The value of `key` in a CEF line (up to the next ` key=`), if the line has it.
+fn value_of<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let rest = line.split(&format!(" {key}=")).nth(1)?;
+    let end = rest
+        .match_indices(' ')
+        .find(|(i, _)| {
+            let word = &rest[i + 1..];
+            word.split_once('=')
+                .is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric()))
+        })
+        .map_or(rest.len(), |(i, _)| i);
+    Some(&rest[..end])
+}
+
+const PATCH: &str = r#"# The rule name in cs6 instead of cs2, and both zones in cs3.
+[[patch]]
+record = 71
+set = { cs6 = "@accessControlRule", cs6Label = "'fwRule'", cs3 = "{@ingressSecurityZone} -> {@egressSecurityZone}", cs3Label = "'zones'" }
+remove = ["cs2", "cs2Label"]
+"#;
+
+/// The README's worked example: a patch moves the rule name from cs2 to cs6 and puts both zones
+/// in cs3 with a template; every other key stays as the built-in table has it.
+#[test]
+fn a_patch_changes_some_keys_and_keeps_the_builtin_rest() {
+    let (tmp, dir) = mappings_dir();
+    let before = decode_71(tmp.path(), &dir);
+    std::fs::write(dir.join("local.toml"), PATCH).unwrap();
+    let check = run(tmp.path(), &["mappings", "check", dir.to_str().unwrap()]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    let after = decode_71(tmp.path(), &dir);
+    assert_eq!(after.lines().count(), 100);
+    let mut zones = 0;
+    for (b, a) in before.lines().zip(after.lines()) {
+        assert_eq!(value_of(a, "cs2"), None, "{a}");
+        assert_eq!(value_of(a, "cs6"), value_of(b, "cs2"), "\n{b}\n{a}");
+        if let (Some(i), Some(e)) = (value_of(b, "cs3"), value_of(b, "cs4")) {
+            assert_eq!(
+                value_of(a, "cs3"),
+                Some(format!("{i} -> {e}").as_str()),
+                "{a}"
+            );
+            assert_eq!(value_of(a, "cs3Label"), Some("zones"), "{a}");
+            zones += 1;
+        }
+        // Everything else is the built-in table's.
+        let strip = |l: &str| {
+            ["cs2", "cs2Label", "cs3", "cs3Label", "cs6", "cs6Label"]
+                .iter()
+                .fold(l.to_string(), |l, k| match value_of(&l, k) {
+                    Some(v) => l.replace(&format!(" {k}={v}"), ""),
+                    None => l,
+                })
+        };
+        assert_eq!(strip(b), strip(a));
+    }
+    assert!(
+        zones > 0,
+        "the corpus has connections with both zones:\n{before}"
+    );
+
+    // `mappings show` tells where each line comes from.
+    let show = run(
+        tmp.path(),
+        &[
+            "mappings",
+            "show",
+            "71",
+            "--mappings-dir",
+            dir.to_str().unwrap(),
+        ],
+    );
+    assert!(show.status.success(), "{}", text(&show.stderr));
+    let shown = text(&show.stdout);
+    let file = dir.join("local.toml").display().to_string();
+    for want in [
+        format!("patched by {file}:2"),
+        "class_id = \"RNA:1003:1\"  # builtin:connection.toml:".to_string(),
+        format!("cs6 = \"@accessControlRule\"  # patch {file}:4"),
+        format!("# cs2: removed by patch {file}:5"),
+        "cs1 = \"@firewallPolicy\"  # builtin:connection.toml:".to_string(),
+    ] {
+        assert!(shown.contains(&want), "no {want:?} in:\n{shown}");
+    }
+    // What it prints is a valid table: the same output from a whole-table copy of it.
+    let copy = tmp.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    std::fs::write(copy.join("71.toml"), &shown).unwrap();
+    assert_eq!(decode_71(tmp.path(), &copy), after);
+}
+
+/// `mappings check` names file and line of a patch's key that the table does not have and of a
+/// field that does not exist.
+#[test]
+fn check_reports_a_bad_patch_with_file_and_line() {
+    let (tmp, dir) = mappings_dir();
+    std::fs::write(
+        dir.join("local.toml"),
+        "[[patch]]\nrecord = 71\nremove = [\"cs7\", \"cs7Label\"]\n\n[[patch]]\nrecord = 73\n\
+         [patch.set]\ndpt = \"responderPrt\"\n",
+    )
+    .unwrap();
+    let out = run(tmp.path(), &["mappings", "check", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    let file = dir.join("local.toml").display().to_string();
+    assert!(
+        err.contains(&format!(
+            "{file}:3: cannot remove `cs7`: the table of record 71 (builtin:connection.toml:"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{file}:8: record 73 has no field `responderPrt`; did you mean `responderPort`?"
+        )),
+        "{err}"
+    );
+    // Only the patch's problems: the built-in table it changes is not blamed.
+    assert!(!err.contains("builtin:connection.toml:4"), "{err}");
+}
+
+/// A whole table in the mappings folder still replaces the built-in one (the way before patches).
 #[test]
 fn a_table_in_the_mappings_folder_changes_decode_output_without_a_rebuild() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("mappings");
-    std::fs::create_dir(&dir).unwrap();
-    let decode = |dir: &Path| {
-        let out = run(
-            tmp.path(),
-            &[
-                "decode",
-                "--cef",
-                "--record-types",
-                "71",
-                "--mappings-dir",
-                dir.to_str().unwrap(),
-                CORPUS,
-            ],
-        );
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout)
-    };
+    let (tmp, dir) = mappings_dir();
+    let decode = |dir: &Path| decode_71(tmp.path(), dir);
     let before = decode(&dir);
     assert_eq!(before.lines().count(), 100);
     assert!(

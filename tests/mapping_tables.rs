@@ -316,3 +316,99 @@ cs2Label = "'second'"
     );
     assert!(!builtin.contains("records = [73]"), "{builtin}");
 }
+
+/// A patch changes the header fields it names and the keys it sets, in place; a key it adds
+/// goes at the end; every other key and its order stay the built-in table's. On top of a
+/// replacement table, a patch changes that table.
+#[test]
+fn a_patch_changes_only_what_it_names() {
+    let g = generate(&GenOptions {
+        seed: 7,
+        events_per_type: 4,
+        ..GenOptions::default()
+    });
+    let records: Vec<_> = g
+        .records()
+        .filter(|r| r.record_type == 73)
+        .cloned()
+        .collect();
+    assert!(!records.is_empty());
+    let load = |files: &[(&str, &str)]| {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        Mappings::load(&LoadOptions {
+            builtin: true,
+            dir: Some(dir.path().to_path_buf()),
+            cs_max_len: 1023,
+        })
+        .unwrap_or_else(|e| panic!("{e:?}"))
+    };
+    let keys =
+        |line: &str| -> Vec<String> { split_line(line).1.into_iter().map(|p| p.0).collect() };
+    let builtin = map_records(&Mappings::builtin(), &records);
+    let patch = r#"
+[[patch]]
+record = 73
+name = "Flow {recordType}"
+severity = 9
+msgid = "FLOW"
+
+[patch.set]
+proto = "'tcp'"
+cs6 = "{recordType}/{netmapId}"
+cs6Label = "'where'"
+"#;
+    let patched = map_records(&load(&[("p.toml", patch)]), &records);
+    assert_eq!(builtin.len(), patched.len());
+    for (b, p) in builtin.iter().zip(&patched) {
+        let (bh, _) = split_line(&b.line);
+        let (ph, _) = split_line(&p.line);
+        assert_eq!(ph[4], bh[4], "class id kept");
+        assert_eq!(ph[5], "Flow 73");
+        assert_eq!(ph[6], "9");
+        assert_eq!(p.msgid, "FLOW");
+        // proto (maybe empty, so absent, in the built-in line) stays in its place, before cn1.
+        let got = keys(&p.line);
+        let at = |k: &str| got.iter().position(|x| x == k);
+        assert!(
+            at("proto") < at("cn1") && at("proto").is_some(),
+            "{}",
+            p.line
+        );
+        let without_proto =
+            |v: Vec<String>| v.into_iter().filter(|k| k != "proto").collect::<Vec<_>>();
+        let mut want = without_proto(keys(&b.line));
+        want.extend(["cs6".to_string(), "cs6Label".to_string()]);
+        assert_eq!(without_proto(got.clone()), want, "{}\n{}", b.line, p.line);
+        let ext = extension_map(&p.line);
+        assert_eq!(ext.get("proto").map(String::as_str), Some("tcp"));
+        assert!(
+            ext.get("cs6").is_some_and(|v| v.starts_with("73/")),
+            "{}",
+            p.line
+        );
+    }
+
+    // On a replacement table: the patch applies to it.
+    let replacement = r#"
+[[mapping]]
+records = [73]
+class_id = "MINE"
+name = "mine"
+severity = 1
+
+[mapping.extension]
+cs1 = "recordType"
+cs1Label = "'type'"
+"#;
+    let m = load(&[("a-table.toml", replacement), ("b-patch.toml", patch)]);
+    let p = &map_records(&m, &records)[0];
+    let (h, _) = split_line(&p.line);
+    assert_eq!((h[4].as_str(), h[5].as_str()), ("MINE", "Flow 73"));
+    assert_eq!(
+        keys(&p.line),
+        ["cs1", "cs1Label", "proto", "cs6", "cs6Label"]
+    );
+}

@@ -480,3 +480,42 @@ fn old_key_spellings_are_refused_with_the_new_name() {
         );
     }
 }
+
+/// The package version comes from Cargo.toml; the changelogs the packages carry (Debian's
+/// changelog.Debian.gz, the spec's %changelog) must have an entry for it, or lintian and rpmlint
+/// complain about the release after a version bump.
+#[test]
+fn package_changelogs_name_the_cargo_version() {
+    let version = env!("CARGO_PKG_VERSION");
+    let read =
+        |p: &str| std::fs::read_to_string(root().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let debian = read("packaging/debian/changelog");
+    let first = debian.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("estreamer-cef ({version}-1) ")),
+        "packaging/debian/changelog starts with {first:?}: add an entry for {version}-1 on top"
+    );
+    let spec = read("packaging/rpm/estreamer-cef.spec");
+    let entry = spec
+        .split("%changelog\n")
+        .nth(1)
+        .and_then(|c| c.lines().next())
+        .unwrap_or_default();
+    assert!(
+        entry.ends_with(&format!(" - {version}-1")),
+        "the first %changelog entry of packaging/rpm/estreamer-cef.spec is {entry:?}: add one for {version}-1"
+    );
+    // Both licenses the Cargo.toml names, in full.
+    for (file, words) in [
+        (
+            "LICENSE-MIT",
+            "Permission is hereby granted, free of charge",
+        ),
+        (
+            "LICENSE-APACHE",
+            "Apache License\n                           Version 2.0",
+        ),
+    ] {
+        assert!(read(file).contains(words), "{file} is not the license text");
+    }
+}

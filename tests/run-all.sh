@@ -2,11 +2,13 @@
 # The test command (README, and .ci/run): installs what the tests need, then runs every test.
 #
 #   1. tests/install-deps.sh: apt packages (syslog-ng with its Python module, liblognorm's
-#      lognormalizer, openssl, rpm, build dependencies) and the PyPI CEF parser cefp 0.0.2;
+#      lognormalizer, openssl, rpm, lintian, rpmlint, debootstrap, build dependencies), the PyPI
+#      CEF parser cefp 0.0.2 and a minimal Debian root for the .rpm install test;
 #   2. cargo test --release --workspace (the forwarder and the simulator crate, tests/fmc-sim): unit, integration, golden, conformance, fuzz (bounded), real
 #      receivers, delivery across outages and restarts;
-#   3. packaging/ci-check.sh (when present): builds the deb and rpm, installs the deb, runs it as
-#      the service user, verifies the systemd units, purges it.
+#   3. packaging/ci-check.sh (when present): builds the deb and rpm, lints both, upgrades the deb
+#      from a previous build, runs it as the service user, verifies the systemd units, purges it,
+#      installs and erases the rpm in a scratch root (rpm --root).
 #
 # Needs root or sudo for apt and for the package check.
 set -euo pipefail

@@ -132,9 +132,12 @@ pub fn init_logging(verbose: u8, quiet: bool, service: bool) {
             if verbose >= 2 { level } else { "warn" }
         ))
     });
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in journald, files or pipes.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

@@ -9,6 +9,9 @@ use toml::Spanned;
 pub struct MappingFile {
     #[serde(default)]
     pub mapping: Vec<Spanned<MappingDef>>,
+    /// Key-by-key changes to the table of one record type (built-in or from another file).
+    #[serde(default)]
+    pub patch: Vec<Spanned<PatchDef>>,
     /// Lookup tables for `lookup(x, name)`: value text → replacement text.
     #[serde(default)]
     pub tables: IndexMap<String, IndexMap<String, String>>,
@@ -26,10 +29,29 @@ pub struct MappingDef {
     pub severity: Spanned<SeverityDef>,
     /// Syslog MSGID for these events (RFC 5424), e.g. "INTRUSION". Default "-".
     #[serde(default)]
-    pub msgid: Option<String>,
+    pub msgid: Option<Spanned<String>>,
     /// `cef_key = source` lines, in output order.
     #[serde(default)]
     pub extension: IndexMap<String, Spanned<LineDef>>,
+}
+
+/// `[[patch]]`: changes one record type's effective table; every key it does not name stays as
+/// that table has it, so improvements to a built-in table still arrive with upgrades.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PatchDef {
+    /// The record type whose table this changes.
+    pub record: Spanned<u32>,
+    pub class_id: Option<Spanned<String>>,
+    pub name: Option<Spanned<String>>,
+    pub severity: Option<Spanned<SeverityDef>>,
+    pub msgid: Option<Spanned<String>>,
+    /// Extension keys to set: replaced in place when the table has them, added at the end if not.
+    #[serde(default)]
+    pub set: IndexMap<String, Spanned<LineDef>>,
+    /// Extension keys to leave out.
+    #[serde(default)]
+    pub remove: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Debug, Clone)]

@@ -7,6 +7,7 @@
 pub mod expr;
 pub mod file;
 pub mod plan;
+pub mod table;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,8 +20,9 @@ use crate::cef::{Key, KeyOptions, check_key};
 use crate::decode::{Record, Scope, catalog};
 use crate::metadata::rules;
 use expr::{Expr, Func, TemplatePart};
-use file::{LineDef, MappingDef, MappingFile, Records, SeverityDef, line_of};
+use file::{LineDef, MappingFile, Records, SeverityDef, line_of};
 use plan::{HeaderField, Line, Origin, Plan, Severity, Src, TPart};
+use table::{Item, LookupTables, TableDef};
 
 mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_mappings.rs"));
@@ -75,8 +77,25 @@ pub struct Mappings {
     unknown_source: Option<(Origin, String)>,
 }
 
+/// The tables read so far, before they are compiled.
+#[derive(Default)]
+struct Tables {
+    types: BTreeMap<u32, TableDef>,
+    unknown: Option<TableDef>,
+}
+
+/// A file's `[[patch]]` tables and what they need to be applied.
+struct Patches {
+    file: String,
+    text: String,
+    parsed: Vec<toml::Spanned<file::PatchDef>>,
+    tables: LookupTables,
+}
+
 impl Mappings {
-    /// Loads and checks the tables. All problems are reported together.
+    /// Loads and checks the tables: the built-in ones, replaced per record type by the tables
+    /// of the mappings folder, then changed by its patches (in file order). All problems are
+    /// reported together.
     pub fn load(opts: &LoadOptions) -> Result<Mappings, Vec<MappingError>> {
         let key_opts = KeyOptions::with_cs_max_chars(opts.cs_max_len as u32).map_err(|e| {
             vec![MappingError {
@@ -86,13 +105,15 @@ impl Mappings {
             }]
         })?;
         let mut errors = Vec::new();
-        let mut m = Mappings::default();
+        let mut tables = Tables::default();
+        let mut patches = Vec::new();
         if opts.builtin {
             for (name, text) in builtin::BUILTIN {
-                m.add_file(
+                read_file(
                     &format!("builtin:{name}"),
                     text,
-                    &key_opts,
+                    &mut tables,
+                    &mut patches,
                     &mut errors,
                     false,
                 );
@@ -101,13 +122,14 @@ impl Mappings {
         if let Some(dir) = &opts.dir {
             match list_toml(dir) {
                 Ok(files) => {
-                    let mut user = Mappings::default();
+                    let mut user = Tables::default();
                     for f in files {
                         match std::fs::read_to_string(&f) {
-                            Ok(text) => user.add_file(
+                            Ok(text) => read_file(
                                 &f.display().to_string(),
                                 &text,
-                                &key_opts,
+                                &mut user,
+                                &mut patches,
                                 &mut errors,
                                 true,
                             ),
@@ -119,11 +141,9 @@ impl Mappings {
                         }
                     }
                     // User tables replace built-in ones per record type.
-                    m.plans.extend(user.plans);
-                    m.sources.extend(user.sources);
+                    tables.types.extend(user.types);
                     if user.unknown.is_some() {
-                        m.unknown = user.unknown;
-                        m.unknown_source = user.unknown_source;
+                        tables.unknown = user.unknown;
                     }
                 }
                 Err(e) => errors.push(MappingError {
@@ -133,11 +153,90 @@ impl Mappings {
                 }),
             }
         }
+        // A table whose patch failed is not compiled: its errors would only echo the patch's.
+        let mut broken = std::collections::BTreeSet::new();
+        for p in &patches {
+            for patch in &p.parsed {
+                let t = *patch.get_ref().record.get_ref();
+                match tables.types.get_mut(&t) {
+                    Some(def) => {
+                        if !def.apply(patch, &p.file, &p.text, &p.tables, &mut errors) {
+                            broken.insert(t);
+                        }
+                    }
+                    None => errors.push(MappingError {
+                        file: p.file.clone(),
+                        line: line_of(&p.text, patch.get_ref().record.span().start),
+                        message: if catalog().record(t).is_some() {
+                            format!(
+                                "no table maps record type {t}, so there is nothing to patch: \
+                                 write a whole [[mapping]] for it instead"
+                            )
+                        } else {
+                            format!(
+                                "record type {t} is not in the catalog (`estreamer-cef mappings \
+                                 check` lists the mapped types)"
+                            )
+                        },
+                    }),
+                }
+            }
+        }
+        let mut m = Mappings::default();
+        let mut compile_errors = Vec::new();
+        for (t, def) in tables.types.iter().filter(|(t, _)| !broken.contains(*t)) {
+            m.compile_type(*t, def, &key_opts, &mut compile_errors);
+        }
+        if let Some(def) = &tables.unknown {
+            let mut c = Compiler::new(&m.memo_slots, &def.tables, &key_opts);
+            if let Some(plan) = c.compile(def, None, None) {
+                m.unknown = Some(Arc::new(plan));
+                m.unknown_source = Some((def.origin.clone(), def.show(None)));
+            }
+            compile_errors.extend(c.errors);
+        }
+        // The same problem shows once per record type and variant; report it once.
+        for e in compile_errors {
+            if !errors.contains(&e) {
+                errors.push(e);
+            }
+        }
         if errors.is_empty() {
             Ok(m)
         } else {
             Err(errors)
         }
+    }
+
+    /// Compiles a record type's table for each of its layouts.
+    fn compile_type(
+        &mut self,
+        t: u32,
+        def: &TableDef,
+        key_opts: &KeyOptions,
+        errors: &mut Vec<MappingError>,
+    ) {
+        let Some(schema) = catalog().record(t) else {
+            return;
+        };
+        let scopes: Vec<&'static Scope> = schema
+            .variants
+            .iter()
+            .map(|v| catalog().scope(v.scope))
+            .collect();
+        let mut c = Compiler::new(&self.memo_slots, &def.tables, key_opts);
+        let mut compiled = Vec::new();
+        for &scope in &scopes {
+            if let Some(p) = c.compile(def, Some(t), Some((scope, &scopes))) {
+                compiled.push((scope as *const Scope as usize, Arc::new(p)));
+            }
+        }
+        if compiled.len() == scopes.len() {
+            self.plans.insert(t, compiled);
+            self.sources
+                .insert(t, (def.origin.clone(), def.show(Some(t))));
+        }
+        errors.extend(c.errors);
     }
 
     /// The tables a configuration names: built-in ones overridden by `dir` (default: its
@@ -196,142 +295,107 @@ impl Mappings {
 
     /// The effective table for a record type (or "unknown"), with where it comes from.
     pub fn show(&self, record_type: Option<u32>) -> Option<String> {
-        let (origin, text) = match record_type {
+        let (_, text) = match record_type {
             Some(t) => self.sources.get(&t)?,
             None => self.unknown_source.as_ref()?,
         };
-        Some(format!(
-            "# {}:{}\n{}\n",
-            origin.file,
-            origin.line,
-            text.trim_end()
-        ))
+        Some(text.clone())
     }
+}
 
-    fn add_file(
-        &mut self,
-        file: &str,
-        text: &str,
-        key_opts: &KeyOptions,
-        errors: &mut Vec<MappingError>,
-        user: bool,
-    ) {
-        let err = |line: usize, message: String| MappingError {
-            file: file.to_string(),
-            line,
-            message,
-        };
-        let parsed: MappingFile = match toml::from_str(text) {
-            Ok(p) => p,
-            Err(e) => {
-                let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
-                errors.push(err(line, e.message().trim_end().to_string()));
-                return;
-            }
-        };
-        let tables: FxHashMap<String, Arc<FxHashMap<String, String>>> = parsed
-            .tables
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    Arc::new(v.iter().map(|(a, b)| (a.clone(), b.clone())).collect()),
-                )
-            })
-            .collect();
-        for def in &parsed.mapping {
-            let span = def.span();
-            let start_line = line_of(text, span.start);
-            let source_text = table_text(text, span.start);
-            let origin = Origin {
-                file: file.to_string(),
-                line: start_line,
-            };
-            let def = def.get_ref();
-            let mut c = Compiler {
-                text,
-                file,
-                memo_slots: &self.memo_slots,
-                tables: &tables,
-                key_opts,
-                errors: Vec::new(),
-            };
-            match &def.records.get_ref() {
-                Records::Special(s) if s == "unknown" => {
-                    if let Some(plan) = c.compile(def, None, None, origin.clone()) {
-                        if self.unknown.is_some() {
-                            c.errors.push(err(
-                                start_line,
-                                "a second table for \"unknown\" records".into(),
-                            ));
-                        }
-                        self.unknown = Some(Arc::new(plan));
-                        self.unknown_source = Some((origin.clone(), source_text.clone()));
-                    }
+/// Reads a mapping file's tables into `into` (per record type) and keeps its patches for later.
+/// A user file's table for a record type another user file maps is an error; built-in tables
+/// simply replace each other.
+fn read_file(
+    file: &str,
+    text: &str,
+    into: &mut Tables,
+    patches: &mut Vec<Patches>,
+    errors: &mut Vec<MappingError>,
+    user: bool,
+) {
+    let err = |line: usize, message: String| MappingError {
+        file: file.to_string(),
+        line,
+        message,
+    };
+    let parsed: MappingFile = match toml::from_str(text) {
+        Ok(p) => p,
+        Err(e) => {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
+            errors.push(err(line, e.message().trim_end().to_string()));
+            return;
+        }
+    };
+    let lookups: LookupTables = parsed
+        .tables
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                Arc::new(v.iter().map(|(a, b)| (a.clone(), b.clone())).collect()),
+            )
+        })
+        .collect();
+    let lookups = Arc::new(lookups);
+    for def in &parsed.mapping {
+        let table = TableDef::new(def, file, text, lookups.clone());
+        let records = &def.get_ref().records;
+        match records.get_ref() {
+            Records::Special(s) if s == "unknown" => {
+                if into.unknown.is_some() {
+                    errors.push(err(
+                        table.origin.line,
+                        "a second table for \"unknown\" records".into(),
+                    ));
                 }
-                Records::Special(s) => c.errors.push(err(
-                    line_of(text, def.records.span().start),
-                    format!("records = {s:?}: give a list of record types, or \"unknown\""),
-                )),
-                Records::Types(types) => {
-                    for &t in types {
-                        let Some(schema) = catalog().record(t) else {
-                            c.errors.push(err(
-                                line_of(text, def.records.span().start),
-                                format!(
-                                    "record type {t} is not in the catalog; known event types include \
-                                     2, 9, 10-35, 71, 73-95, 101-107, 110, 112, 125, 160, 170, 171, 400, 500, 502 \
-                                     (`estreamer-cef mappings show TYPE` shows a table)"
-                                ),
-                            ));
-                            continue;
-                        };
-                        if self.sources.contains_key(&t) && user {
-                            c.errors.push(err(
-                                start_line,
-                                format!(
-                                    "record type {t} is mapped twice (also at {}:{})",
-                                    self.sources[&t].0.file, self.sources[&t].0.line
-                                ),
-                            ));
-                            continue;
-                        }
-                        let scopes: Vec<&'static Scope> = schema
-                            .variants
-                            .iter()
-                            .map(|v| catalog().scope(v.scope))
-                            .collect();
-                        let mut compiled = Vec::new();
-                        for &scope in &scopes {
-                            if let Some(p) =
-                                c.compile(def, Some(t), Some((scope, &scopes)), origin.clone())
-                            {
-                                compiled.push((scope as *const Scope as usize, Arc::new(p)));
-                            }
-                        }
-                        if compiled.len() == scopes.len() {
-                            self.plans.insert(t, compiled);
-                            self.sources
-                                .insert(t, (origin.clone(), source_text.clone()));
-                        }
-                    }
-                }
+                into.unknown = Some(table);
             }
-            // The same problem shows once per record type and variant; report it once.
-            for e in c.errors {
-                if !errors.contains(&e) {
-                    errors.push(e);
+            Records::Special(s) => errors.push(err(
+                line_of(text, records.span().start),
+                format!("records = {s:?}: give a list of record types, or \"unknown\""),
+            )),
+            Records::Types(types) => {
+                for &t in types {
+                    if catalog().record(t).is_none() {
+                        errors.push(err(
+                            line_of(text, records.span().start),
+                            format!(
+                                "record type {t} is not in the catalog; known event types include \
+                                 2, 9, 10-35, 71, 73-95, 101-107, 110, 112, 125, 160, 170, 171, 400, 500, 502 \
+                                 (`estreamer-cef mappings show TYPE` shows a table)"
+                            ),
+                        ));
+                        continue;
+                    }
+                    if user && let Some(other) = into.types.get(&t) {
+                        errors.push(err(
+                            table.origin.line,
+                            format!(
+                                "record type {t} is mapped twice (also at {}:{})",
+                                other.origin.file, other.origin.line
+                            ),
+                        ));
+                        continue;
+                    }
+                    into.types.insert(t, table.clone());
                 }
             }
         }
     }
+    if !parsed.patch.is_empty() {
+        patches.push(Patches {
+            file: file.to_string(),
+            text: text.to_string(),
+            parsed: parsed.patch,
+            tables: Arc::unwrap_or_clone(lookups),
+        });
+    }
 }
 
 struct Compiler<'a> {
-    text: &'a str,
-    file: &'a str,
     memo_slots: &'a std::sync::atomic::AtomicUsize,
-    tables: &'a FxHashMap<String, Arc<FxHashMap<String, String>>>,
+    tables: &'a LookupTables,
     key_opts: &'a KeyOptions,
     errors: Vec<MappingError>,
 }
@@ -340,30 +404,46 @@ struct Compiler<'a> {
 /// at least one of them).
 type Layouts<'s> = Option<(&'static Scope, &'s [&'static Scope])>;
 
-impl Compiler<'_> {
-    fn error(&mut self, offset: usize, message: String) {
-        self.errors.push(MappingError {
-            file: self.file.to_string(),
-            line: line_of(self.text, offset),
+impl<'a> Compiler<'a> {
+    fn new(
+        memo_slots: &'a std::sync::atomic::AtomicUsize,
+        tables: &'a LookupTables,
+        key_opts: &'a KeyOptions,
+    ) -> Self {
+        Compiler {
+            memo_slots,
+            tables,
+            key_opts,
+            errors: Vec::new(),
+        }
+    }
+
+    fn error(&mut self, at: &Origin, message: String) {
+        let e = MappingError {
+            file: at.file.clone(),
+            line: at.line,
             message,
-        });
+        };
+        // The same problem shows once per layout of a record type; report it once.
+        if !self.errors.contains(&e) {
+            self.errors.push(e);
+        }
     }
 
     fn compile(
         &mut self,
-        def: &MappingDef,
+        def: &TableDef,
         record_type: Option<u32>,
         layouts: Layouts,
-        origin: Origin,
     ) -> Option<Plan> {
         let before = self.errors.len();
-        let class_id = self.template(&def.class_id, record_type, layouts);
-        let name = self.template(&def.name, record_type, layouts);
-        let severity = self.severity(def, record_type, layouts);
+        let class_id = self.template(&def.class_id.value, &def.class_id.at, record_type, layouts);
+        let name = self.template(&def.name.value, &def.name.at, record_type, layouts);
+        let severity = self.severity(&def.severity, record_type, layouts);
         let mut lines = Vec::new();
         let keys: Vec<&str> = def.extension.keys().map(|k| k.as_str()).collect();
         for (key, line) in &def.extension {
-            let at = line.span().start;
+            let at = &line.at;
             let k = match check_key(key).and_then(|_| Key::with_options(key, self.key_opts)) {
                 Ok(k) => k,
                 Err(e) => {
@@ -381,8 +461,8 @@ impl Compiler<'_> {
                     format!("`{key}` has no `{key}Label`: ArcSight shows custom fields by their label; add `{key}Label = \"'...'\"`"),
                 );
             }
-            let ldef: &LineDef = line.get_ref();
-            let Some(src) = self.source(ldef.source(), at, record_type, layouts) else {
+            let ldef: &LineDef = &line.value;
+            let Some(src) = self.line_source(ldef.source(), at, record_type, layouts) else {
                 continue;
             };
             lines.push(Line {
@@ -408,23 +488,23 @@ impl Compiler<'_> {
         let lines = ordered;
         Some(Plan {
             record_type,
-            origin,
+            origin: def.origin.clone(),
             class_id: class_id?,
             name: name?,
             severity: severity?,
-            msgid: Arc::from(def.msgid.as_deref().unwrap_or("-")),
+            msgid: Arc::from(def.msgid.as_ref().map_or("-", |m| m.value.as_str())),
             lines,
         })
     }
 
     fn template(
         &mut self,
-        t: &toml::Spanned<String>,
+        text: &str,
+        at: &Origin,
         record_type: Option<u32>,
         layouts: Layouts,
     ) -> Option<Vec<TPart>> {
-        let at = t.span().start;
-        let parts = match expr::parse_template(t.get_ref()) {
+        let parts = match expr::parse_template(text) {
             Ok(p) => p,
             Err(e) => {
                 self.error(at, e.0);
@@ -443,10 +523,27 @@ impl Compiler<'_> {
         Some(out)
     }
 
+    /// An extension value: a source, or a template when it has sources in braces
+    /// (`"{@ingressZone} -> {@egressZone}"`) and is not a source itself.
+    fn line_source(
+        &mut self,
+        text: &str,
+        at: &Origin,
+        record_type: Option<u32>,
+        layouts: Layouts,
+    ) -> Option<Src> {
+        if text.contains('{') && expr::parse(text).is_err() {
+            return self
+                .template(text, at, record_type, layouts)
+                .map(Src::Template);
+        }
+        self.source(text, at, record_type, layouts)
+    }
+
     fn source(
         &mut self,
         text: &str,
-        at: usize,
+        at: &Origin,
         record_type: Option<u32>,
         layouts: Layouts,
     ) -> Option<Src> {
@@ -461,12 +558,12 @@ impl Compiler<'_> {
 
     fn severity(
         &mut self,
-        def: &MappingDef,
+        severity: &Item<SeverityDef>,
         record_type: Option<u32>,
         layouts: Layouts,
     ) -> Option<Severity> {
-        let at = def.severity.span().start;
-        match def.severity.get_ref() {
+        let at = &severity.at;
+        match &severity.value {
             SeverityDef::Constant(s) if *s <= 10 => Some(Severity::Constant(*s)),
             SeverityDef::Constant(s) => {
                 self.error(at, format!("severity {s} is out of range 0-10"));
@@ -529,7 +626,7 @@ impl Compiler<'_> {
     fn compile_expr(
         &mut self,
         e: &Expr,
-        at: usize,
+        at: &Origin,
         record_type: Option<u32>,
         layouts: Layouts,
     ) -> Option<Src> {
@@ -677,27 +774,6 @@ impl Compiler<'_> {
             }
         })
     }
-}
-
-/// The text of the table whose `[[mapping]]` header is at `at` (the span toml gives an element
-/// of an array of tables covers only its header): up to the next top-level table, without the
-/// comments and blank lines that precede that one.
-fn table_text(text: &str, at: usize) -> String {
-    let at = at.min(text.len());
-    let header_end = text[at..].find('\n').map_or(text.len(), |i| at + i + 1);
-    let mut end = header_end;
-    let mut kept = header_end;
-    for line in text[header_end..].split_inclusive('\n') {
-        let t = line.trim_start();
-        if t.starts_with('[') && !t.starts_with("[mapping.") {
-            break;
-        }
-        end += line.len();
-        if !(t.is_empty() || t.starts_with('#')) {
-            kept = end;
-        }
-    }
-    text[at..kept].to_string()
 }
 
 /// `csNLabel` → `csN` for the custom-field families.

@@ -55,6 +55,8 @@ pub enum Src {
     Truncate(Box<Src>, usize),
     Hex(Box<Src>),
     Ascii(Box<Src>),
+    /// Text with sources in braces (an extension value such as "{@ingressZone} -> {@egressZone}").
+    Template(Vec<TPart>),
 }
 
 #[derive(Clone, Debug)]
@@ -508,6 +510,11 @@ fn eval<'a>(src: &'a Src, ctx: &Ctx<'a>, w: &mut Work) -> V<'a> {
             )),
             other => other,
         },
+        Src::Template(parts) => {
+            let mut s = String::new();
+            render(parts, ctx, w, &mut s);
+            V::Str(Cow::Owned(s))
+        }
     }
 }
 

@@ -28,11 +28,26 @@ impl LineSink {
             LineSink::File(f) => f.write_all(bytes),
             LineSink::Stdout => {
                 let mut out = std::io::stdout().lock();
-                out.write_all(bytes)?;
-                out.flush()
+                let written = out.write_all(bytes).and_then(|()| out.flush());
+                if written
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+                {
+                    reader_gone();
+                }
+                written
             }
         }
     }
+}
+
+/// Standard output is a pipe whose reader has exited (`estreamer-cef demo | head`): nobody will
+/// read another line, so retrying is pointless. End the program at once, as the default SIGPIPE
+/// action would, but with exit status 0 (the reader's choice, not an error; one-shot commands
+/// treat a broken pipe the same way). Rust ignores SIGPIPE, so sockets only see EPIPE: the
+/// network outputs keep their reconnect logic and are not affected.
+fn reader_gone() -> ! {
+    std::process::exit(0)
 }
 
 pub(crate) struct LineOutput {

@@ -82,3 +82,40 @@ fn demo_writes_the_events_it_announces() {
         "announced, written and printed events agree"
     );
 }
+
+/// `estreamer-cef-sim demo --follow | head -n 3`: once the reader has gone, the program ends at once
+/// (with status 0: the reader's choice) instead of retrying a pipe nobody reads.
+#[test]
+fn demo_ends_when_its_reader_closes_the_pipe() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_estreamer-cef-sim"))
+        .args(["demo", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..3 {
+        let line = lines.next().expect("a line").unwrap();
+        assert!(line.starts_with("CEF:0|"), "{line}");
+    }
+    drop(lines);
+    let closed = Instant::now();
+    // --follow never ends on its own; before the fix it kept retrying the closed pipe. A few
+    // seconds are plenty even on a loaded machine.
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if closed.elapsed() > Duration::from_secs(5) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("still running 5 s after its reader closed the pipe");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}
