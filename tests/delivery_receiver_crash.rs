@@ -28,8 +28,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use delivery_support::*;
-use estreamer_cef::bookmark::Bookmark;
-use estreamer_cef::sim::server::SimulatorConfig;
+use estreamer_cef::delivery::Bookmark;
+use estreamer_cef_sim::server::SimulatorConfig;
 use syslog_ng::free_port;
 
 /// The receive buffer asked for (`SO_RCVBUFFORCE`, so `rmem_max` does not cap it).
