@@ -89,10 +89,12 @@ pub struct Transform {
     decoder: Decoder,
     filter: RecordFilter,
     mappings: Arc<Mappings>,
+    header: CefHeader,
     encoder: CefEncoder,
     scratch: Scratch,
     counters: Counters,
-    warned_unknown: FxHashSet<u32>,
+    /// Unknown record types already warned about, shared by a transform's siblings.
+    warned_unknown: Arc<Mutex<FxHashSet<u32>>>,
     msgids: Vec<&'static str>,
 }
 
@@ -109,10 +111,27 @@ impl Transform {
             decoder: Decoder::new(crate::decode::catalog()),
             filter,
             mappings,
-            encoder: CefEncoder::new(header),
+            encoder: CefEncoder::new(header.clone()),
+            header,
             scratch: Scratch::new(notes),
             counters: Counters::default(),
-            warned_unknown: FxHashSet::default(),
+            warned_unknown: Arc::default(),
+            msgids: Vec::new(),
+        }
+    }
+
+    /// Another transform like this one, for another thread: same filter, tables and header;
+    /// an unknown record type is warned about once between them.
+    pub fn sibling(&self) -> Transform {
+        Transform {
+            decoder: Decoder::new(crate::decode::catalog()),
+            filter: self.filter.clone(),
+            mappings: self.mappings.clone(),
+            header: self.header.clone(),
+            encoder: CefEncoder::new(self.header.clone()),
+            scratch: Scratch::new(self.scratch.collect_notes),
+            counters: Counters::default(),
+            warned_unknown: self.warned_unknown.clone(),
             msgids: Vec::new(),
         }
     }
@@ -167,6 +186,7 @@ impl Transform {
             decoder,
             filter,
             mappings,
+            header: _,
             encoder,
             scratch,
             counters,
@@ -202,7 +222,11 @@ impl Transform {
                 let t = record.record_type();
                 counters.unknown += 1;
                 *counters.unknown_by_type.entry(t).or_default() += 1;
-                if warned_unknown.insert(t) {
+                let first = warned_unknown
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(t);
+                if first {
                     let known = crate::decode::catalog().deprecated_name(t);
                     tracing::warn!(
                         "record type {t}{} is not in the catalog: passing it on as a generic record \

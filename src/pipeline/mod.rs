@@ -194,11 +194,8 @@ pub async fn run(
         .is_some_and(|(h, _, _)| h.format() == syslog::TapFormat::Json);
     let cache = Arc::new(std::sync::RwLock::new(cache));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let pool = Pool::start(
-        threads,
-        || Transform::new(filter.clone(), mappings.clone(), header.clone(), tap_json),
-        cache.clone(),
-    )
+    let transform = Transform::new(filter, mappings, header, tap_json);
+    let pool = Pool::start(threads, || transform.sibling(), cache.clone())
     .context("cannot start the transform threads")?;
     let reload_cfg = cfg.clone();
     let outputs = worker::Outputs {
