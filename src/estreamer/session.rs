@@ -75,7 +75,7 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
-    pub(crate) fn endpoint(&self) -> String {
+    fn endpoint(&self) -> String {
         if self.host.contains(':') && !self.host.starts_with('[') {
             format!("[{}]:{}", self.host, self.port)
         } else {
