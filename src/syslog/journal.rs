@@ -80,47 +80,52 @@ impl Journal {
     }
 
     /// Appends whole frames (the caller guarantees `bytes` ends at a frame boundary). With
-    /// `retain = 0` nothing is kept.
+    /// `retain = 0` nothing is kept. On a write error the journal forgets everything it held
+    /// (those messages can no longer be resent) and starts afresh with the next append; offsets
+    /// move on either way.
     pub fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
         if bytes.is_empty() {
             return Ok(());
         }
+        let from = self.end;
+        self.end += bytes.len() as u64;
         if self.retain == 0 {
-            self.end += bytes.len() as u64;
             return Ok(());
         }
+        match self.write(from, bytes) {
+            Ok(()) => {
+                self.segments.back_mut().expect("written").end = self.end;
+                Ok(())
+            }
+            Err(e) => {
+                self.writer = None;
+                self.forget_before(u64::MAX);
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes `bytes` (logical offset `from`) to the newest segment, starting a new one first
+    /// when it is full or none is open.
+    fn write(&mut self, from: u64, bytes: &[u8]) -> io::Result<()> {
         let full = self
             .segments
             .back()
             .is_none_or(|s| s.end - s.start >= SEGMENT_BYTES);
         if full || self.writer.is_none() {
-            let path = self.segment_path(self.end);
+            self.writer = None;
             let f = File::options()
                 .create(true)
                 .truncate(true)
                 .write(true)
-                .open(&path)?;
+                .open(self.segment_path(from))?;
             self.writer = Some(f);
             self.segments.push_back(Segment {
-                start: self.end,
-                end: self.end,
+                start: from,
+                end: from,
             });
         }
-        let w = self.writer.as_mut().expect("opened above");
-        if let Err(e) = w.write_all(bytes) {
-            // The segment is now shorter than its bookkeeping says: drop it from the journal
-            // (those messages can no longer be resent) and start afresh with the next append.
-            self.writer = None;
-            if let Some(s) = self.segments.pop_back() {
-                let _ = fs::remove_file(self.segment_path(s.start));
-            }
-            self.end += bytes.len() as u64;
-            self.forget_before(self.end);
-            return Err(e);
-        }
-        self.end += bytes.len() as u64;
-        self.segments.back_mut().expect("pushed above").end = self.end;
-        Ok(())
+        self.writer.as_mut().expect("opened above").write_all(bytes)
     }
 
     /// Deletes the segments no longer needed: those entirely older than the last `retain` bytes.

@@ -74,8 +74,10 @@ pub struct ReplayBuffer {
     retain: u64,
     /// Unacknowledged bytes beyond which no more events are taken.
     capacity: usize,
-    /// The last failure to write the journal, not yet reported.
+    /// The first failure to write the journal since it last worked, not yet reported.
     journal_error: Option<io::Error>,
+    /// The last journal write failed (report a failing disk once, not at every acknowledgement).
+    journal_failing: bool,
 }
 
 impl ReplayBuffer {
@@ -96,6 +98,7 @@ impl ReplayBuffer {
             retain,
             capacity,
             journal_error: None,
+            journal_failing: false,
         })
     }
 
@@ -171,7 +174,7 @@ impl ReplayBuffer {
         self.journal.read_at(from, max, buf)
     }
 
-    /// The last journal write failure, once.
+    /// The first journal write failure of a streak of them, once.
     pub fn take_journal_error(&mut self) -> Option<io::Error> {
         self.journal_error.take()
     }
@@ -219,8 +222,14 @@ impl ReplayBuffer {
         };
         if journal_to > self.base {
             let n = (journal_to - self.base) as usize;
-            if let Err(e) = self.journal.append(&self.data[self.head..self.head + n]) {
-                self.journal_error = Some(e);
+            match self.journal.append(&self.data[self.head..self.head + n]) {
+                Ok(()) => self.journal_failing = false,
+                Err(e) => {
+                    if !self.journal_failing {
+                        self.journal_error = Some(e);
+                    }
+                    self.journal_failing = true;
+                }
             }
             self.head += n;
             self.base = journal_to;
@@ -390,6 +399,26 @@ mod tests {
         let n = b.ack(20);
         assert_eq!((n.acknowledged, n.delivered), (2, 2));
         assert_eq!(b.held_bytes(), 0);
+    }
+
+    #[test]
+    fn a_failing_journal_is_reported_once_and_the_output_goes_on() {
+        let (mut b, t) = buffer(1000, 1000);
+        std::fs::remove_dir_all(t.path()).unwrap();
+        for s in 1..=3 {
+            push(&mut b, s, 10);
+        }
+        let n = b.ack(10);
+        assert_eq!(n.progress, Some(1), "acknowledgements still count");
+        assert!(b.take_journal_error().is_some());
+        b.ack(20);
+        assert!(b.take_journal_error().is_none(), "reported once per streak");
+        assert_eq!(b.journal_bytes(), 0, "nothing is claimed to be kept");
+        assert_eq!(
+            b.start(),
+            b.base(),
+            "a reconnect resends only what memory holds"
+        );
     }
 
     #[test]

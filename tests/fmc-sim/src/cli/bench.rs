@@ -211,7 +211,7 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     cfg.cef.mappings_dir = PathBuf::from("/nonexistent/estreamer-cef-bench");
     cfg.monitor.period = Duration::from_secs(3600);
     let output: OutputConfig = toml::from_str(&format!(
-        "transport = \"tls\"\nhost = \"127.0.0.1\"\nport = {receiver_port}\nserver_ca = {}\n",
+        "transport = \"tls\"\nhost = \"127.0.0.1\"\nport = {receiver_port}\nserver_ca = {}\nframing = \"octet-counting\"\n",
         toml::Value::String(files.ca_cert.display().to_string())
     ))
     .context("the benchmark's output")?;
