@@ -139,6 +139,12 @@ fn a_patch_changes_some_keys_and_keeps_the_builtin_rest() {
     std::fs::write(dir.join("local.toml"), PATCH).unwrap();
     let check = run(tmp.path(), &["mappings", "check", dir.to_str().unwrap()]);
     assert!(check.status.success(), "{}", text(&check.stderr));
+    let file = dir.join("local.toml").display().to_string();
+    assert!(
+        text(&check.stdout).contains(&format!("\nrecord 71 patched by {file}:2\n")),
+        "{}",
+        text(&check.stdout)
+    );
     let after = decode_71(tmp.path(), &dir);
     assert_eq!(after.lines().count(), 100);
     let mut zones = 0;
@@ -183,7 +189,6 @@ fn a_patch_changes_some_keys_and_keeps_the_builtin_rest() {
     );
     assert!(show.status.success(), "{}", text(&show.stderr));
     let shown = text(&show.stdout);
-    let file = dir.join("local.toml").display().to_string();
     for want in [
         format!("patched by {file}:2"),
         "class_id = \"RNA:1003:1\"  # builtin:connection.toml:".to_string(),

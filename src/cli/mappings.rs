@@ -41,6 +41,13 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 )?;
+                for (t, patches) in m.patched() {
+                    let at: Vec<String> = patches
+                        .iter()
+                        .map(|o| format!("{}:{}", o.file, o.line))
+                        .collect();
+                    writeln!(out, "record {t} patched by {}", at.join(", "))?;
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {

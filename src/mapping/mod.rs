@@ -75,6 +75,8 @@ pub struct Mappings {
     /// `@name` lookups compiled so far: each has its own memo slot in the mapper's scratch.
     memo_slots: Arc<std::sync::atomic::AtomicUsize>,
     unknown_source: Option<(Origin, String)>,
+    /// Record types whose table a `[[patch]]` changed, with the patches (for `mappings check`).
+    patched: Vec<(u32, Vec<Origin>)>,
 }
 
 /// The tables read so far, before they are compiled.
@@ -232,6 +234,9 @@ impl Mappings {
             }
         }
         if compiled.len() == scopes.len() {
+            if !def.patches.is_empty() {
+                self.patched.push((t, def.patches.clone()));
+            }
             self.plans.insert(t, compiled);
             self.sources
                 .insert(t, (def.origin.clone(), def.show(Some(t))));
@@ -286,6 +291,11 @@ impl Mappings {
                     .map(|(_, p)| &**p)
             }
         }
+    }
+
+    /// Record types whose table a `[[patch]]` changed, with where the patches are, in order.
+    pub fn patched(&self) -> &[(u32, Vec<Origin>)] {
+        &self.patched
     }
 
     /// Record types with a table.
