@@ -196,7 +196,7 @@ pub async fn run(
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let transform = Transform::new(filter, mappings, header, tap_json);
     let pool = Pool::start(threads, || transform.sibling(), cache.clone())
-    .context("cannot start the transform threads")?;
+        .context("cannot start the transform threads")?;
     let reload_cfg = cfg.clone();
     let outputs = worker::Outputs {
         senders: out_tx,
