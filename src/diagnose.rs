@@ -25,6 +25,7 @@ use crate::estreamer::tls::{self, HandshakeError};
 use crate::net::connect::{ConnectError, connect_tcp, resolve};
 use crate::net::identity::{ClientIdentity, Pkcs12Error, load_pkcs12};
 use crate::net::tls::ServerTrust;
+use crate::net::tls::{build_connector, name_to_string, session_info};
 
 /// Runs the checks and writes the report to `out`. True when every check passed (exit code 0).
 pub async fn diagnose(cfg: &Config, config_source: Option<&Path>, out: &mut dyn Write) -> bool {
@@ -140,13 +141,13 @@ async fn run_checks(cfg: &Config, config_source: Option<&Path>, r: &mut Report<'
         &format!(
             "certificate {}, issued by {}, valid until {}",
             identity.subject(),
-            tls::name_to_string(identity.cert().issuer_name()),
+            name_to_string(identity.cert().issuer_name()),
             identity.not_after()
         ),
     );
 
     // 3. How the FMC's certificate will be verified.
-    let connector = match tls::build_connector(&identity, &fmc.server_ca) {
+    let connector = match build_connector(&identity, &fmc.server_ca) {
         Ok(c) => c,
         Err(e) => {
             return r.fail(
@@ -327,7 +328,7 @@ async fn run_checks(cfg: &Config, config_source: Option<&Path>, r: &mut Report<'
             );
         }
     };
-    r.ok(step, &tls::session_info(stream.ssl()).to_string());
+    r.ok(step, &session_info(stream.ssl()).to_string());
 
     // 7. The request; the FMC's CN check shows as a silent close.
     let flags = cfg.subscription.flags();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use estreamer_cef::config::{Config, Secret};
 use estreamer_cef::diagnose::diagnose;
-use estreamer_cef::estreamer::tls::ServerTrust;
+use estreamer_cef::net::tls::ServerTrust;
 use estreamer_cef_sim::faults::Fault;
 use estreamer_cef_sim::pki::{self, PkiOptions};
 use sim_support::*;

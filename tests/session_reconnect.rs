@@ -14,7 +14,7 @@ use estreamer_cef::estreamer::request::StartAt;
 use estreamer_cef::estreamer::session::{
     self, SessionConfig, SessionError, SessionStats, SessionStatsSnapshot,
 };
-use estreamer_cef::estreamer::tls::load_pkcs12;
+use estreamer_cef::net::identity::load_pkcs12;
 use estreamer_cef_sim::faults::Fault;
 use sim_support::*;
 use tokio::sync::{mpsc, watch};

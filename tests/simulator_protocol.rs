@@ -15,9 +15,9 @@ use estreamer_cef::estreamer::message::{self, Bundle, Message, NULL_MESSAGE, kin
 use estreamer_cef::estreamer::request::{
     DEFAULT_EXTENDED_EVENTS, EventVersion, StartAt, event_stream_request, streaming_request,
 };
-use estreamer_cef::estreamer::tls::{
-    self, ClientIdentity, ServerTrust, build_connector, load_pkcs12,
-};
+use estreamer_cef::estreamer::tls;
+use estreamer_cef::net::identity::{ClientIdentity, load_pkcs12};
+use estreamer_cef::net::tls::{ServerTrust, build_connector};
 use estreamer_cef_sim::faults::Fault;
 use estreamer_cef_sim::server::UNKNOWN_RECORD_TYPE;
 use sim_support::*;

@@ -7,11 +7,10 @@ use std::path::Path;
 use std::pin::Pin;
 use std::time::Duration;
 
-use estreamer_cef::estreamer::tls::{
-    self, ClientIdentity, HandshakeError, ServerTrust, TlsSetupError, build_connector, connect,
-    load_pkcs12, session_info,
-};
+use estreamer_cef::estreamer::tls::{self, HandshakeError, connect};
+use estreamer_cef::net::identity::{ClientIdentity, load_pkcs12};
 use estreamer_cef::net::password::read_password_file;
+use estreamer_cef::net::tls::{ServerTrust, TlsSetupError, build_connector, session_info};
 use estreamer_cef_sim::pki::{self, PkiFiles, PkiOptions};
 use openssl::ssl::{NameType, Ssl, SslAcceptor, SslConnector};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

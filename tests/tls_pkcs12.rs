@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use estreamer_cef::estreamer::tls::{ClientIdentity, PemIdentityError, Pkcs12Error, load_pkcs12};
+use estreamer_cef::net::identity::{ClientIdentity, PemIdentityError, Pkcs12Error, load_pkcs12};
 use estreamer_cef::net::password::read_password_file;
 use estreamer_cef_sim::pki::{self, PkiError, PkiOptions};
 
@@ -95,7 +95,7 @@ fn assert_is_client(id: &ClientIdentity, fx: &Fixture) {
     let ca_cns: Vec<_> = id
         .ca_certs()
         .iter()
-        .map(|c| estreamer_cef::estreamer::tls::common_name(c.subject_name()))
+        .map(|c| estreamer_cef::net::tls::common_name(c.subject_name()))
         .collect();
     assert_eq!(ca_cns, vec![Some("Test FMC CA".to_string())]);
 }

@@ -35,10 +35,12 @@ use super::message::{
 use super::request::{
     EventVersion, StartAt, describe_flags, event_stream_request, streaming_request,
 };
-use super::tls::{self, ClientIdentity, HandshakeError, ServerTrust, TlsSetupError};
+use super::tls::{self, HandshakeError};
 use crate::config::duration;
 use crate::net::backoff::Backoff;
 use crate::net::connect::{ConnectError, connect_tcp, resolve};
+use crate::net::identity::ClientIdentity;
+use crate::net::tls::{ServerTrust, TlsSetupError, build_connector, session_info};
 
 /// A connection that stayed up this long counts as successful even without data (a quiet FMC
 /// asked for "now"): the next failure starts the backoff from the beginning again.
@@ -365,7 +367,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
     stats: Arc<SessionStats>,
 ) -> Result<(), SessionError> {
-    let connector = tls::build_connector(&cfg.identity, &cfg.trust)?;
+    let connector = build_connector(&cfg.identity, &cfg.trust)?;
     let client_cn = cfg.identity.subject_cn();
     let mut backoff = Backoff::new(cfg.reconnect_delay_min, cfg.reconnect_delay_max);
     let mut connection = 0u64;
@@ -501,7 +503,7 @@ async fn one_connection(
     };
     stats.connects.fetch_add(1, Ordering::Relaxed);
     stats.connected.store(true, Ordering::Relaxed);
-    let info = tls::session_info(stream.ssl());
+    let info = session_info(stream.ssl());
     // While the same failure repeats, the steps of each attempt are only debug lines.
     if failed_before == 0 {
         info!("connected to the FMC at {} ({info})", cfg.endpoint());

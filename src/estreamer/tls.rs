@@ -1,6 +1,6 @@
 //! TLS with the FMC: the handshake, with its failures sorted into causes an operator can act on.
 //! The client identity, trust and context building are the shared connection layer's
-//! ([`crate::net`]); they are re-exported here for the FMC's callers.
+//! ([`crate::net`]).
 //!
 //! The FMC requires mutual TLS (1.2 in every capture we have). It authenticates us by the client
 //! certificate it issued, and after the handshake it also compares the certificate's CN with our
@@ -16,16 +16,9 @@ use openssl::x509::X509VerifyResult;
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
-pub use crate::net::identity::{
-    ClientIdentity, PemIdentityError, Pkcs12Error, legacy_provider, load_pkcs12,
-};
-pub use crate::net::tls::{
-    ServerTrust, SessionInfo, TlsSetupError, build_connector, common_name, name_to_string,
-    session_info,
-};
-use crate::net::tls::{cert_names, one_line};
+use crate::net::tls::{cert_names, name_to_string, one_line};
 
-/// The warning to log at every connect made with [`ServerTrust::Insecure`].
+/// The warning to log at every connect made with [`ServerTrust::Insecure`](crate::net::tls::ServerTrust::Insecure).
 pub fn insecure_warning() -> &'static str {
     "server certificate verification is OFF (fmc.server_ca = \"insecure\"): anyone who can \
      intercept the connection can pose as the FMC and read or alter the event stream. Set \

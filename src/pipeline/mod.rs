@@ -20,7 +20,6 @@ use crate::config::{Config, Start};
 use crate::decode::filter::RecordFilter;
 use crate::delivery::{Bookmark, Delivery};
 use crate::estreamer::session::{self, SessionConfig, SessionStats};
-use crate::estreamer::tls;
 use crate::mapping::Mappings;
 use crate::metadata::Cache;
 use crate::monitor::{Monitor, PipelineStats};
@@ -130,7 +129,7 @@ pub async fn run(
 
     // Source.
     let password = cfg.fmc.password().map_err(anyhow::Error::msg)?;
-    let identity = tls::load_pkcs12(&cfg.fmc.pkcs12, &password).map_err(|e| {
+    let identity = crate::net::identity::load_pkcs12(&cfg.fmc.pkcs12, &password).map_err(|e| {
         anyhow::anyhow!("{e}\n  → run `estreamer-cef test` for a step-by-step diagnosis")
     })?;
     drop(password);

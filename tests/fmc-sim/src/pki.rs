@@ -28,7 +28,7 @@ use openssl::x509::{X509, X509Name, X509NameBuilder, X509Ref};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
-use estreamer_cef::estreamer::tls;
+use estreamer_cef::net::{identity, tls};
 
 const ORGANIZATION: &str = "estreamer-cef simulator";
 /// Validity of certificates issued by [`issue_client`].
@@ -199,7 +199,7 @@ pub fn init(dir: &Path, opts: &PkiOptions) -> Result<PkiFiles, PkiError> {
         ));
     }
     if opts.legacy_pkcs12 {
-        tls::legacy_provider().map_err(|e| PkiError::LegacyUnavailable(e.to_string()))?;
+        identity::legacy_provider().map_err(|e| PkiError::LegacyUnavailable(e.to_string()))?;
     }
 
     let files = PkiFiles::in_dir(dir);
@@ -278,7 +278,7 @@ pub fn issue_client(
 ) -> Result<PathBuf, PkiError> {
     check_password(password)?;
     if legacy {
-        tls::legacy_provider().map_err(|e| PkiError::LegacyUnavailable(e.to_string()))?;
+        identity::legacy_provider().map_err(|e| PkiError::LegacyUnavailable(e.to_string()))?;
     }
     let safe_cn = estreamer_cef::metadata::store::safe_file_part(cn);
     let path = dir.join(format!("client-{safe_cn}.pkcs12"));

@@ -230,6 +230,7 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
         .build()?;
     let baseline = rss_now();
     let before = usage();
+    let others_before = threads_cpu("bench-others");
     let start = Instant::now();
     let marks = Arc::new(std::sync::Mutex::new((None::<Instant>, None::<Instant>)));
     let summary = fwd.block_on(async {
@@ -276,9 +277,10 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(5));
     }
     let elapsed = start.elapsed();
-    let fwd_cpu = threads_cpu("fwd");
-    let others_cpu = threads_cpu("bench-others");
+    let others_cpu = threads_cpu("bench-others").saturating_sub(others_before);
     let after = usage();
+    // The forwarder's transform threads have ended by now: its share is what the rest did not use.
+    let fwd_cpu = (after.0 - before.0 + after.1 - before.1).saturating_sub(others_cpu);
     let received = frames.load(Ordering::Relaxed);
     let _ = stop_tx.send(true);
     others.block_on(async {
