@@ -23,7 +23,7 @@ use crate::estreamer::session::{self, SessionConfig, SessionStats};
 use crate::mapping::Mappings;
 use crate::metadata::Cache;
 use crate::monitor::{Monitor, PipelineStats};
-use crate::syslog::{self, FrameEncoder, Output, OutputStats};
+use crate::syslog::{self, Output, OutputStats};
 use crate::transform::Transform;
 use pool::Pool;
 
@@ -97,7 +97,31 @@ pub async fn run(
     let header = CefHeader::new(&cfg.cef.vendor, &cfg.cef.product, &cfg.cef.version)
         .map_err(|e| anyhow::anyhow!("[cef]: {e}"))?;
 
-    // Outputs.
+    // The tap, then the outputs: a wire tap copies what the first network output (else the
+    // first output) frames.
+    let tap = match &cfg.tap {
+        Some(t) => {
+            if t.format == syslog::TapFormat::Wire && cfg.outputs.is_empty() {
+                anyhow::bail!(
+                    "tap.format = \"wire\" copies the messages the first output sends, and there \
+                     is no [[output]]: add one, or use tap.format = \"json\""
+                );
+            }
+            let (h, task) = syslog::spawn_tap(t, "tap")?;
+            tracing::info!(
+                "tap: writing {:?} records to {}",
+                t.format,
+                t.path.display()
+            );
+            Some((h, task))
+        }
+        None => None,
+    };
+    let wire_tap = tap
+        .as_ref()
+        .filter(|(h, _)| h.format() == syslog::TapFormat::Wire)
+        .map(|(h, _)| h.clone());
+    let tapped = cfg.outputs.iter().position(|o| o.is_network()).unwrap_or(0);
     let hostname = syslog::local_hostname();
     let mut out_tx = Vec::new();
     let mut progress = Vec::new();
@@ -106,6 +130,11 @@ pub async fn run(
     for (i, o) in cfg.outputs.iter().enumerate() {
         let mut output = Output::new(o, &format!("output[{i}]"), &hostname)?;
         output.keep_journal_in(&state_dir, i);
+        if i == tapped
+            && let Some(t) = &wire_tap
+        {
+            output.copy_to_tap(t.clone());
+        }
         let (tx, rx) = mpsc::channel(4);
         let (ptx, prx) = watch::channel(0u64);
         let stats = Arc::new(OutputStats::default());
@@ -114,18 +143,7 @@ pub async fn run(
         out_tx.push(tx);
         progress.push(prx);
     }
-    let tap = match &cfg.tap {
-        Some(t) => {
-            let (h, task) = syslog::spawn_tap(t, "tap")?;
-            tracing::info!(
-                "tap: writing {:?} records to {}",
-                t.format,
-                t.path.display()
-            );
-            Some((h, FrameEncoder::for_tap(&cfg.outputs, &hostname), task))
-        }
-        None => None,
-    };
+    drop(wire_tap);
 
     // Source.
     let password = cfg.fmc.password().map_err(anyhow::Error::msg)?;
@@ -188,12 +206,13 @@ pub async fn run(
     // Worker, and the transform on every core.
     let filter = RecordFilter::new(&cfg.records);
     let mappings = Arc::new(mappings);
-    let tap_json = tap
+    let json_tap = tap
         .as_ref()
-        .is_some_and(|(h, _, _)| h.format() == syslog::TapFormat::Json);
+        .filter(|(h, _)| h.format() == syslog::TapFormat::Json)
+        .map(|(h, _)| h.clone());
     let cache = Arc::new(std::sync::RwLock::new(cache));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let transform = Transform::new(filter, mappings, header, tap_json);
+    let transform = Transform::new(filter, mappings, header, json_tap.is_some());
     let pool = Pool::start(threads, || transform.sibling(), cache.clone())
         .context("cannot start the transform threads")?;
     let reload_cfg = cfg.clone();
@@ -208,7 +227,7 @@ pub async fn run(
         cache: cache.clone(),
         delivery,
         outputs,
-        tap: tap.as_ref().map(|(h, f, _)| (h.clone(), f.clone())),
+        json_tap,
         resume,
         stats: stats.clone(),
         reload: opts.reload.clone().unwrap_or_default(),
@@ -229,7 +248,7 @@ pub async fn run(
     for t in out_tasks {
         let _ = t.await;
     }
-    if let Some((h, _, task)) = tap {
+    if let Some((h, task)) = tap {
         drop(h);
         let _ = task.await;
     }

@@ -29,7 +29,6 @@ pub struct Line {
     pub cef: String,
     pub severity: u8,
     pub msgid: &'static str,
-    pub record_type: u32,
 }
 
 /// A job's answer.
@@ -140,17 +139,13 @@ fn run(
     for (index, body) in &records {
         line.clear();
         let (outcome, seen) = transform.apply_inspect(*index, body, cache, line, |record, _| {
-            (
-                record.record_type(),
-                tap_json.then(|| record_fields(record)),
-            )
+            tap_json.then(|| (record.record_type(), record_fields(record)))
         });
         let Outcome::Event { severity, msgid } = outcome else {
             continue;
         };
-        let (record_type, fields) = seen.unwrap_or_default();
         let cef = cef_string(line);
-        if let Some(fields) = fields {
+        if let Some((record_type, fields)) = seen.flatten() {
             tap.push(TapRecord {
                 record_type,
                 fields: serde_json::Value::Object(fields),
@@ -163,7 +158,6 @@ fn run(
             cef,
             severity,
             msgid,
-            record_type,
         });
     }
     Done {

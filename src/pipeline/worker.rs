@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -24,7 +24,7 @@ use crate::estreamer::session::SourceMessage;
 use crate::mapping::Mappings;
 use crate::metadata::Cache;
 use crate::monitor::PipelineStats;
-use crate::syslog::{Batch, FrameEncoder, OutEvent, TapFormat, TapHandle, TapRecord};
+use crate::syslog::{Batch, OutEvent, TapHandle};
 use crate::transform::Counters;
 
 /// The outputs as the worker sees them: where batches go, and how far each has delivered.
@@ -52,7 +52,9 @@ pub(super) struct Worker {
     pub cache: Arc<RwLock<Cache>>,
     pub delivery: Delivery,
     pub outputs: Outputs,
-    pub tap: Option<(TapHandle, FrameEncoder)>,
+    /// The JSON tap: decoded fields, CEF line and warnings per event (a wire tap is fed by the
+    /// output it copies).
+    pub json_tap: Option<TapHandle>,
     /// Where a new FMC connection resumes (read by the session).
     pub resume: Arc<AtomicU32>,
     pub stats: Arc<PipelineStats>,
@@ -226,10 +228,7 @@ impl Worker {
         let (reply, done) = oneshot::channel();
         self.pool.submit(Job {
             records,
-            tap_json: self
-                .tap
-                .as_ref()
-                .is_some_and(|(t, _)| t.format() == TapFormat::Json),
+            tap_json: self.json_tap.is_some(),
             reply,
         });
         run.in_flight.push_back(InFlight {
@@ -268,40 +267,19 @@ impl Worker {
         run.counters[done.thread] = done.counters;
         self.publish_counters(run);
         let mut batch = Vec::with_capacity(done.lines.len());
-        if let Some((_, framer)) = &mut self.tap {
-            // The wire tap shows the bytes as the outputs frame them, which stamp each batch
-            // with the time they take it.
-            framer.set_time(SystemTime::now());
+        if let Some(tap) = &self.json_tap {
+            for record in done.tap {
+                tap.send(record);
+            }
         }
-        let mut json = done.tap.into_iter();
         for line in done.lines {
             run.seq += 1;
-            let ev = OutEvent {
+            batch.push(OutEvent {
                 seq: run.seq,
                 cef: line.cef,
                 cef_severity: line.severity,
                 msgid: line.msgid,
-            };
-            if let Some((tap, framer)) = &mut self.tap {
-                let record = match tap.format() {
-                    TapFormat::Json => json.next(),
-                    TapFormat::Wire => {
-                        let mut wire = Vec::new();
-                        framer.encode(&ev, &mut wire);
-                        Some(TapRecord {
-                            record_type: line.record_type,
-                            fields: serde_json::Value::Null,
-                            cef: Some(ev.cef.clone()),
-                            warnings: Vec::new(),
-                            wire,
-                        })
-                    }
-                };
-                if let Some(r) = record {
-                    tap.send(r);
-                }
-            }
-            batch.push(ev);
+            });
         }
         self.delivery.emitted_at(run.seq, mark);
         if !batch.is_empty() {

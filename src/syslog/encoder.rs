@@ -6,6 +6,7 @@ use super::OutEvent;
 use super::config::{Format, OutputConfig, Oversize};
 use super::format::MessageFormat;
 use super::framing::{WireFraming, frame_into};
+use super::tap::{TapHandle, TapRecord};
 use super::truncate::Truncator;
 
 /// What happened to one event.
@@ -32,6 +33,8 @@ pub struct FrameEncoder {
     oversize: Oversize,
     scratch: Vec<u8>,
     truncator: Truncator,
+    /// The wire tap: gets a copy of every frame made (see [`copy_to`](Self::copy_to)).
+    tap: Option<TapHandle>,
 }
 
 impl FrameEncoder {
@@ -49,27 +52,6 @@ impl FrameEncoder {
         FrameEncoder::new(format, framing, max, oversize)
     }
 
-    /// Encoder for the tap's `wire` format: the format and framing of the first network output
-    /// (LF framing in place of UDP's datagrams), or RFC 5424 with LF framing when there is none.
-    pub fn for_tap(outputs: &[OutputConfig], default_hostname: &str) -> FrameEncoder {
-        match outputs.iter().find(|o| o.is_network()) {
-            Some(o) => {
-                let mut e = FrameEncoder::for_output(o, default_hostname);
-                if e.framing == WireFraming::Datagram {
-                    e.framing = WireFraming::Lf;
-                }
-                e
-            }
-            None => {
-                let cfg: OutputConfig = OutputConfig::Stdout(
-                    serde_json::from_value(serde_json::json!({ "format": "rfc5424" }))
-                        .expect("valid defaults"),
-                );
-                FrameEncoder::for_output(&cfg, default_hostname)
-            }
-        }
-    }
-
     pub(crate) fn new(
         format: MessageFormat,
         framing: WireFraming,
@@ -83,6 +65,7 @@ impl FrameEncoder {
             oversize,
             scratch: Vec::with_capacity(4096),
             truncator: Truncator::default(),
+            tap: None,
         }
     }
 
@@ -99,8 +82,30 @@ impl FrameEncoder {
         self.format.set_time(now);
     }
 
-    /// Appends the framed message for `ev` to `out` (or nothing, if it is dropped).
+    /// Copies every frame this encoder makes to the wire tap: the tap then holds exactly what
+    /// this output sends, with its timestamps. UDP datagrams get a line feed in the copy, so the
+    /// file can be read line by line.
+    pub fn copy_to(&mut self, tap: TapHandle) {
+        self.tap = Some(tap);
+    }
+
+    /// Appends the framed message for `ev` to `out` (or nothing, if it is dropped), and copies
+    /// it to the wire tap if there is one.
     pub fn encode(&mut self, ev: &OutEvent, out: &mut Vec<u8>) -> Encoded {
+        let start = out.len();
+        let encoded = self.frame(ev, out);
+        if let (Some(tap), Encoded::Framed { .. }) = (&self.tap, encoded) {
+            let mut wire = out[start..].to_vec();
+            if self.framing == WireFraming::Datagram {
+                wire.push(b'\n');
+            }
+            tap.send(TapRecord::wire(wire));
+        }
+        encoded
+    }
+
+    /// The framed message for `ev`, appended to `out`.
+    fn frame(&mut self, ev: &OutEvent, out: &mut Vec<u8>) -> Encoded {
         match self.framing {
             // The message goes straight into `out`; framing (if any) is a trailer.
             WireFraming::Datagram | WireFraming::Lf => {
@@ -260,29 +265,5 @@ mod tests {
         );
         assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
         assert!(out.ends_with(b"msg=a b\n"));
-    }
-
-    #[test]
-    fn tap_encoder_follows_the_first_network_output() {
-        let outs = vec![
-            cfg("transport = \"file\"\npath = \"/tmp/x\""),
-            cfg("transport = \"udp\"\nhost = \"h\"\nformat = \"rfc3164\""),
-            cfg("transport = \"tcp\"\nhost = \"h\"\nframing = \"octet-counting\""),
-        ];
-        let e = FrameEncoder::for_tap(&outs, "host");
-        assert_eq!(
-            (e.message_format(), e.framing()),
-            (Format::Rfc3164, WireFraming::Lf)
-        );
-        let e = FrameEncoder::for_tap(&outs[2..], "host");
-        assert_eq!(
-            (e.message_format(), e.framing()),
-            (Format::Rfc5424, WireFraming::OctetCounting)
-        );
-        let e = FrameEncoder::for_tap(&outs[..1], "host");
-        assert_eq!(
-            (e.message_format(), e.framing()),
-            (Format::Rfc5424, WireFraming::Lf)
-        );
     }
 }

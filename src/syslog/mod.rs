@@ -245,6 +245,16 @@ impl Output {
         }
     }
 
+    /// Copies every message this output frames to the wire tap (what the receiver gets, with
+    /// the output's own timestamps).
+    pub fn copy_to_tap(&mut self, tap: TapHandle) {
+        match &mut self.kind {
+            OutputKind::Udp(o) => o.encoder.copy_to(tap),
+            OutputKind::Stream(o) => o.encoder.copy_to(tap),
+            OutputKind::Line(o) => o.encoder.copy_to(tap),
+        }
+    }
+
     /// Starts the output. It ends after `rx` is closed and everything taken has been delivered
     /// (TCP/TLS: acknowledged, then the connection closed; bounded by `shutdown_timeout`).
     pub fn spawn(

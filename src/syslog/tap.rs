@@ -3,9 +3,10 @@
 //! writer falls behind, records are dropped from the tap and counted.
 //!
 //! Formats: `json` writes one object per record (`record_type`, `fields`, `cef`, `warnings`);
-//! `wire` writes each record's framed message bytes exactly as given in [`TapRecord::wire`]
-//! (make them with [`FrameEncoder::for_tap`](super::FrameEncoder::for_tap)). A wire tap can be
-//! read back with [`WireReader`].
+//! `wire` writes the framed messages exactly as the first network output (else the first output)
+//! made them: its [`FrameEncoder`](super::FrameEncoder) copies each frame here (see
+//! [`FrameEncoder::copy_to`](super::FrameEncoder::copy_to)). A wire tap can be read back with
+//! [`WireReader`].
 
 use std::io::Read;
 use std::sync::Arc;
@@ -35,6 +36,19 @@ pub struct TapRecord {
     /// The framed message as sent (for `format = "wire"`); empty if none. Not part of the JSON.
     #[serde(skip)]
     pub wire: Vec<u8>,
+}
+
+impl TapRecord {
+    /// A framed message for the `wire` format (it writes only these bytes).
+    pub fn wire(wire: Vec<u8>) -> TapRecord {
+        TapRecord {
+            record_type: 0,
+            fields: serde_json::Value::Null,
+            cef: None,
+            warnings: Vec::new(),
+            wire,
+        }
+    }
 }
 
 /// Tap counters.
