@@ -12,12 +12,11 @@ const TRUTH: &str = include_str!("data/corpus-b/corpus-B.truth.jsonl");
 
 /// eNcore's catalog leaves one field of record 106 unnamed; the truth stores it under "null".
 fn normalise_truth(record_type: u64, mut t: Value) -> Value {
-    if record_type == 106 {
-        if let Some(o) = t.as_object_mut() {
-            if let Some(v) = o.remove("null") {
-                o.insert("description".into(), v);
-            }
-        }
+    if record_type == 106
+        && let Some(o) = t.as_object_mut()
+        && let Some(v) = o.remove("null")
+    {
+        o.insert("description".into(), v);
     }
     t
 }

@@ -65,7 +65,9 @@ impl B {
         }
         b
     }
-    /// The 40-byte discovery header with an IPv6 host address (hasIpv6 = 1).
+    /// The 40-byte discovery header with an IPv6 host address (hasIpv6 = 1). Its arguments are
+    /// the header's fields, in wire order.
+    #[allow(clippy::too_many_arguments)]
     fn discovery(
         self,
         device: u32,

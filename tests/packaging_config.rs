@@ -269,10 +269,9 @@ fn packaged_config_shows_the_real_defaults() {
             // Keys without a default (absent from check-config's output) are examples.
             if let Some(d) = real.get(k)
                 && !matches!(d, Value::Table(_))
+                && d != v
             {
-                if d != v {
-                    wrong.push(format!("{path}.{k}: shows {v}, the default is {d}"));
-                }
+                wrong.push(format!("{path}.{k}: shows {v}, the default is {d}"));
             }
         }
     };

@@ -52,10 +52,10 @@ pub fn sd_notify(state: &str) {
 /// The watchdog interval systemd asks for (`WATCHDOG_USEC`), if any.
 pub fn watchdog_interval() -> Option<std::time::Duration> {
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
-    if let Ok(pid) = std::env::var("WATCHDOG_PID") {
-        if pid.parse::<u32>().ok()? != std::process::id() {
-            return None;
-        }
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.parse::<u32>().ok()? != std::process::id()
+    {
+        return None;
     }
     Some(std::time::Duration::from_micros(usec))
 }

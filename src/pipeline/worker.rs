@@ -222,6 +222,10 @@ impl Worker {
         let st = &self.stats;
         st.received.fetch_add(received, Ordering::Relaxed);
         st.duplicates.fetch_add(duplicates, Ordering::Relaxed);
+        if records.is_empty() {
+            // Nothing new (a replayed message): no job, and nothing for delivery to cover.
+            return Ok(());
+        }
         if metadata {
             self.drain(run).await?;
         }
