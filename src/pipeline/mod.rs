@@ -253,11 +253,7 @@ pub async fn run(
         let _ = task.await;
     }
     let mut delivery = finished.delivery;
-    let delivered = progress
-        .iter()
-        .map(|p| *p.borrow())
-        .min()
-        .unwrap_or(finished.emitted);
+    let delivered = worker::delivered_by_all(&progress, finished.emitted);
     delivery.delivered(delivered);
     let bm = delivery
         .save()

@@ -37,12 +37,18 @@ pub struct Outputs {
 impl Outputs {
     /// The sequence number every output has delivered up to (`emitted` when there are none).
     pub fn delivered(&self, emitted: u64) -> u64 {
-        self.progress
-            .iter()
-            .map(|p| *p.borrow())
-            .min()
-            .unwrap_or(emitted)
+        delivered_by_all(&self.progress, emitted)
     }
+}
+
+/// The sequence number every output has delivered up to, from their progress (`emitted` when
+/// there are no outputs). Also read once more after the outputs have ended.
+pub(super) fn delivered_by_all(progress: &[watch::Receiver<u64>], emitted: u64) -> u64 {
+    progress
+        .iter()
+        .map(|p| *p.borrow())
+        .min()
+        .unwrap_or(emitted)
 }
 
 /// What the worker needs.
