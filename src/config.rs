@@ -26,12 +26,13 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/estreamer-cef/estreamer-cef.toml";
 pub const ENV_PREFIX: &str = "ESTREAMER_CEF_";
 
 /// The whole configuration file.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The FMC to read events from.
-    #[serde(default)]
-    pub fmc: FmcConfig,
+    /// The FMCs to read events from: one `[fmc]` table, or one `[[fmc]]` table per FMC (all
+    /// feed the same outputs; each has its own session, bookmark and metadata cache).
+    #[serde(default = "one_fmc", rename = "fmc", with = "one_or_many")]
+    pub fmcs: Vec<FmcConfig>,
     /// What to ask the FMC for (request flags and record versions).
     #[serde(default)]
     pub subscription: SubscriptionConfig,
@@ -59,12 +60,40 @@ pub struct Config {
     pub tap: Option<crate::syslog::TapConfig>,
 }
 
-/// The FMC connection (`[fmc]`).
+fn one_fmc() -> Vec<FmcConfig> {
+    vec![FmcConfig::default()]
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            fmcs: one_fmc(),
+            subscription: SubscriptionConfig::default(),
+            state: StateConfig::default(),
+            records: RecordsConfig::default(),
+            metadata: MetadataConfig::default(),
+            cef: CefConfig::default(),
+            monitor: MonitorConfig::default(),
+            outputs: Vec::new(),
+            tap: None,
+        }
+    }
+}
+
+/// The FMC connection (`[fmc]`, or one `[[fmc]]` table per FMC).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FmcConfig {
+    /// The name this FMC goes by in log lines, status lines and `/metrics` (`fmc="..."`).
+    /// Default: its host (with `:port` when the port is not 8302). Names must differ.
+    pub name: Option<String>,
     /// The FMC's host name or address.
     pub host: String,
+    /// An FMC high-availability pair (or more peers) as one source, instead of `host`:
+    /// `hosts = ["fmc-a.example", "fmc-b.example:8302"]`. The forwarder streams from one peer
+    /// and switches to the next when the active one is unreachable or silent for
+    /// `failover_after`; events are de-duplicated by their device-made identity.
+    pub hosts: Vec<String>,
     /// eStreamer port (8302).
     pub port: u16,
     /// The client PKCS12 the FMC issued (System > Integration > eStreamer > Create Client).
@@ -97,6 +126,57 @@ pub struct FmcConfig {
     /// Longest wait between reconnect attempts. Reconnection never gives up.
     #[serde(with = "duration")]
     pub reconnect_delay_max: Duration,
+    /// HA pair: switch to the other peer when the active one has been unreachable, or has sent
+    /// nothing (not even a keepalive), for this long.
+    #[serde(with = "duration")]
+    pub failover_after: Duration,
+    /// HA pair: after a switch, ask the new peer for events from this long before the last
+    /// archive second received from the old one, to cover the peers' clock and archive
+    /// differences. What comes twice is recognized by its identity and dropped.
+    #[serde(with = "duration")]
+    pub failover_overlap: Duration,
+    /// HA pair: identities of delivered events kept (and saved in the state folder) to
+    /// recognize what the new peer sends again after a switch. Size it to at least the events
+    /// per second times `failover_overlap` plus a minute; about 16 bytes each.
+    pub identity_window: usize,
+    /// This FMC's own state folder (bookmark, metadata cache, output journals). Default:
+    /// `<state.dir>/<host>-<port>` (the first of `hosts`).
+    pub state_dir: Option<PathBuf>,
+    /// This FMC's own `[subscription]` (default: the top-level one).
+    pub subscription: Option<SubscriptionConfig>,
+    /// This FMC's own `[records]` filter (default: the top-level one).
+    pub records: Option<RecordsConfig>,
+}
+
+/// `fmc` is one table or an array of tables; errors keep naming the key.
+mod one_or_many {
+    use super::FmcConfig;
+    use serde::de::{self, MapAccess, SeqAccess, Visitor};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[FmcConfig], s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            [one] => one.serialize(s),
+            many => many.serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<FmcConfig>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Vec<FmcConfig>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an [fmc] table or [[fmc]] tables")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Self::Value, A::Error> {
+                FmcConfig::deserialize(de::value::MapAccessDeserializer::new(m)).map(|f| vec![f])
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, s: A) -> Result<Self::Value, A::Error> {
+                Vec::<FmcConfig>::deserialize(de::value::SeqAccessDeserializer::new(s))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Default for FmcConfig {
@@ -114,11 +194,67 @@ impl Default for FmcConfig {
             idle_timeout: Duration::from_secs(120),
             reconnect_delay_min: Duration::from_secs(1),
             reconnect_delay_max: Duration::from_secs(60),
+            failover_after: Duration::from_secs(60),
+            failover_overlap: Duration::from_secs(60),
+            identity_window: 262_144,
+            name: None,
+            hosts: Vec::new(),
+            state_dir: None,
+            subscription: None,
+            records: None,
+        }
+    }
+}
+
+/// One peer of an FMC: where to connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') && !self.host.starts_with('[') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
         }
     }
 }
 
 impl FmcConfig {
+    /// Where to connect: `host`, or every entry of `hosts` (`name`, `name:port`, `[v6]:port`).
+    pub fn peers(&self) -> Result<Vec<Peer>, String> {
+        if self.hosts.is_empty() {
+            return Ok(vec![Peer {
+                host: self.host.clone(),
+                port: self.port,
+            }]);
+        }
+        self.hosts
+            .iter()
+            .map(|h| parse_peer(h, self.port))
+            .collect()
+    }
+
+    /// Whether this FMC is an HA pair (several peers).
+    pub fn is_ha(&self) -> bool {
+        self.hosts.len() > 1
+    }
+
+    /// The name in logs and metrics.
+    pub fn name(&self) -> String {
+        if let Some(n) = &self.name {
+            return n.clone();
+        }
+        match self.peers().ok().and_then(|p| p.into_iter().next()) {
+            Some(p) if p.port == 8302 => p.host,
+            Some(p) => p.to_string(),
+            None => self.host.clone(),
+        }
+    }
+
     /// The PKCS12 password: `pkcs12_password` if set (config or environment), else the file.
     pub fn password(&self) -> Result<String, String> {
         crate::net::password::pkcs12_password(
@@ -137,24 +273,32 @@ impl FmcConfig {
 }
 
 impl SessionConfig {
-    /// The session settings of a configuration, with the loaded identity and the start point the
-    /// caller chose (see [`Config::start_at`]). Lives here so that the session does not depend on
+    /// The session settings of FMC `i`, with the loaded identity and the start point the caller
+    /// chose (see [`Config::start_at_of`]). Lives here so that the session does not depend on
     /// the whole configuration.
-    pub fn from_config(cfg: &Config, identity: ClientIdentity, start: StartAt) -> SessionConfig {
-        SessionConfig {
-            host: cfg.fmc.host.clone(),
-            port: cfg.fmc.port,
+    pub fn from_config(
+        cfg: &Config,
+        i: usize,
+        identity: ClientIdentity,
+        start: StartAt,
+    ) -> Result<SessionConfig, String> {
+        let fmc = &cfg.fmcs[i];
+        let subscription = cfg.subscription_of(i);
+        Ok(SessionConfig {
+            peers: fmc.peers()?,
             identity,
-            trust: cfg.fmc.server_ca.clone(),
-            verify_hostname: cfg.fmc.verify_hostname,
-            connect_timeout: cfg.fmc.connect_timeout,
-            idle_timeout: cfg.fmc.idle_timeout,
-            reconnect_delay_min: cfg.fmc.reconnect_delay_min,
-            reconnect_delay_max: cfg.fmc.reconnect_delay_max,
-            flags: cfg.subscription.flags(),
-            events: cfg.subscription.events.clone(),
+            trust: fmc.server_ca.clone(),
+            verify_hostname: fmc.verify_hostname,
+            connect_timeout: fmc.connect_timeout,
+            idle_timeout: fmc.idle_timeout,
+            reconnect_delay_min: fmc.reconnect_delay_min,
+            reconnect_delay_max: fmc.reconnect_delay_max,
+            failover_after: fmc.failover_after,
+            failover_overlap: fmc.failover_overlap,
+            flags: subscription.flags(),
+            events: subscription.events.clone(),
             start,
-        }
+        })
     }
 }
 
@@ -242,16 +386,127 @@ impl Default for StateConfig {
     }
 }
 
+fn parse_peer(text: &str, default_port: u16) -> Result<Peer, String> {
+    let bad = || {
+        format!(
+            "fmc.hosts has {text:?}: write a host name or address, optionally with :port \
+             (IPv6 with a port as [address]:port)"
+        )
+    };
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(bad());
+    }
+    if let Some(rest) = t.strip_prefix('[') {
+        let (addr, tail) = rest.split_once(']').ok_or_else(bad)?;
+        let port = match tail.strip_prefix(':') {
+            Some(p) => p.parse().map_err(|_| bad())?,
+            None if tail.is_empty() => default_port,
+            None => return Err(bad()),
+        };
+        return Ok(Peer {
+            host: addr.to_string(),
+            port,
+        });
+    }
+    match t.matches(':').count() {
+        0 => Ok(Peer {
+            host: t.to_string(),
+            port: default_port,
+        }),
+        1 => {
+            let (h, p) = t.split_once(':').ok_or_else(bad)?;
+            Ok(Peer {
+                host: h.to_string(),
+                port: p.parse().map_err(|_| bad())?,
+            })
+        }
+        // A bare IPv6 address.
+        _ => Ok(Peer {
+            host: t.to_string(),
+            port: default_port,
+        }),
+    }
+}
+
 impl Config {
-    /// The state folder of the configured FMC.
+    /// The first (in most configurations the only) FMC.
+    pub fn fmc(&self) -> &FmcConfig {
+        &self.fmcs[0]
+    }
+
+    /// The first FMC, to change (programs that build a configuration for one FMC).
+    pub fn fmc_mut(&mut self) -> &mut FmcConfig {
+        if self.fmcs.is_empty() {
+            self.fmcs.push(FmcConfig::default());
+        }
+        &mut self.fmcs[0]
+    }
+
+    /// The state folder of FMC `i`: its `state_dir`, else `<state.dir>/<host>-<port>` of its
+    /// first peer (the folder a single `[fmc]` has always used).
+    pub fn fmc_state_dir_of(&self, i: usize) -> PathBuf {
+        let f = &self.fmcs[i];
+        if let Some(d) = &f.state_dir {
+            return d.clone();
+        }
+        let (host, port) = match f.peers().ok().and_then(|p| p.into_iter().next()) {
+            Some(p) => (p.host, p.port),
+            None => (f.host.clone(), f.port),
+        };
+        let host = crate::metadata::store::safe_file_part(&host);
+        self.state.dir.join(format!("{host}-{port}"))
+    }
+
+    /// The state folder of the first FMC.
     pub fn fmc_state_dir(&self) -> PathBuf {
-        let host = crate::metadata::store::safe_file_part(&self.fmc.host);
-        self.state.dir.join(format!("{host}-{}", self.fmc.port))
+        self.fmc_state_dir_of(0)
+    }
+
+    /// FMC `i`'s subscription (its own, else the top-level one).
+    pub fn subscription_of(&self, i: usize) -> &SubscriptionConfig {
+        self.fmcs[i]
+            .subscription
+            .as_ref()
+            .unwrap_or(&self.subscription)
+    }
+
+    /// FMC `i`'s record filter (its own, else the top-level one).
+    pub fn records_of(&self, i: usize) -> &RecordsConfig {
+        self.fmcs[i].records.as_ref().unwrap_or(&self.records)
+    }
+
+    /// This configuration narrowed to FMC `i` reached at `peer`, with its own subscription and
+    /// records as the top-level ones: what `test` checks one connection with.
+    pub fn narrowed(&self, i: usize, peer: &Peer) -> Config {
+        let mut c = self.clone();
+        let mut f = self.fmcs[i].clone();
+        c.subscription = self.subscription_of(i).clone();
+        c.records = self.records_of(i).clone();
+        c.state.dir = self.fmc_state_dir_of(i);
+        f.state_dir = Some(c.state.dir.clone());
+        f.host = peer.host.clone();
+        f.port = peer.port;
+        f.hosts = Vec::new();
+        f.subscription = None;
+        f.records = None;
+        c.fmcs = vec![f];
+        c
+    }
+
+    /// The start point for the first connection of FMC `i`, given its saved bookmark second.
+    pub fn start_at_of(&self, i: usize, bookmark: Option<u32>) -> StartAt {
+        match (self.fmcs[i].start, bookmark) {
+            (Start::Genesis, _) => StartAt::Genesis,
+            (Start::Now, _) => StartAt::Now,
+            (Start::Bookmark, Some(s)) if s > 0 => StartAt::Second(s),
+            (Start::Bookmark, _) => StartAt::Genesis,
+        }
     }
 
     /// The start point for the first connection, given the saved bookmark second (if any).
     pub fn start_at(&self, bookmark: Option<u32>) -> StartAt {
-        match (self.fmc.start, bookmark) {
+        match (self.fmc().start, bookmark) {
             (Start::Genesis, _) => StartAt::Genesis,
             (Start::Now, _) => StartAt::Now,
             (Start::Bookmark, Some(s)) if s > 0 => StartAt::Second(s),
@@ -411,6 +666,9 @@ impl Config {
     /// Loads the layered configuration.
     pub fn load(sources: &Sources) -> Result<(Config, Option<PathBuf>), ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        // `[[fmc]]` tables: an `fmc.*` override from the environment or the command line would
+        // replace them all with one table, so it is refused.
+        let mut many_fmcs = false;
         let file = match &sources.file {
             Some(p) => Some(p.clone()),
             None if Path::new(DEFAULT_CONFIG_PATH).exists() => Some(DEFAULT_CONFIG_PATH.into()),
@@ -433,6 +691,7 @@ impl Config {
                     e.to_string().trim_end()
                 ))
             })?;
+            many_fmcs = doc.get("fmc").is_some_and(|v| v.is_array());
             let old = renamed::old_keys_in_file(&doc);
             if !old.is_empty() {
                 return Err(ConfigError(
@@ -449,9 +708,27 @@ impl Config {
             if !old.is_empty() {
                 return Err(ConfigError(old.join("\n")));
             }
+            if many_fmcs
+                && let Some((k, _)) = std::env::vars().find(|(k, _)| {
+                    k.to_ascii_uppercase()
+                        .starts_with(&format!("{ENV_PREFIX}FMC__"))
+                })
+            {
+                return Err(ConfigError(format!(
+                    "the environment sets {k}, but the configuration has several [[fmc]] tables: \
+                     an FMC setting from the environment would apply to which one? Put it in \
+                     the [[fmc]] table instead, and unset {k}"
+                )));
+            }
             fig = fig.merge(Env::prefixed(ENV_PREFIX).split("__").lowercase(true));
         }
         for (key, value) in &sources.overrides {
+            if many_fmcs && key.starts_with("fmc.") {
+                return Err(ConfigError(format!(
+                    "the command line sets {key}, but the configuration has several [[fmc]] \
+                     tables: set it in each [[fmc]] table instead"
+                )));
+            }
             fig = fig.merge(Serialized::default(key, value.clone()));
         }
         let cfg: Config = fig
@@ -462,44 +739,42 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if self.fmc.host.trim().is_empty() {
+        if self.fmcs.is_empty() {
             return Err(ConfigError(
-                "fmc.host is empty: set it to the FMC's name or address".into(),
+                "no FMC configured: add an [fmc] table (or one [[fmc]] table per FMC)".into(),
             ));
         }
-        if self.fmc.port == 0 {
-            return Err(ConfigError(
-                "fmc.port is 0: the eStreamer port is 8302".into(),
-            ));
-        }
-        for e in &self.subscription.events {
-            if e.event == 0 || e.version == 0 {
+        let mut names: Vec<(String, usize)> = Vec::new();
+        let mut dirs: Vec<(PathBuf, usize)> = Vec::new();
+        for i in 0..self.fmcs.len() {
+            let key = if self.fmcs.len() == 1 {
+                "fmc".to_string()
+            } else {
+                format!("fmc[{i}]")
+            };
+            self.validate_fmc(i, &key)?;
+            let name = self.fmcs[i].name();
+            if let Some((_, j)) = names.iter().find(|(n, _)| *n == name) {
                 return Err(ConfigError(format!(
-                    "subscription.events has {{ event = {}, version = {} }}: both must be non-zero \
-                     (the list's terminator is added for you)",
-                    e.event, e.version
+                    "fmc[{j}] and fmc[{i}] are both named {name:?}: give each [[fmc]] its own name = \"...\""
                 )));
             }
+            names.push((name, i));
+            let dir = self.fmc_state_dir_of(i);
+            if let Some((_, j)) = dirs.iter().find(|(d, _)| *d == dir) {
+                return Err(ConfigError(format!(
+                    "fmc[{j}] and fmc[{i}] would share the state folder {}: give one of them its own state_dir",
+                    dir.display()
+                )));
+            }
+            dirs.push((dir, i));
         }
-        for (name, d) in [
-            ("fmc.connect_timeout", self.fmc.connect_timeout),
-            ("fmc.idle_timeout", self.fmc.idle_timeout),
-            ("fmc.reconnect_delay_min", self.fmc.reconnect_delay_min),
-            ("fmc.reconnect_delay_max", self.fmc.reconnect_delay_max),
-            ("monitor.period", self.monitor.period),
-        ] {
+        for (name, d) in [("monitor.period", self.monitor.period)] {
             if d.is_zero() {
                 return Err(ConfigError(format!(
                     "{name} is 0: give a duration such as \"10s\""
                 )));
             }
-        }
-        if self.fmc.reconnect_delay_max < self.fmc.reconnect_delay_min {
-            return Err(ConfigError(format!(
-                "fmc.reconnect_delay_max = \"{}\" is below fmc.reconnect_delay_min = \"{}\"",
-                duration::format(&self.fmc.reconnect_delay_max),
-                duration::format(&self.fmc.reconnect_delay_min)
-            )));
         }
         for (i, o) in self.outputs.iter().enumerate() {
             o.validate(&format!("output[{i}]"))
@@ -512,6 +787,63 @@ impl Config {
             return Err(ConfigError(format!(
                 "cef.cs_max_len = {} is out of range: use 1023 (older ArcSight) up to 4000",
                 self.cef.cs_max_len
+            )));
+        }
+        Ok(())
+    }
+
+    fn validate_fmc(&self, i: usize, key: &str) -> Result<(), ConfigError> {
+        let fmc = &self.fmcs[i];
+        if fmc.hosts.is_empty() && fmc.host.trim().is_empty() {
+            return Err(ConfigError(format!(
+                "{key}.host is empty: set it to the FMC's name or address"
+            )));
+        }
+        if !fmc.hosts.is_empty() && fmc.host != FmcConfig::default().host {
+            return Err(ConfigError(format!(
+                "{key} has both host and hosts: use host for one FMC, hosts = [\"a\", \"b\"] for an HA pair"
+            )));
+        }
+        fmc.peers()
+            .map_err(|e| ConfigError(format!("{key}: {e}")))?;
+        if fmc.port == 0 {
+            return Err(ConfigError(format!(
+                "{key}.port is 0: the eStreamer port is 8302"
+            )));
+        }
+        for e in &self.subscription_of(i).events {
+            if e.event == 0 || e.version == 0 {
+                return Err(ConfigError(format!(
+                    "subscription.events has {{ event = {}, version = {} }}: both must be non-zero \
+                     (the list's terminator is added for you)",
+                    e.event, e.version
+                )));
+            }
+        }
+        for (name, d) in [
+            ("connect_timeout", fmc.connect_timeout),
+            ("idle_timeout", fmc.idle_timeout),
+            ("reconnect_delay_min", fmc.reconnect_delay_min),
+            ("reconnect_delay_max", fmc.reconnect_delay_max),
+            ("failover_after", fmc.failover_after),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError(format!(
+                    "{key}.{name} is 0: give a duration such as \"10s\""
+                )));
+            }
+        }
+        if fmc.reconnect_delay_max < fmc.reconnect_delay_min {
+            return Err(ConfigError(format!(
+                "{key}.reconnect_delay_max = \"{}\" is below {key}.reconnect_delay_min = \"{}\"",
+                duration::format(&fmc.reconnect_delay_max),
+                duration::format(&fmc.reconnect_delay_min)
+            )));
+        }
+        if fmc.is_ha() && fmc.identity_window == 0 {
+            return Err(ConfigError(format!(
+                "{key}.identity_window is 0: an HA pair needs room for the identities of the \
+                 events it may receive twice (default 262144)"
             )));
         }
         Ok(())
@@ -582,12 +914,12 @@ mod tests {
              [subscription]\nevents = [{ event = 12, version = 9 }]\n",
         )
         .unwrap();
-        assert_eq!(c.fmc.host, "10.0.0.5");
-        assert_eq!(c.fmc.connect_timeout, Duration::from_secs(3));
-        assert_eq!(c.fmc.start, Start::Now);
-        assert_eq!(c.fmc.server_ca, ServerTrust::Insecure);
+        assert_eq!(c.fmc().host, "10.0.0.5");
+        assert_eq!(c.fmc().connect_timeout, Duration::from_secs(3));
+        assert_eq!(c.fmc().start, Start::Now);
+        assert_eq!(c.fmc().server_ca, ServerTrust::Insecure);
         assert_eq!(c.subscription.events.len(), 1);
-        assert_eq!(c.fmc.port, 8302);
+        assert_eq!(c.fmc().port, 8302);
     }
 
     #[test]
@@ -619,7 +951,7 @@ mod tests {
     #[test]
     fn secrets_are_redacted() {
         let c = load_text("[fmc]\npkcs12_password = \"hunter2\"\n").unwrap();
-        assert_eq!(c.fmc.password().unwrap(), "hunter2");
+        assert_eq!(c.fmc().password().unwrap(), "hunter2");
         let shown = c.to_redacted_toml();
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("<redacted>"));
@@ -656,7 +988,7 @@ mod tests {
         let c = load_text("[fmc]\nreconnect_delay_min = \"2s\"\nreconnect_delay_max = \"2m\"\n")
             .unwrap();
         assert_eq!(
-            (c.fmc.reconnect_delay_min, c.fmc.reconnect_delay_max),
+            (c.fmc().reconnect_delay_min, c.fmc().reconnect_delay_max),
             (Duration::from_secs(2), Duration::from_secs(120))
         );
         let e = load_text("[fmc]\nreconnect_delay_min = \"2m\"\nreconnect_delay_max = \"1m\"\n")
@@ -678,13 +1010,13 @@ mod tests {
             no_env: true,
         })
         .unwrap();
-        assert_eq!(c.fmc.host, "b");
+        assert_eq!(c.fmc().host, "b");
     }
 
     #[test]
     fn state_dir_is_per_fmc() {
         let mut c = Config::default();
-        c.fmc.host = "fmc:1".into();
+        c.fmc_mut().host = "fmc:1".into();
         assert_eq!(
             c.fmc_state_dir(),
             PathBuf::from("/var/lib/estreamer-cef/fmc_1-8302")

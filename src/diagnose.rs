@@ -27,11 +27,52 @@ use crate::net::identity::{ClientIdentity, Pkcs12Error, load_pkcs12};
 use crate::net::tls::ServerTrust;
 use crate::net::tls::{build_connector, name_to_string, session_info};
 
-/// Runs the checks and writes the report to `out`. True when every check passed (exit code 0).
+/// Runs the checks for every FMC (every peer of an HA pair) and writes the report to `out`.
+/// True when every check passed (exit code 0).
 pub async fn diagnose(cfg: &Config, config_source: Option<&Path>, out: &mut dyn Write) -> bool {
+    let mut targets = Vec::new();
+    for (i, fmc) in cfg.fmcs.iter().enumerate() {
+        match fmc.peers() {
+            Ok(peers) => {
+                for p in peers {
+                    targets.push((fmc.name(), cfg.narrowed(i, &p)));
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(out, "[FAIL] FMC {}: {e}", fmc.name());
+                return false;
+            }
+        }
+    }
+    if let [(_, one)] = targets.as_slice() {
+        return diagnose_one(one, config_source, out).await;
+    }
+    let mut passed = 0;
+    for (name, one) in &targets {
+        let _ = writeln!(
+            out,
+            "== FMC {name} at {}:{} ==",
+            one.fmc().host,
+            one.fmc().port
+        );
+        if diagnose_one(one, config_source, out).await {
+            passed += 1;
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(
+        out,
+        "{passed} of {} FMC connections passed every check.",
+        targets.len()
+    );
+    passed == targets.len()
+}
+
+/// The checks for one FMC peer (`cfg` narrowed to it, see [`Config::narrowed`]).
+async fn diagnose_one(cfg: &Config, config_source: Option<&Path>, out: &mut dyn Write) -> bool {
     let mut r = Report { out };
     let passed = run_checks(cfg, config_source, &mut r).await;
-    let endpoint = endpoint(&cfg.fmc.host, cfg.fmc.port);
+    let endpoint = endpoint(&cfg.fmc().host, cfg.fmc().port);
     if passed {
         r.line(&format!(
             "All checks passed: this machine can stream events from the FMC at {endpoint}."
@@ -89,7 +130,7 @@ fn endpoint(host: &str, port: u16) -> String {
 }
 
 async fn run_checks(cfg: &Config, config_source: Option<&Path>, r: &mut Report<'_>) -> bool {
-    let fmc = &cfg.fmc;
+    let fmc = cfg.fmc();
     let target = endpoint(&fmc.host, fmc.port);
 
     // 1. Configuration (the caller has loaded it; a load error never gets here).
@@ -549,9 +590,9 @@ fn expired(id: &ClientIdentity) -> bool {
 fn pkcs12_advice(e: &Pkcs12Error, cfg: &Config) -> Vec<String> {
     match e {
         Pkcs12Error::WrongPassword { .. } => {
-            let from = if cfg.fmc.pkcs12_password.is_some() {
+            let from = if cfg.fmc().pkcs12_password.is_some() {
                 "fmc.pkcs12_password (or ESTREAMER_CEF_FMC__PKCS12_PASSWORD)".to_string()
-            } else if let Some(f) = &cfg.fmc.pkcs12_password_file {
+            } else if let Some(f) = &cfg.fmc().pkcs12_password_file {
                 format!(
                     "the password file {} (fmc.pkcs12_password_file)",
                     f.display()
@@ -576,7 +617,7 @@ fn handshake_advice(e: &HandshakeError, cfg: &Config) -> Vec<String> {
             "fmc.server_ca is \"{}\": set it to a PEM file with the CA that signed the FMC's \
              certificate (or the FMC's own certificate), or \"pkcs12\" to use the CA certificates \
              in the client PKCS12",
-            cfg.fmc.server_ca
+            cfg.fmc().server_ca
         )],
         HandshakeError::HostnameMismatch { names_in_cert, .. } => {
             let names = if names_in_cert.is_empty() {
@@ -589,14 +630,14 @@ fn handshake_advice(e: &HandshakeError, cfg: &Config) -> Vec<String> {
                 format!(
                     "set fmc.host to one of those names, or set fmc.verify_hostname = false (the \
                      certificate chain is still verified, fmc.server_ca = \"{}\")",
-                    cfg.fmc.server_ca
+                    cfg.fmc().server_ca
                 ),
             ]
         }
         HandshakeError::ClientCertRejected { .. } => vec![format!(
             "check that fmc.pkcs12 ({}) is the file this FMC issued; if it is, create the client \
              again on the FMC and use the new file",
-            cfg.fmc.pkcs12.display()
+            cfg.fmc().pkcs12.display()
         )],
         _ => Vec::new(),
     }

@@ -2,7 +2,9 @@
 //!
 //! The status line, every `monitor.period` (default 120 s), in the spirit of what eNcore users
 //! read: records received, handled, sent per output, events/s (average and current), the
-//! bookmark as a date, queue depth, reconnects, decode and mapping warnings.
+//! bookmark as a date, queue depth, reconnects, decode and mapping warnings. With several FMCs,
+//! one line per FMC (named) and one for the outputs they share; every FMC series at `/metrics`
+//! has an `fmc` label.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -34,11 +36,11 @@ pub struct PipelineStats {
     pub metadata_missing: AtomicU64,
     /// Values the CEF encoder had to change (truncated, invalid UTF-8 replaced, clamped).
     pub encoder_warnings: AtomicU64,
-    /// Events emitted to the outputs (the last sequence number).
+    /// Events of this FMC emitted to the outputs.
     pub emitted: AtomicU64,
-    /// Events every output is done with: TCP/TLS acknowledged by the receiver's TCP stack (the
-    /// resend journal covers a receiver crash after that), file written, UDP handed to the
-    /// kernel. The bookmark follows it.
+    /// Of them, events every output is done with: TCP/TLS acknowledged by the receiver's TCP
+    /// stack (the resend journal covers a receiver crash after that), file written, UDP handed
+    /// to the kernel. The bookmark follows it.
     pub acknowledged: AtomicU64,
     /// The bookmark's archive second.
     pub bookmark_second: AtomicU64,
@@ -48,49 +50,69 @@ pub struct PipelineStats {
     pub heartbeat: AtomicU64,
 }
 
+/// One FMC's counters.
+#[derive(Clone)]
+pub struct FmcStats {
+    pub name: String,
+    pub pipeline: Arc<PipelineStats>,
+    pub session: Arc<SessionStats>,
+}
+
 /// Everything the monitor reports on.
 #[derive(Clone)]
 pub struct Monitor {
-    pub pipeline: Arc<PipelineStats>,
-    pub session: Arc<SessionStats>,
+    pub fmcs: Vec<FmcStats>,
     pub outputs: Vec<(String, Arc<OutputStats>)>,
     started: Instant,
 }
 
 impl Monitor {
-    pub fn new(
-        pipeline: Arc<PipelineStats>,
-        session: Arc<SessionStats>,
-        outputs: Vec<(String, Arc<OutputStats>)>,
-    ) -> Monitor {
+    pub fn new(fmcs: Vec<FmcStats>, outputs: Vec<(String, Arc<OutputStats>)>) -> Monitor {
         Monitor {
-            pipeline,
-            session,
+            fmcs,
             outputs,
             started: Instant::now(),
         }
     }
 
-    /// The status line. `last` holds the counters of the previous line (for the current rate).
-    pub fn status_line(&self, last: &mut (Instant, u64)) -> String {
-        let p = &self.pipeline;
-        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let now = Instant::now();
-        let handled = r(&p.handled);
-        let avg = handled as f64 / self.started.elapsed().as_secs_f64().max(0.001);
-        let cur = (handled - last.1.min(handled)) as f64
-            / now.duration_since(last.0).as_secs_f64().max(0.001);
-        *last = (now, handled);
-        let s = self.session.snapshot();
-        let mut line = format!(
-            "received {} handled {} ({:.1} ev/s average, {:.1} ev/s now); bookmark {}; queue {}; ",
-            r(&p.received),
-            handled,
-            avg,
-            cur,
-            bookmark_date(r(&p.bookmark_second)),
-            r(&p.emitted).saturating_sub(r(&p.acknowledged)),
-        );
+    /// The first FMC's pipeline counters (a configuration with one FMC).
+    pub fn pipeline(&self) -> &PipelineStats {
+        &self.fmcs[0].pipeline
+    }
+
+    /// Every FMC's worker heartbeat (systemd's watchdog is fed while all of them move).
+    pub fn heartbeats(&self) -> Vec<u64> {
+        self.fmcs
+            .iter()
+            .map(|f| f.pipeline.heartbeat.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// The status lines: one per FMC with the outputs in it, or with several FMCs one per FMC
+    /// and one for the outputs. `last` holds each FMC's handled count at the previous lines
+    /// (for the current rate).
+    pub fn status_lines(&self, last: &mut Vec<(Instant, u64)>) -> Vec<(Option<String>, String)> {
+        last.resize(self.fmcs.len(), (self.started, 0));
+        let outputs = self.outputs_status();
+        if let [f] = self.fmcs.as_slice() {
+            return vec![(
+                Some(f.name.clone()),
+                self.fmc_status(f, &mut last[0], Some(&outputs)),
+            )];
+        }
+        let mut lines: Vec<(Option<String>, String)> = self
+            .fmcs
+            .iter()
+            .zip(last.iter_mut())
+            .map(|(f, l)| (Some(f.name.clone()), self.fmc_status(f, l, None)))
+            .collect();
+        lines.push((None, format!("outputs: {outputs}")));
+        lines
+    }
+
+    /// The outputs' part of a status line.
+    fn outputs_status(&self) -> String {
+        let mut line = String::new();
         for (name, o) in &self.outputs {
             let o = o.snapshot();
             let _ = write!(line, "{name} {} sent", o.sent);
@@ -117,15 +139,46 @@ impl Monitor {
             }
             line.push_str("; ");
         }
+        line
+    }
+
+    /// One FMC's status line, with the outputs' part when given.
+    fn fmc_status(&self, f: &FmcStats, last: &mut (Instant, u64), outputs: Option<&str>) -> String {
+        let p = &f.pipeline;
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let now = Instant::now();
+        let handled = r(&p.handled);
+        let avg = handled as f64 / self.started.elapsed().as_secs_f64().max(0.001);
+        let cur = (handled - last.1.min(handled)) as f64
+            / now.duration_since(last.0).as_secs_f64().max(0.001);
+        *last = (now, handled);
+        let s = f.session.snapshot();
+        let mut line = format!(
+            "received {} handled {} ({:.1} ev/s average, {:.1} ev/s now); bookmark {}; queue {}; ",
+            r(&p.received),
+            handled,
+            avg,
+            cur,
+            bookmark_date(r(&p.bookmark_second)),
+            r(&p.emitted).saturating_sub(r(&p.acknowledged)),
+        );
+        if let Some(o) = outputs {
+            line.push_str(o);
+        }
         let _ = write!(
             line,
-            "FMC {}, {} reconnects; warnings: {} unknown, {} malformed, {} unmapped, {} missing metadata, {} encoder",
+            "FMC {}, {} reconnects{}; warnings: {} unknown, {} malformed, {} unmapped, {} missing metadata, {} encoder",
             if s.connected {
                 "connected"
             } else {
                 "DISCONNECTED"
             },
             s.reconnects,
+            if s.switches > 0 {
+                format!(", {} peer switches (now {})", s.switches, s.peer)
+            } else {
+                String::new()
+            },
             r(&p.unknown),
             r(&p.malformed),
             r(&p.unmapped),
@@ -135,129 +188,149 @@ impl Monitor {
         line
     }
 
-    /// The same counters in Prometheus text format.
+    /// The same counters in Prometheus text format; each FMC's series carry `fmc="name"`.
     pub fn metrics(&self) -> String {
-        let p = &self.pipeline;
-        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut out = String::new();
-        let mut metric = |name: &str, help: &str, kind: &str, value: u64| {
+        type Get = fn(&PipelineStats, &crate::estreamer::session::SessionStatsSnapshot) -> u64;
+        let series: [(&str, &str, &str, Get); 18] = [
+            (
+                "records_received_total",
+                "Records taken from the FMC.",
+                "counter",
+                |p, _| p.received.load(Ordering::Relaxed),
+            ),
+            (
+                "records_handled_total",
+                "Records decoded and mapped to CEF.",
+                "counter",
+                |p, _| p.handled.load(Ordering::Relaxed),
+            ),
+            (
+                "records_metadata_total",
+                "Metadata records read into the cache.",
+                "counter",
+                |p, _| p.metadata.load(Ordering::Relaxed),
+            ),
+            (
+                "records_unknown_total",
+                "Records of types the catalog does not know.",
+                "counter",
+                |p, _| p.unknown.load(Ordering::Relaxed),
+            ),
+            (
+                "records_malformed_total",
+                "Records that could not be decoded (skipped).",
+                "counter",
+                |p, _| p.malformed.load(Ordering::Relaxed),
+            ),
+            (
+                "records_duplicate_total",
+                "Records skipped as already delivered after a resume or an HA switch.",
+                "counter",
+                |p, _| p.duplicates.load(Ordering::Relaxed),
+            ),
+            (
+                "records_filtered_total",
+                "Records not written because of the record filter.",
+                "counter",
+                |p, _| p.filtered.load(Ordering::Relaxed),
+            ),
+            (
+                "records_unmapped_total",
+                "Wanted records no mapping table maps.",
+                "counter",
+                |p, _| p.unmapped.load(Ordering::Relaxed),
+            ),
+            (
+                "metadata_missing_total",
+                "Names sent as ids because metadata was missing.",
+                "counter",
+                |p, _| p.metadata_missing.load(Ordering::Relaxed),
+            ),
+            (
+                "encoder_warnings_total",
+                "Values the CEF encoder changed.",
+                "counter",
+                |p, _| p.encoder_warnings.load(Ordering::Relaxed),
+            ),
+            (
+                "events_emitted_total",
+                "Events handed to the outputs.",
+                "counter",
+                |p, _| p.emitted.load(Ordering::Relaxed),
+            ),
+            (
+                "events_acknowledged_total",
+                "Events every output is done with (TCP/TLS: acknowledged by the receiver's TCP stack; file: written; UDP: sent). The bookmark follows it.",
+                "counter",
+                |p, _| p.acknowledged.load(Ordering::Relaxed),
+            ),
+            (
+                "bookmark_seconds",
+                "Archive second of the bookmark.",
+                "gauge",
+                |p, _| p.bookmark_second.load(Ordering::Relaxed),
+            ),
+            (
+                "queue_events",
+                "Events taken but not yet acknowledged by every output.",
+                "gauge",
+                |p, _| {
+                    p.emitted
+                        .load(Ordering::Relaxed)
+                        .saturating_sub(p.acknowledged.load(Ordering::Relaxed))
+                },
+            ),
+            (
+                "metadata_cache_entries",
+                "Entries in the metadata cache.",
+                "gauge",
+                |p, _| p.cache_entries.load(Ordering::Relaxed),
+            ),
+            (
+                "fmc_connected",
+                "1 when the FMC session is up.",
+                "gauge",
+                |_, s| s.connected as u64,
+            ),
+            (
+                "fmc_reconnects_total",
+                "FMC reconnects.",
+                "counter",
+                |_, s| s.reconnects,
+            ),
+            (
+                "fmc_bytes_total",
+                "Bytes received from the FMC.",
+                "counter",
+                |_, s| s.bytes,
+            ),
+        ];
+        let snapshots: Vec<_> = self.fmcs.iter().map(|f| f.session.snapshot()).collect();
+        let mut all = series.to_vec();
+        all.push((
+            "fmc_peer_switches_total",
+            "Switches between the peers of an FMC HA pair.",
+            "counter",
+            |_, s| s.switches,
+        ));
+        for (name, help, kind, get) in all {
             let _ = writeln!(
                 out,
-                "# HELP estreamer_cef_{name} {help}\n# TYPE estreamer_cef_{name} {kind}\nestreamer_cef_{name} {value}"
+                "# HELP estreamer_cef_{name} {help}\n# TYPE estreamer_cef_{name} {kind}"
             );
-        };
-        metric(
-            "records_received_total",
-            "Records taken from the FMC.",
-            "counter",
-            r(&p.received),
-        );
-        metric(
-            "records_handled_total",
-            "Records decoded and mapped to CEF.",
-            "counter",
-            r(&p.handled),
-        );
-        metric(
-            "records_metadata_total",
-            "Metadata records read into the cache.",
-            "counter",
-            r(&p.metadata),
-        );
-        metric(
-            "records_unknown_total",
-            "Records of types the catalog does not know.",
-            "counter",
-            r(&p.unknown),
-        );
-        metric(
-            "records_malformed_total",
-            "Records that could not be decoded (skipped).",
-            "counter",
-            r(&p.malformed),
-        );
-        metric(
-            "records_duplicate_total",
-            "Records skipped as already delivered after a resume.",
-            "counter",
-            r(&p.duplicates),
-        );
-        metric(
-            "records_filtered_total",
-            "Records not written because of the record filter.",
-            "counter",
-            r(&p.filtered),
-        );
-        metric(
-            "records_unmapped_total",
-            "Wanted records no mapping table maps.",
-            "counter",
-            r(&p.unmapped),
-        );
-        metric(
-            "metadata_missing_total",
-            "Names sent as ids because metadata was missing.",
-            "counter",
-            r(&p.metadata_missing),
-        );
-        metric(
-            "encoder_warnings_total",
-            "Values the CEF encoder changed.",
-            "counter",
-            r(&p.encoder_warnings),
-        );
-        metric(
-            "events_emitted_total",
-            "Events handed to the outputs.",
-            "counter",
-            r(&p.emitted),
-        );
-        metric(
-            "events_acknowledged_total",
-            "Events every output is done with (TCP/TLS: acknowledged by the receiver's TCP stack; file: written; UDP: sent). The bookmark follows it.",
-            "counter",
-            r(&p.acknowledged),
-        );
-        metric(
-            "bookmark_seconds",
-            "Archive second of the bookmark.",
-            "gauge",
-            r(&p.bookmark_second),
-        );
-        metric(
-            "queue_events",
-            "Events taken but not yet acknowledged by every output.",
-            "gauge",
-            r(&p.emitted).saturating_sub(r(&p.acknowledged)),
-        );
-        metric(
-            "metadata_cache_entries",
-            "Entries in the metadata cache.",
-            "gauge",
-            r(&p.cache_entries),
-        );
-        let s = self.session.snapshot();
-        metric(
-            "fmc_connected",
-            "1 when the FMC session is up.",
-            "gauge",
-            s.connected as u64,
-        );
-        metric(
-            "fmc_reconnects_total",
-            "FMC reconnects.",
-            "counter",
-            s.reconnects,
-        );
-        metric(
-            "fmc_bytes_total",
-            "Bytes received from the FMC.",
-            "counter",
-            s.bytes,
-        );
+            for (f, s) in self.fmcs.iter().zip(&snapshots) {
+                let _ = writeln!(
+                    out,
+                    "estreamer_cef_{name}{{fmc=\"{}\"}} {}",
+                    label(&f.name),
+                    get(&f.pipeline, s)
+                );
+            }
+        }
         for (name, o) in &self.outputs {
             let o = o.snapshot();
-            let label = name.replace('\\', "\\\\").replace('"', "\\\"");
+            let label = label(name);
             for (m, help, kind, v) in [
                 ("output_sent_total", "Messages sent.", "counter", o.sent),
                 (
@@ -320,6 +393,14 @@ impl Monitor {
     }
 }
 
+/// A label value, escaped for the Prometheus text format.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 fn bookmark_date(second: u64) -> String {
     if second == 0 {
         return "none yet".into();
@@ -335,7 +416,7 @@ pub async fn log_periodically(
     period: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut last = (Instant::now(), 0u64);
+    let mut last = Vec::new();
     let mut tick = tokio::time::interval(period);
     // After a stall (a busy or suspended machine), one line, not a burst of catch-up lines
     // whose "ev/s now" would be measured over no time at all.
@@ -343,7 +424,15 @@ pub async fn log_periodically(
     tick.tick().await;
     loop {
         tokio::select! {
-            _ = tick.tick() => tracing::info!("{}", monitor.status_line(&mut last)),
+            _ = tick.tick() => {
+                for (fmc, line) in monitor.status_lines(&mut last) {
+                    match fmc {
+                        Some(name) => tracing::info_span!("fmc", name = %name)
+                            .in_scope(|| tracing::info!("{line}")),
+                        None => tracing::info!("{line}"),
+                    }
+                }
+            }
             _ = shutdown.changed() => {
                 if *shutdown.borrow() { return; }
             }

@@ -160,11 +160,6 @@ fn tap_run(g: &Generated, dir: &Path, format: &str, events: usize) -> TapRun {
     }
 }
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 #[test]
 fn tap_shows_the_exact_bytes_and_the_warnings_in_both_formats() {
     let dir = tempfile::tempdir().unwrap();
@@ -415,7 +410,14 @@ fn monitor_logs_a_status_line_every_period_and_serves_the_same_counters() {
             "estreamer_cef_bookmark_seconds".to_string(),
             last_second as f64,
         ),
-        ("estreamer_cef_fmc_connected".to_string(), 1.0),
+        // The FMC's series name it (its default name: host:port, the port not being 8302).
+        (
+            format!(
+                "estreamer_cef_fmc_connected{{fmc=\"127.0.0.1:{}\"}}",
+                sim.port()
+            ),
+            1.0,
+        ),
         ("estreamer_cef_fmc_reconnects_total".to_string(), 0.0),
         (
             format!("estreamer_cef_output_sent_total{{output=\"{out}\"}}"),

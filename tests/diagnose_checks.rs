@@ -18,12 +18,12 @@ use sim_support::*;
 /// The configuration a user would write for the simulator's PKI and port.
 fn config(pki: &TestPki, host: &str, port: u16) -> Config {
     let mut cfg = Config::default();
-    cfg.fmc.host = host.to_string();
-    cfg.fmc.port = port;
-    cfg.fmc.pkcs12 = pki.files.client_pkcs12.clone();
-    cfg.fmc.pkcs12_password_file = Some(pki.files.client_pass.clone());
-    cfg.fmc.server_ca = ServerTrust::Pkcs12Ca;
-    cfg.fmc.connect_timeout = Duration::from_secs(20);
+    cfg.fmc_mut().host = host.to_string();
+    cfg.fmc_mut().port = port;
+    cfg.fmc_mut().pkcs12 = pki.files.client_pkcs12.clone();
+    cfg.fmc_mut().pkcs12_password_file = Some(pki.files.client_pass.clone());
+    cfg.fmc_mut().server_ca = ServerTrust::Pkcs12Ca;
+    cfg.fmc_mut().connect_timeout = Duration::from_secs(20);
     cfg
 }
 
@@ -147,7 +147,7 @@ async fn insecure_server_trust_passes_with_a_warning() {
     sim_cfg.client_ca = pki.files.ca_cert.clone();
     let sim = Sim::start(sim_cfg, Arc::new(corpus_scenario(4))).await;
     let mut cfg = config(&pki, "127.0.0.1", sim.addr().port());
-    cfg.fmc.server_ca = ServerTrust::Insecure;
+    cfg.fmc_mut().server_ca = ServerTrust::Insecure;
     let (passed, out) = run(&cfg).await;
     assert!(passed, "{out}");
     assert!(
@@ -161,7 +161,7 @@ async fn insecure_server_trust_passes_with_a_warning() {
 async fn a_wrong_pkcs12_password_says_where_the_password_came_from() {
     let pki = TestPki::new();
     let mut cfg = config(&pki, "127.0.0.1", 8302);
-    cfg.fmc.pkcs12_password = Some(Secret::new("not the password"));
+    cfg.fmc_mut().pkcs12_password = Some(Secret::new("not the password"));
     let (passed, out) = run(&cfg).await;
     assert_fails_at(
         passed,
@@ -189,7 +189,7 @@ async fn a_corrupt_pkcs12_is_named_and_explained() {
     bytes.truncate(bytes.len() / 2);
     std::fs::write(&bad, bytes).unwrap();
     let mut cfg = config(&pki, "127.0.0.1", 8302);
-    cfg.fmc.pkcs12 = bad.clone();
+    cfg.fmc_mut().pkcs12 = bad.clone();
     let (passed, out) = run(&cfg).await;
     assert_fails_at(
         passed,
@@ -203,7 +203,7 @@ async fn a_corrupt_pkcs12_is_named_and_explained() {
 async fn a_missing_pkcs12_is_named() {
     let pki = TestPki::new();
     let mut cfg = config(&pki, "127.0.0.1", 8302);
-    cfg.fmc.pkcs12 = pki.dir.path().join("nowhere.pkcs12");
+    cfg.fmc_mut().pkcs12 = pki.dir.path().join("nowhere.pkcs12");
     let (passed, out) = run(&cfg).await;
     assert_fails_at(
         passed,
@@ -272,7 +272,7 @@ async fn an_unanswered_connect_times_out_with_the_firewall_hint() {
     assert!(full, "could not fill the accept queue");
 
     let mut cfg = config(&pki, "127.0.0.1", addr.port());
-    cfg.fmc.connect_timeout = Duration::from_secs(1);
+    cfg.fmc_mut().connect_timeout = Duration::from_secs(1);
     let (passed, out) = run(&cfg).await;
     assert_fails_at(
         passed,
@@ -304,7 +304,7 @@ async fn a_listener_that_never_speaks_tls_times_out_the_handshake() {
         drop(socket);
     });
     let mut cfg = config(&pki, "127.0.0.1", addr.port());
-    cfg.fmc.connect_timeout = Duration::from_secs(1);
+    cfg.fmc_mut().connect_timeout = Duration::from_secs(1);
     let (passed, out) = run(&cfg).await;
     assert_fails_at(
         passed,
@@ -321,7 +321,7 @@ async fn a_server_certificate_from_another_ca_is_not_trusted() {
     let other = TestPki::new();
     let sim = sim(&pki, vec![]).await;
     let mut cfg = config(&pki, "127.0.0.1", sim.addr().port());
-    cfg.fmc.server_ca = ServerTrust::PemFile(other.files.ca_cert.clone());
+    cfg.fmc_mut().server_ca = ServerTrust::PemFile(other.files.ca_cert.clone());
     let (passed, out) = run(&cfg).await;
     assert_fails_at(
         passed,
@@ -354,7 +354,7 @@ async fn a_hostname_the_certificate_lacks_is_a_mismatch_with_its_names_listed() 
 
     // And with hostname verification off, the same FMC passes.
     let mut cfg = config(&pki, "127.0.0.1", sim.addr().port());
-    cfg.fmc.verify_hostname = false;
+    cfg.fmc_mut().verify_hostname = false;
     let (passed, out) = run(&cfg).await;
     assert!(passed, "{out}");
     assert!(out.contains("(hostname not checked)"), "{out}");
@@ -366,7 +366,7 @@ async fn a_client_certificate_the_fmc_did_not_issue_is_rejected() {
     let stranger = TestPki::new();
     let sim = sim(&pki, vec![]).await;
     let mut cfg = config(&stranger, "127.0.0.1", sim.addr().port());
-    cfg.fmc.server_ca = ServerTrust::PemFile(pki.files.ca_cert.clone());
+    cfg.fmc_mut().server_ca = ServerTrust::PemFile(pki.files.ca_cert.clone());
     let (passed, out) = run(&cfg).await;
     assert_fails_at(
         passed,
@@ -393,9 +393,9 @@ async fn a_certificate_cn_other_than_our_address_is_the_nat_explanation() {
     let p12 = pki.issue("192.168.27.100");
     let sim = sim(&pki, vec![]).await;
     let mut cfg = config(&pki, "127.0.0.1", sim.addr().port());
-    cfg.fmc.pkcs12 = p12;
-    cfg.fmc.pkcs12_password_file = None;
-    cfg.fmc.pkcs12_password = Some(Secret::new("pw"));
+    cfg.fmc_mut().pkcs12 = p12;
+    cfg.fmc_mut().pkcs12_password_file = None;
+    cfg.fmc_mut().pkcs12_password = Some(Secret::new("pw"));
     let (passed, out) = run(&cfg).await;
     assert_fails_at(
         passed,
@@ -453,7 +453,7 @@ async fn a_server_that_never_sends_streaming_information_fails_after_the_timeout
         drop(tls);
     });
     let mut cfg = config(&pki, "127.0.0.1", addr.port());
-    cfg.fmc.connect_timeout = Duration::from_secs(1);
+    cfg.fmc_mut().connect_timeout = Duration::from_secs(1);
     let (passed, out) = run(&cfg).await;
     assert_fails_at(
         passed,

@@ -6,7 +6,7 @@
 mod sim_support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use estreamer_cef::delivery::cursor::Cursor;
@@ -22,14 +22,14 @@ use tokio::task::JoinHandle;
 
 struct Client {
     stats: Arc<SessionStats>,
-    resume: Arc<AtomicU32>,
+    resume: Arc<session::Resume>,
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<(), SessionError>>,
 }
 
 fn start_client(cfg: SessionConfig, tx: mpsc::Sender<session::SourceMessage>) -> Client {
     let stats = Arc::new(SessionStats::default());
-    let resume = Arc::new(AtomicU32::new(0));
+    let resume = Arc::new(session::Resume::default());
     let (stop, rx) = watch::channel(false);
     let task = tokio::spawn(session::run(cfg, resume.clone(), tx, rx, stats.clone()));
     Client {

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use super::{Cli, signals};
 use crate::pipeline::{self, RunOptions};
@@ -34,14 +33,22 @@ pub fn overrides(args: &Args) -> Vec<(String, toml::Value)> {
             toml::Value::String(args.tap_format.clone()),
         ));
     }
-    if let Some(s) = &args.start {
-        o.push(("fmc.start".into(), toml::Value::String(s.clone())));
-    }
     o
 }
 
 pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
-    let (cfg, file) = super::load_config(cli, overrides(args))?;
+    let (mut cfg, file) = super::load_config(cli, overrides(args))?;
+    // `--start` applies to every FMC.
+    if let Some(s) = &args.start {
+        let start: crate::config::Start =
+            serde::Deserialize::deserialize(serde::de::value::StrDeserializer::<
+                serde::de::value::Error,
+            >::new(s))
+            .map_err(|e| anyhow::anyhow!("--start {s}: {e}"))?;
+        for f in &mut cfg.fmcs {
+            f.start = start;
+        }
+    }
     if let Some(f) = &file {
         tracing::info!("configuration from {}", f.display());
     }
@@ -57,13 +64,14 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             // Fed only while the worker makes progress (its heartbeat moves).
             tokio::spawn(async move {
                 let Ok(monitor) = mon_rx.await else { return };
-                let mut last = u64::MAX;
+                let mut last = Vec::new();
                 loop {
                     tokio::time::sleep(interval / 2).await;
-                    let beat = monitor.pipeline.heartbeat.load(Ordering::Relaxed);
-                    if beat != last {
+                    // Every FMC's worker must have moved.
+                    let beats = monitor.heartbeats();
+                    if last.is_empty() || beats.iter().zip(&last).all(|(b, l)| b != l) {
                         signals::sd_notify("WATCHDOG=1");
-                        last = beat;
+                        last = beats;
                     }
                 }
             });

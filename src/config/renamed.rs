@@ -149,8 +149,16 @@ fn seconds_of(v: &Value) -> Option<Duration> {
 /// The messages for every old key in a configuration file (empty when there is none).
 pub fn old_keys_in_file(doc: &Table) -> Vec<String> {
     let mut found = Vec::new();
-    if let Some(Value::Table(fmc)) = doc.get("fmc") {
-        found.extend(old_keys_in(fmc, Fmc, "fmc"));
+    match doc.get("fmc") {
+        Some(Value::Table(fmc)) => found.extend(old_keys_in(fmc, Fmc, "fmc")),
+        Some(Value::Array(fmcs)) => {
+            for (i, f) in fmcs.iter().enumerate() {
+                if let Value::Table(t) = f {
+                    found.extend(old_keys_in(t, Fmc, &format!("fmc[{i}]")));
+                }
+            }
+        }
+        _ => {}
     }
     if let Some(Value::Array(outputs)) = doc.get("output") {
         for (i, o) in outputs.iter().enumerate() {

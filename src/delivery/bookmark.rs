@@ -16,6 +16,9 @@ pub const FILE_NAME: &str = "bookmark.json";
 pub struct Bookmark {
     /// Archive second to resume from (0: nothing delivered yet).
     pub second: u32,
+    /// HA pair: the peer (`host:port`) whose archive clock `second` is on.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub peer: String,
     /// Identities (hex) of the records already delivered at `second`.
     pub delivered_at_second: Vec<String>,
     /// When it was written (RFC 3339), for people reading the file.
@@ -72,6 +75,7 @@ mod tests {
         assert_eq!(Bookmark::load(dir.path()).unwrap(), None);
         let b = Bookmark {
             second: 42,
+            peer: String::new(),
             delivered_at_second: vec!["00000000000000ff".into()],
             saved_at: String::new(),
         };

@@ -10,15 +10,30 @@
 
 pub mod bookmark;
 pub mod cursor;
+pub mod family;
 pub mod tracker;
+pub mod window;
 
 use std::path::{Path, PathBuf};
 
 pub use bookmark::Bookmark;
 pub use cursor::{Cursor, identity};
 pub use tracker::{Mark, Tracker};
+pub use window::Window;
 
 use crate::decode::RecordHeader;
+use crate::estreamer::session::ResumePoint;
+
+/// How an FMC HA pair is followed across a switch of peers.
+#[derive(Clone, Debug)]
+pub struct HaOptions {
+    /// The peers' names (`host:port`), as the bookmark names them.
+    pub peers: Vec<String>,
+    /// Identities of delivered events kept.
+    pub window: usize,
+    /// How far before the old peer's resume second the new one is asked to start.
+    pub overlap_secs: u32,
+}
 
 /// One FMC's delivery state. See the module documentation.
 #[derive(Debug)]
@@ -26,18 +41,100 @@ pub struct Delivery {
     dir: PathBuf,
     cursor: Cursor,
     tracker: Tracker,
+    /// The peer the cursor's seconds are from (`usize::MAX`: none of the configured peers).
+    peer: usize,
+    /// Where a new connection resumes: the newest second received, and its peer.
+    resume: ResumePoint,
+    ha: Option<Ha>,
+    /// Events up to here are delivered by every output.
+    delivered_seq: u64,
+}
+
+/// HA state: the identity window, and whether what comes now may have been delivered before.
+#[derive(Debug)]
+struct Ha {
+    window: Window,
+    overlap: u32,
+    check: Check,
+}
+
+/// De-duplication by identity after a switch of peers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Check {
+    Off,
+    /// Switched: on from the new peer's first record.
+    Armed,
+    /// Until the new peer's archive second passes this.
+    Until(u32),
 }
 
 impl Delivery {
     /// The state in folder `dir`: resumes from its bookmark when `resume` (a missing bookmark is a
     /// first start), else starts afresh. A damaged bookmark is an error that names the file.
     pub fn open(dir: &Path, resume: bool) -> Result<Delivery, String> {
+        Delivery::open_ha(dir, resume, None)
+    }
+
+    /// [`open`](Self::open) for an FMC that may be an HA pair (`ha`), with its identity window.
+    pub fn open_ha(dir: &Path, resume: bool, ha: Option<HaOptions>) -> Result<Delivery, String> {
         let bookmark = if resume { Bookmark::load(dir)? } else { None };
         let bookmark = bookmark.unwrap_or_default();
+        let peers = ha
+            .as_ref()
+            .map(|h| h.peers.clone())
+            .unwrap_or_else(|| vec![String::new()]);
+        let peer = if bookmark.peer.is_empty() {
+            0
+        } else {
+            peers
+                .iter()
+                .position(|p| *p == bookmark.peer)
+                .unwrap_or(usize::MAX)
+        };
+        let (cursor, resume_point) = if peer == usize::MAX {
+            tracing::warn!(
+                "the bookmark in {} is from FMC {}, which is not among this FMC's hosts any \
+                 more: resuming from the first host as after a switch of peers",
+                dir.display(),
+                bookmark.peer
+            );
+            (
+                Cursor::default(),
+                ResumePoint {
+                    peer: usize::MAX,
+                    second: bookmark.second,
+                },
+            )
+        } else {
+            (
+                bookmark.cursor(),
+                ResumePoint {
+                    peer,
+                    second: bookmark.second,
+                },
+            )
+        };
+        let ha = match ha {
+            Some(h) if resume => Some(Ha {
+                window: Window::load(dir, h.window)?,
+                overlap: h.overlap_secs,
+                check: Check::Off,
+            }),
+            Some(h) => Some(Ha {
+                window: Window::new(h.window),
+                overlap: h.overlap_secs,
+                check: Check::Off,
+            }),
+            None => None,
+        };
         Ok(Delivery {
             dir: dir.to_path_buf(),
-            cursor: bookmark.cursor(),
-            tracker: Tracker::new(bookmark),
+            cursor,
+            tracker: Tracker::with_peers(bookmark, peers),
+            peer,
+            resume: resume_point,
+            ha,
+            delivered_seq: 0,
         })
     }
 
@@ -48,13 +145,28 @@ impl Delivery {
 
     /// The newest archive second received: where a new connection resumes.
     pub fn resume_second(&self) -> u32 {
-        self.cursor.second()
+        self.resume.second
     }
 
-    /// A new connection to the FMC resumes from [`resume_second`](Self::resume_second): the
-    /// records of that second it sends again are skipped.
-    pub fn reconnected(&mut self) {
-        self.cursor.begin_replay();
+    /// Where a new connection resumes, and on which peer's clock.
+    pub fn resume_point(&self) -> ResumePoint {
+        self.resume
+    }
+
+    /// A new connection to the FMC, to peer `peer`. The same peer resumes from
+    /// [`resume_second`](Self::resume_second): the records of that second it sends again are
+    /// skipped. Another peer (an HA switch) has its own archive clock: its records are
+    /// admitted, and the events among them already delivered are recognized by identity.
+    pub fn reconnected(&mut self, peer: usize) {
+        if peer == self.peer {
+            self.cursor.begin_replay();
+            return;
+        }
+        self.peer = peer;
+        self.cursor = Cursor::default();
+        if let Some(ha) = &mut self.ha {
+            ha.check = Check::Armed;
+        }
     }
 
     /// Whether a record (its EventData body) is new; it is then followed until delivered. A
@@ -67,8 +179,50 @@ impl Delivery {
         if !self.cursor.admit(second, id) {
             return false;
         }
-        self.tracker.admitted(second, id);
+        if second > 0 {
+            self.resume = ResumePoint {
+                peer: self.peer,
+                second: self.cursor.second(),
+            };
+            if let Some(ha) = &mut self.ha {
+                ha.check = match ha.check {
+                    // The new peer was asked from `overlap` before the old resume second: what
+                    // it may repeat lies within twice that of its first record.
+                    Check::Armed => Check::Until(second.saturating_add(2 * ha.overlap)),
+                    Check::Until(end) if second > end => Check::Off,
+                    c => c,
+                };
+            }
+        }
+        self.tracker
+            .admitted_from(self.peer.min(u16::MAX as usize) as u16, second, id);
         true
+    }
+
+    /// An HA pair: event identities should be computed (to remember them, or to check them).
+    pub fn wants_identities(&self) -> bool {
+        self.ha.is_some()
+    }
+
+    /// Whether events admitted now must be checked against the identity window (after a
+    /// switch of peers).
+    pub fn checking(&self) -> bool {
+        self.ha
+            .as_ref()
+            .is_some_and(|h| !matches!(h.check, Check::Off))
+    }
+
+    /// Whether an event with device identity `id` was delivered before and must be dropped.
+    /// `check`: it was admitted while [`checking`](Self::checking).
+    pub fn is_repeat(&self, id: u64, check: bool) -> bool {
+        check && self.ha.as_ref().is_some_and(|h| h.window.contains(id))
+    }
+
+    /// An event with device identity `id` was handed to the outputs as event `seq`.
+    pub fn remember(&mut self, id: u64, seq: u64) {
+        if let Some(ha) = &mut self.ha {
+            ha.window.insert(id, seq);
+        }
     }
 
     /// Every record admitted so far is behind us once events up to `seq` are delivered.
@@ -90,13 +244,18 @@ impl Delivery {
 
     /// Every output has delivered the events up to `seq`.
     pub fn delivered(&mut self, seq: u64) {
+        self.delivered_seq = seq;
         self.tracker.delivered(seq);
     }
 
     /// Saves the bookmark if it moved since the last save; returns its second then.
     pub fn save_if_moved(&mut self) -> std::io::Result<Option<u32>> {
         match self.tracker.take_changed() {
-            Some(b) => b.save(&self.dir).map(|_| Some(b.second)),
+            Some(b) => {
+                b.save(&self.dir)?;
+                self.save_window()?;
+                Ok(Some(b.second))
+            }
             None => Ok(None),
         }
     }
@@ -106,8 +265,16 @@ impl Delivery {
         let b = self.tracker.bookmark();
         if b.second > 0 {
             b.save(&self.dir)?;
+            self.save_window()?;
         }
         Ok(b)
+    }
+
+    fn save_window(&self) -> std::io::Result<()> {
+        match &self.ha {
+            Some(ha) => ha.window.save(&self.dir, self.delivered_seq),
+            None => Ok(()),
+        }
     }
 
     pub fn dir(&self) -> &Path {

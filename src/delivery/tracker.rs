@@ -8,6 +8,7 @@ use super::bookmark::Bookmark;
 /// A position of admission (see [`Tracker::mark`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mark {
+    peer: u16,
     second: u32,
     ids: usize,
 }
@@ -17,6 +18,7 @@ pub struct Mark {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Checkpoint {
     seq: u64,
+    peer: u16,
     second: u32,
     /// How many identities of `second` were admitted up to here.
     ids: usize,
@@ -26,6 +28,8 @@ struct Checkpoint {
 /// the tracker's `ids`, counted from the first identity ever admitted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Second {
+    /// The HA peer whose archive clock `second` is on (0 for a single FMC).
+    peer: u16,
     second: u32,
     start: u64,
     count: usize,
@@ -47,12 +51,21 @@ pub struct Tracker {
     /// The bookmark we started from (kept until something newer is delivered).
     start: Bookmark,
     changed: bool,
+    /// Peer names, for the bookmark (empty names for a single FMC).
+    peers: Vec<String>,
 }
 
 impl Tracker {
     pub fn new(start: Bookmark) -> Tracker {
+        Tracker::with_peers(start, vec![String::new()])
+    }
+
+    /// A tracker for an FMC with these peers (an HA pair): the bookmark names the peer its
+    /// archive second is from.
+    pub fn with_peers(start: Bookmark, peers: Vec<String>) -> Tracker {
         Tracker {
             start,
+            peers,
             ..Tracker::default()
         }
     }
@@ -60,15 +73,22 @@ impl Tracker {
     /// A record was admitted (it will be emitted, or was filtered out; either way it is behind
     /// us once the events before it are delivered).
     pub fn admitted(&mut self, second: u32, identity: u64) {
+        self.admitted_from(0, second, identity);
+    }
+
+    /// [`admitted`](Self::admitted), from HA peer `peer`: seconds of another peer's clock start
+    /// a new run, whatever their value.
+    pub fn admitted_from(&mut self, peer: u16, second: u32, identity: u64) {
         if second == 0 {
             return;
         }
         match self.seconds.back_mut() {
-            Some(s) if s.second == second => s.count += 1,
+            Some(s) if s.peer == peer && s.second == second => s.count += 1,
             // An out-of-order (older) second: the bookmark stays at the newest second; a resume
             // from there does not ask for this record again.
-            Some(s) if s.second > second => return,
+            Some(s) if s.peer == peer && s.second > second => return,
             _ => self.seconds.push_back(Second {
+                peer,
                 second,
                 start: self.ids_base + self.ids.len() as u64,
                 count: 1,
@@ -86,6 +106,7 @@ impl Tracker {
     /// ahead of the events they become (they are transformed in parallel).
     pub fn mark(&self) -> Option<Mark> {
         self.seconds.back().map(|s| Mark {
+            peer: s.peer,
             second: s.second,
             ids: s.count,
         })
@@ -98,6 +119,7 @@ impl Tracker {
         };
         let cp = Checkpoint {
             seq,
+            peer: m.peer,
             second: m.second,
             ids: m.ids,
         };
@@ -118,7 +140,11 @@ impl Tracker {
         }
         if let Some(d) = self.delivered {
             // Seconds before the delivered one are no longer needed.
-            while self.seconds.front().is_some_and(|s| s.second != d.second) {
+            while self
+                .seconds
+                .front()
+                .is_some_and(|s| (s.peer, s.second) != (d.peer, d.second))
+            {
                 self.seconds.pop_front();
             }
             let keep_from = self
@@ -150,18 +176,22 @@ impl Tracker {
         let Some(d) = self.delivered else {
             return self.start.clone();
         };
-        let mut delivered_at_second: Vec<String> =
-            match self.seconds.iter().find(|s| s.second == d.second) {
-                Some(s) => {
-                    let from = (s.start - self.ids_base) as usize;
-                    self.ids
-                        .range(from..from + d.ids.min(s.count))
-                        .map(|i| format!("{i:016x}"))
-                        .collect()
-                }
-                None => Vec::new(),
-            };
-        if d.second == self.start.second {
+        let peer = self.peers.get(d.peer as usize).cloned().unwrap_or_default();
+        let mut delivered_at_second: Vec<String> = match self
+            .seconds
+            .iter()
+            .find(|s| (s.peer, s.second) == (d.peer, d.second))
+        {
+            Some(s) => {
+                let from = (s.start - self.ids_base) as usize;
+                self.ids
+                    .range(from..from + d.ids.min(s.count))
+                    .map(|i| format!("{i:016x}"))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        if d.second == self.start.second && peer == self.start.peer {
             // Resumed inside the bookmark second: the earlier deliveries still count.
             for h in &self.start.delivered_at_second {
                 if !delivered_at_second.contains(h) {
@@ -171,6 +201,7 @@ impl Tracker {
         }
         Bookmark {
             second: d.second,
+            peer,
             delivered_at_second,
             saved_at: String::new(),
         }

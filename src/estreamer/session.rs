@@ -17,7 +17,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -36,7 +36,7 @@ use super::request::{
     EventVersion, StartAt, describe_flags, event_stream_request, streaming_request,
 };
 use super::tls::{self, HandshakeError};
-use crate::config::duration;
+use crate::config::{Peer, duration};
 use crate::net::backoff::Backoff;
 use crate::net::connect::{ConnectError, connect_tcp, resolve};
 use crate::net::identity::ClientIdentity;
@@ -52,9 +52,9 @@ const CLOSE_GRACE: Duration = Duration::from_millis(500);
 /// (in `crate::config`, so that this module does not depend on the whole configuration).
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
-    /// The FMC's name or address, as dialled and as checked against its certificate.
-    pub host: String,
-    pub port: u16,
+    /// Where the FMC is: one peer, or the peers of an HA pair (each dialled by its name or
+    /// address, which its certificate is checked against).
+    pub peers: Vec<Peer>,
     /// Our certificate and key (the FMC-issued PKCS12).
     pub identity: ClientIdentity,
     /// How the FMC's certificate is verified.
@@ -68,6 +68,10 @@ pub struct SessionConfig {
     pub reconnect_delay_min: Duration,
     /// Upper bound of the reconnect backoff.
     pub reconnect_delay_max: Duration,
+    /// HA pair: switch peers when the active one was unreachable or silent this long.
+    pub failover_after: Duration,
+    /// HA pair: a new peer is asked for events from this long before where the old one was.
+    pub failover_overlap: Duration,
     /// Request flags (section 3 of the reference).
     pub flags: u32,
     /// The extended request's event list (used when `flags` has the extended bit).
@@ -76,12 +80,31 @@ pub struct SessionConfig {
     pub start: StartAt,
 }
 
-impl SessionConfig {
-    fn endpoint(&self) -> String {
-        if self.host.contains(':') && !self.host.starts_with('[') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
+/// Where a new connection resumes: the newest archive second received and the peer whose
+/// clock it is on. Kept up to date by the pipeline, read by the session at each connect.
+#[derive(Debug, Default)]
+pub struct Resume(Mutex<ResumePoint>);
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResumePoint {
+    /// Index in [`SessionConfig::peers`].
+    pub peer: usize,
+    /// 0: nothing received yet.
+    pub second: u32,
+}
+
+impl Resume {
+    pub fn new(point: ResumePoint) -> Resume {
+        Resume(Mutex::new(point))
+    }
+
+    pub fn get(&self) -> ResumePoint {
+        self.0.lock().map(|p| *p).unwrap_or_default()
+    }
+
+    pub fn set(&self, point: ResumePoint) {
+        if let Ok(mut p) = self.0.lock() {
+            *p = point;
         }
     }
 }
@@ -92,6 +115,8 @@ pub struct SourceMessage {
     /// Which connection of this run brought it (1, 2, ...): bundle sequence numbers restart
     /// with each connection.
     pub connection: u64,
+    /// Which peer it came from (index in [`SessionConfig::peers`]).
+    pub peer: usize,
     /// `message::kind::EVENT_DATA` or `message::kind::MESSAGE_BUNDLE`.
     pub kind: u16,
     /// The message body (a record, or a bundle of records), sharing the receive buffer.
@@ -113,7 +138,11 @@ pub struct SessionStats {
     pub bytes: AtomicU64,
     /// The backoff being waited out before the next attempt, in milliseconds (0 when not waiting).
     pub retry_delay_ms: AtomicU64,
+    /// HA pair: switches from one peer to another.
+    pub switches: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// The peer connected to, or being tried (`host:port`).
+    peer: Mutex<String>,
 }
 
 /// The counters at one moment.
@@ -126,12 +155,25 @@ pub struct SessionStatsSnapshot {
     pub bytes: u64,
     pub retry_delay: Option<Duration>,
     pub last_error: Option<String>,
+    pub switches: u64,
+    pub peer: String,
 }
 
 impl SessionStats {
     /// Why the last connection ended or the last attempt failed.
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// The peer connected to, or being tried.
+    pub fn peer(&self) -> String {
+        self.peer.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    fn set_peer(&self, peer: &Peer) {
+        if let Ok(mut p) = self.peer.lock() {
+            *p = peer.to_string();
+        }
     }
 
     fn set_last_error(&self, text: String) {
@@ -150,6 +192,8 @@ impl SessionStats {
             bytes: self.bytes.load(Ordering::Relaxed),
             retry_delay: (retry > 0).then(|| Duration::from_millis(retry)),
             last_error: self.last_error(),
+            switches: self.switches.load(Ordering::Relaxed),
+            peer: self.peer(),
         }
     }
 }
@@ -280,20 +324,21 @@ pub fn describe_start(start: StartAt) -> String {
 /// Resolution, TCP connect and TLS handshake within `connect_timeout`.
 async fn establish(
     cfg: &SessionConfig,
+    peer: &Peer,
     connector: &SslConnector,
 ) -> Result<SslStream<TcpStream>, SessionFailure> {
     let deadline = Instant::now() + cfg.connect_timeout;
-    let addrs = match timeout_at(deadline, resolve(&cfg.host, cfg.port)).await {
+    let addrs = match timeout_at(deadline, resolve(&peer.host, peer.port)).await {
         Ok(Ok(addrs)) => addrs,
         Ok(Err(e)) => {
             return Err(SessionFailure::Resolve {
-                host: cfg.host.clone(),
+                host: peer.host.clone(),
                 error: e.to_string(),
             });
         }
         Err(_) => {
             return Err(SessionFailure::Resolve {
-                host: cfg.host.clone(),
+                host: peer.host.clone(),
                 error: format!(
                     "no answer within {}",
                     duration::format(&cfg.connect_timeout)
@@ -305,7 +350,7 @@ async fn establish(
         Ok(tcp) => tcp,
         Err(ConnectError::Timeout) => {
             return Err(SessionFailure::ConnectTimeout {
-                endpoint: cfg.endpoint(),
+                endpoint: peer.to_string(),
                 after: cfg.connect_timeout,
             });
         }
@@ -315,14 +360,14 @@ async fn establish(
     };
     match timeout_at(
         deadline,
-        tls::connect(tcp, connector, &cfg.host, cfg.verify_hostname),
+        tls::connect(tcp, connector, &peer.host, cfg.verify_hostname),
     )
     .await
     {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) => Err(SessionFailure::Handshake(e)),
         Err(_) => Err(SessionFailure::HandshakeTimeout {
-            endpoint: cfg.endpoint(),
+            endpoint: peer.to_string(),
             after: cfg.connect_timeout,
         }),
     }
@@ -358,11 +403,15 @@ enum End {
 /// Runs the session until `shutdown` becomes true (or its sender is dropped). Network failures
 /// never end it: each is logged and followed by a reconnect.
 ///
-/// The first connection starts at `cfg.start`; every later one at the second in `resume` (kept
-/// up to date by whoever consumes `tx`) when it is non-zero, else at `cfg.start`.
+/// The first connection starts at `cfg.start`; every later one at the point in `resume` (kept
+/// up to date by whoever consumes `tx`) when it has one, else at `cfg.start`. With several
+/// peers (an HA pair), the session stays with one peer while it answers, and switches to the
+/// next once the active one has been unreachable or silent for `failover_after`; the new peer
+/// is asked for events from `failover_overlap` before the resume second (the consumer
+/// recognizes what comes twice).
 pub async fn run(
     cfg: SessionConfig,
-    resume: Arc<AtomicU32>,
+    resume: Arc<Resume>,
     tx: mpsc::Sender<SourceMessage>,
     mut shutdown: watch::Receiver<bool>,
     stats: Arc<SessionStats>,
@@ -373,6 +422,10 @@ pub async fn run(
     let mut connection = 0u64;
     let mut last_failure: Option<String> = None;
     let mut failed_attempts = 0u64;
+    let peers = cfg.peers.len().max(1);
+    // Start with the peer the resume point (the bookmark) is on.
+    let mut active = resume.get().peer.min(peers - 1);
+    let mut last_heard = Instant::now();
 
     loop {
         if stopping(&shutdown) {
@@ -381,22 +434,36 @@ pub async fn run(
         if tx.is_closed() {
             return Err(SessionError::ConsumerGone);
         }
-        let start = match resume.load(Ordering::Acquire) {
-            s if connection > 0 && s != 0 => StartAt::Second(s),
+        let point = resume.get();
+        let start = match point.second {
+            0 => cfg.start,
+            s if point.peer != active => StartAt::Second(
+                s.saturating_sub(cfg.failover_overlap.as_secs() as u32)
+                    .max(1),
+            ),
+            s if connection > 0 => StartAt::Second(s),
             _ => cfg.start,
         };
         connection += 1;
+        let peer = &cfg.peers[active];
+        stats.set_peer(peer);
         if last_failure.is_none() {
-            info!("connecting to the FMC at {}", cfg.endpoint());
+            info!("connecting to the FMC at {peer}");
         } else {
             debug!(
-                "connecting to the FMC at {} (attempt {})",
-                cfg.endpoint(),
+                "connecting to the FMC at {peer} (attempt {})",
                 failed_attempts + 1
             );
         }
+        let mut progress = Progress {
+            failed_before: failed_attempts,
+            accepted: false,
+            streamed: false,
+            last_heard,
+        };
         let end = one_connection(
             &cfg,
+            active,
             &connector,
             client_cn.as_deref(),
             start,
@@ -404,9 +471,10 @@ pub async fn run(
             &tx,
             &mut shutdown,
             &stats,
-            failed_attempts,
+            &mut progress,
         )
         .await;
+        last_heard = progress.last_heard;
         stats.connected.store(false, Ordering::Relaxed);
         match end {
             End::Shutdown => {
@@ -430,10 +498,27 @@ pub async fn run(
                 if !established {
                     failed_attempts += 1;
                 }
-                let delay = backoff.next_delay();
                 let text = failure.to_string();
                 stats.set_last_error(text.clone());
                 stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                if peers > 1 && last_heard.elapsed() >= cfg.failover_after {
+                    // HA: the active peer has been unreachable or silent long enough.
+                    let next = (active + 1) % peers;
+                    warn!(
+                        "FMC {peer} failed ({text}) and has sent nothing for {}; switching to \
+                         its peer {}",
+                        duration::format(&cfg.failover_after),
+                        cfg.peers[next]
+                    );
+                    stats.switches.fetch_add(1, Ordering::Relaxed);
+                    active = next;
+                    last_heard = Instant::now();
+                    last_failure = None;
+                    failed_attempts = 0;
+                    backoff.reset();
+                    continue;
+                }
+                let delay = backoff.next_delay();
                 // Log once per change of state: the same failure again is only a debug line.
                 if last_failure.as_deref() == Some(text.as_str()) {
                     debug!(
@@ -478,6 +563,7 @@ pub async fn run(
 #[allow(clippy::too_many_arguments)]
 async fn one_connection(
     cfg: &SessionConfig,
+    active: usize,
     connector: &SslConnector,
     client_cn: Option<&str>,
     start: StartAt,
@@ -485,10 +571,11 @@ async fn one_connection(
     tx: &mpsc::Sender<SourceMessage>,
     shutdown: &mut watch::Receiver<bool>,
     stats: &SessionStats,
-    failed_before: u64,
+    progress: &mut Progress,
 ) -> End {
+    let peer = &cfg.peers[active];
     let stream = tokio::select! {
-        r = establish(cfg, connector) => r,
+        r = establish(cfg, peer, connector) => r,
         _ = shutdown_requested(shutdown) => return End::Shutdown,
     };
     let stream = match stream {
@@ -505,10 +592,10 @@ async fn one_connection(
     stats.connected.store(true, Ordering::Relaxed);
     let info = session_info(stream.ssl());
     // While the same failure repeats, the steps of each attempt are only debug lines.
-    if failed_before == 0 {
-        info!("connected to the FMC at {} ({info})", cfg.endpoint());
+    if progress.failed_before == 0 {
+        info!("connected to the FMC at {peer} ({info})");
     } else {
-        debug!("connected to the FMC at {} ({info})", cfg.endpoint());
+        debug!("connected to the FMC at {peer} ({info})");
     }
     if cfg.trust == ServerTrust::Insecure {
         warn!("{}", tls::insecure_warning());
@@ -516,13 +603,8 @@ async fn one_connection(
 
     let since = Instant::now();
     let mut conn = Connection::new(stream);
-    let mut progress = Progress {
-        failed_before,
-        accepted: false,
-        streamed: false,
-    };
     let outcome = tokio::select! {
-        r = stream_messages(cfg, &mut conn, client_cn, start, connection, tx, stats, &mut progress) => r,
+        r = stream_messages(cfg, active, &mut conn, client_cn, start, connection, tx, stats, progress) => r,
         _ = shutdown_requested(shutdown) => Err(End::Shutdown),
     };
     let end = match outcome {
@@ -549,6 +631,8 @@ struct Progress {
     accepted: bool,
     /// Data has been handed on.
     streamed: bool,
+    /// When the peer last sent a message (or when we started trying it).
+    last_heard: Instant,
 }
 
 /// Sends the request and streams until something ends the connection (the `Ok` type is
@@ -556,6 +640,7 @@ struct Progress {
 #[allow(clippy::too_many_arguments)]
 async fn stream_messages(
     cfg: &SessionConfig,
+    active: usize,
     conn: &mut Connection<SslStream<TcpStream>>,
     client_cn: Option<&str>,
     start: StartAt,
@@ -603,10 +688,15 @@ async fn stream_messages(
         debug!("{request}");
     }
     let mut warned_kinds: Vec<u16> = Vec::new();
+    // An HA peer that is silent for `failover_after` is given up on even if it is shorter.
+    let idle = match cfg.peers.len() {
+        0 | 1 => cfg.idle_timeout,
+        _ => cfg.idle_timeout.min(cfg.failover_after),
+    };
 
     loop {
-        let message = match timeout(cfg.idle_timeout, conn.read_message()).await {
-            Err(_) => return Err(fail(SessionFailure::IdleTimeout(cfg.idle_timeout))),
+        let message = match timeout(idle, conn.read_message()).await {
+            Err(_) => return Err(fail(SessionFailure::IdleTimeout(idle))),
             Ok(Ok(Some(m))) => m,
             Ok(Ok(None)) if !received_any => return Err(refused()),
             Ok(Ok(None)) => return Err(fail(SessionFailure::Closed)),
@@ -627,11 +717,11 @@ async fn stream_messages(
         if !received_any && progress.failed_before > 0 {
             info!(
                 "the FMC at {} accepted the connection after {} failed attempts",
-                cfg.endpoint(),
-                progress.failed_before
+                cfg.peers[active], progress.failed_before
             );
         }
         received_any = true;
+        progress.last_heard = Instant::now();
         progress.accepted = true;
         stats
             .bytes
@@ -643,6 +733,7 @@ async fn stream_messages(
                 let first = !progress.streamed;
                 tx.send(SourceMessage {
                     connection,
+                    peer: active,
                     kind: message.kind,
                     body: message.body,
                 })

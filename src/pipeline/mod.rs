@@ -5,26 +5,28 @@
 //! more; the worker finishes what it has; the outputs deliver what they took and close; then the
 //! final bookmark records exactly what was delivered, so a clean restart sends no duplicate.
 
+mod emitter;
 mod pool;
 mod worker;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::{Notify, mpsc, watch};
+use tracing::Instrument;
 
 use crate::cef::CefHeader;
 use crate::config::{Config, Start};
 use crate::decode::filter::RecordFilter;
-use crate::delivery::{Bookmark, Delivery};
-use crate::estreamer::session::{self, SessionConfig, SessionStats};
+use crate::delivery::{Bookmark, Delivery, HaOptions};
+use crate::estreamer::session::{self, Resume, SessionConfig, SessionStats};
 use crate::mapping::Mappings;
 use crate::metadata::Cache;
-use crate::monitor::{Monitor, PipelineStats};
+use crate::monitor::{FmcStats, Monitor, PipelineStats};
 use crate::syslog::{self, Output, OutputStats};
 use crate::transform::Transform;
+use emitter::Emitter;
 use pool::Pool;
 
 /// How a run was asked to behave beyond the configuration.
@@ -32,7 +34,7 @@ use pool::Pool;
 pub struct RunOptions {
     /// Stop after this many events were emitted (the demo).
     pub stop_after: Option<u64>,
-    /// Called once the FMC session and the outputs are up (systemd readiness).
+    /// Called once an FMC session and the outputs are up (systemd readiness).
     pub on_ready: Option<Box<dyn FnOnce() + Send>>,
     /// Notified to reload the mapping tables (SIGHUP).
     pub reload: Option<Arc<Notify>>,
@@ -40,13 +42,15 @@ pub struct RunOptions {
     pub monitor: Option<tokio::sync::oneshot::Sender<Monitor>>,
 }
 
-/// What a run did.
+/// What a run did (all FMCs together; the bookmark of the first FMC).
 #[derive(Debug, Clone)]
 pub struct Summary {
     pub emitted: u64,
     pub delivered: u64,
     pub bookmark: Bookmark,
     pub counters: crate::transform::Counters,
+    /// Each FMC's name and bookmark.
+    pub bookmarks: Vec<(String, Bookmark)>,
 }
 
 /// Loads the mapping tables the configuration names.
@@ -54,30 +58,48 @@ pub fn load_mappings(cfg: &Config) -> Result<Mappings, String> {
     Mappings::for_config(cfg, None)
 }
 
-/// Runs the forwarder until `shutdown` becomes true (or the demo's event count is reached).
-pub async fn run(
-    cfg: Config,
-    mut opts: RunOptions,
-    shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<Summary> {
-    if cfg.outputs.is_empty() && cfg.tap.is_none() {
-        anyhow::bail!(
-            "no output configured: add an [[output]] table (udp, tcp, tls, file or stdout) to the \
-             configuration, or use --tap-file to only look at what would be sent"
-        );
-    }
-    // State: bookmark and metadata cache of this FMC.
-    let state_dir = cfg.fmc_state_dir();
+/// One FMC, set up: its state, its session's parts and its worker's.
+struct Fmc {
+    name: String,
+    span: tracing::Span,
+    delivery: Delivery,
+    cache: Arc<std::sync::RwLock<Cache>>,
+    session: SessionConfig,
+    resume: Arc<Resume>,
+    session_stats: Arc<SessionStats>,
+    stats: Arc<PipelineStats>,
+    transform: Transform,
+}
+
+/// Opens FMC `i`'s state (bookmark, identity window, metadata cache) and loads its identity.
+fn open_fmc(
+    cfg: &Config,
+    i: usize,
+    mappings: &Arc<Mappings>,
+    header: &CefHeader,
+    notes: bool,
+) -> anyhow::Result<Fmc> {
+    let fmc = &cfg.fmcs[i];
+    let name = fmc.name();
+    let span = tracing::info_span!("fmc", name = %name);
+    let _entered = span.enter();
+    let state_dir = cfg.fmc_state_dir_of(i);
     std::fs::create_dir_all(&state_dir).with_context(|| {
         format!(
             "cannot create the state folder {} (state.dir): check it exists and the service user may write it",
             state_dir.display()
         )
     })?;
-    let delivery =
-        Delivery::open(&state_dir, cfg.fmc.start == Start::Bookmark).map_err(anyhow::Error::msg)?;
+    let peers = fmc.peers().map_err(anyhow::Error::msg)?;
+    let ha = fmc.is_ha().then(|| HaOptions {
+        peers: peers.iter().map(|p| p.to_string()).collect(),
+        window: fmc.identity_window,
+        overlap_secs: fmc.failover_overlap.as_secs().min(u32::MAX as u64) as u32,
+    });
+    let delivery = Delivery::open_ha(&state_dir, fmc.start == Start::Bookmark, ha)
+        .map_err(anyhow::Error::msg)?;
     let bookmark = Some(delivery.bookmark_second()).filter(|s| *s > 0);
-    let start = cfg.start_at(bookmark);
+    let start = cfg.start_at_of(i, bookmark);
     tracing::info!(
         "starting {} ({})",
         session::describe_start(start),
@@ -92,10 +114,61 @@ pub async fn run(
         Ok(_) => {}
         Err(e) => tracing::warn!("{e}"),
     }
-    let mappings = load_mappings(&cfg)
-        .map_err(|e| anyhow::anyhow!("the mapping tables have problems:\n{e}"))?;
+    let password = fmc.password().map_err(anyhow::Error::msg)?;
+    let identity = crate::net::identity::load_pkcs12(&fmc.pkcs12, &password).map_err(|e| {
+        anyhow::anyhow!(
+            "FMC {name}: {e}\n  → run `estreamer-cef test` for a step-by-step diagnosis"
+        )
+    })?;
+    drop(password);
+    let session =
+        SessionConfig::from_config(cfg, i, identity, start).map_err(anyhow::Error::msg)?;
+    let resume = Arc::new(Resume::new(delivery.resume_point()));
+    let filter = RecordFilter::new(cfg.records_of(i));
+    drop(_entered);
+    Ok(Fmc {
+        name,
+        span,
+        delivery,
+        cache: Arc::new(std::sync::RwLock::new(cache)),
+        session,
+        resume,
+        session_stats: Arc::new(SessionStats::default()),
+        stats: Arc::new(PipelineStats::default()),
+        transform: Transform::new(filter, mappings.clone(), header.clone(), notes),
+    })
+}
+
+/// Runs the forwarder until `shutdown` becomes true (or the demo's event count is reached).
+/// Every configured FMC has its own session, worker, bookmark and metadata cache; they share
+/// the transform threads and the outputs.
+pub async fn run(
+    cfg: Config,
+    mut opts: RunOptions,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Summary> {
+    if cfg.outputs.is_empty() && cfg.tap.is_none() {
+        anyhow::bail!(
+            "no output configured: add an [[output]] table (udp, tcp, tls, file or stdout) to the \
+             configuration, or use --tap-file to only look at what would be sent"
+        );
+    }
+    let mappings = Arc::new(
+        load_mappings(&cfg)
+            .map_err(|e| anyhow::anyhow!("the mapping tables have problems:\n{e}"))?,
+    );
     let header = CefHeader::new(&cfg.cef.vendor, &cfg.cef.product, &cfg.cef.version)
         .map_err(|e| anyhow::anyhow!("[cef]: {e}"))?;
+    let json_tap_wanted = cfg
+        .tap
+        .as_ref()
+        .is_some_and(|t| t.format == syslog::TapFormat::Json);
+    let mut fmcs = Vec::new();
+    for i in 0..cfg.fmcs.len() {
+        fmcs.push(open_fmc(&cfg, i, &mappings, &header, json_tap_wanted)?);
+    }
+    // Output journals live in the first FMC's state folder (where they always have).
+    let state_dir = cfg.fmc_state_dir_of(0);
 
     // The tap, then the outputs: a wire tap copies what the first network output (else the
     // first output) frames.
@@ -144,41 +217,39 @@ pub async fn run(
         progress.push(prx);
     }
     drop(wire_tap);
-
-    // Source.
-    let password = cfg.fmc.password().map_err(anyhow::Error::msg)?;
-    let identity = crate::net::identity::load_pkcs12(&cfg.fmc.pkcs12, &password).map_err(|e| {
-        anyhow::anyhow!("{e}\n  → run `estreamer-cef test` for a step-by-step diagnosis")
-    })?;
-    drop(password);
-    let session_cfg = SessionConfig::from_config(&cfg, identity, start);
-    let resume = Arc::new(AtomicU32::new(delivery.resume_second()));
-    let (src_tx, src_rx) = mpsc::channel(32);
-    let session_stats = Arc::new(SessionStats::default());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let session_shutdown = merge_shutdown(shutdown.clone(), stop_rx.clone());
-    let session_task = tokio::spawn(session::run(
-        session_cfg,
-        resume.clone(),
-        src_tx,
-        session_shutdown.clone(),
-        session_stats.clone(),
+    let emitter = Arc::new(Emitter::new(
+        out_tx,
+        out_stats.iter().map(|(n, _)| n.clone()).collect(),
+        progress,
     ));
 
+    // Stop: SIGTERM (`shutdown`), or the pipeline itself (the demo's end, a failed output).
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    let stopping = merge_shutdown(shutdown.clone(), stop_rx);
+
     // Monitor.
-    let stats = Arc::new(PipelineStats::default());
-    let monitor = Monitor::new(stats.clone(), session_stats.clone(), out_stats.clone());
+    let monitor = Monitor::new(
+        fmcs.iter()
+            .map(|f| FmcStats {
+                name: f.name.clone(),
+                pipeline: f.stats.clone(),
+                session: f.session_stats.clone(),
+            })
+            .collect(),
+        out_stats.clone(),
+    );
     if let Some(tx) = opts.monitor.take() {
         let _ = tx.send(monitor.clone());
     }
     tokio::spawn(crate::monitor::log_periodically(
         monitor.clone(),
         cfg.monitor.period,
-        session_shutdown.clone(),
+        stopping.clone(),
     ));
     if let Some(addr) = cfg.monitor.listen {
         let m = monitor.clone();
-        let sd = session_shutdown.clone();
+        let sd = stopping.clone();
         tokio::spawn(async move {
             if let Err(e) = crate::monitor::serve_metrics(m, addr, sd).await {
                 tracing::error!("metrics listener on {addr}: {e}");
@@ -186,12 +257,15 @@ pub async fn run(
         });
     }
     if let Some(ready) = opts.on_ready.take() {
-        let ss = session_stats.clone();
-        let mut sd = session_shutdown.clone();
+        let sessions: Vec<_> = fmcs.iter().map(|f| f.session_stats.clone()).collect();
+        let mut sd = stopping.clone();
         tokio::spawn(async move {
-            // Ready once the FMC session is up (the outputs connect on their own and buffer).
+            // Ready once an FMC session is up (the outputs connect on their own and buffer).
             loop {
-                if ss.connected.load(std::sync::atomic::Ordering::Relaxed) {
+                if sessions
+                    .iter()
+                    .any(|s| s.connected.load(std::sync::atomic::Ordering::Relaxed))
+                {
                     ready();
                     return;
                 }
@@ -203,48 +277,102 @@ pub async fn run(
         });
     }
 
-    // Worker, and the transform on every core.
-    let filter = RecordFilter::new(&cfg.records);
-    let mappings = Arc::new(mappings);
+    // The transform on every core, shared by the FMCs.
     let json_tap = tap
         .as_ref()
         .filter(|(h, _)| h.format() == syslog::TapFormat::Json)
         .map(|(h, _)| h.clone());
-    let cache = Arc::new(std::sync::RwLock::new(cache));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let transform = Transform::new(filter, mappings, header, json_tap.is_some());
-    let pool = Pool::start(threads, || transform.sibling(), cache.clone())
-        .context("cannot start the transform threads")?;
-    let reload_cfg = cfg.clone();
-    let outputs = worker::Outputs {
-        senders: out_tx,
-        names: out_stats.iter().map(|(n, _)| n.clone()).collect(),
-        progress,
-    };
-    let w = worker::Worker {
-        source: src_rx,
-        pool,
-        cache: cache.clone(),
-        delivery,
-        outputs,
-        json_tap,
-        resume,
-        stats: stats.clone(),
-        reload: opts.reload.clone().unwrap_or_default(),
-        reload_mappings: Box::new(move || load_mappings(&reload_cfg)),
-        stop_after: opts.stop_after,
-        stop: stop_tx,
-        shutdown: shutdown.clone(),
-    };
-    let progress: Vec<watch::Receiver<u64>> = w.outputs.progress.clone();
-    let finished = tokio::spawn(w.run()).await.context("the worker failed")?;
-
-    // The worker has ended (shutdown, or an output failed); it told the session to stop.
-    match session_task.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!("FMC session: {e}"),
-        Err(e) => tracing::error!("FMC session task: {e}"),
+    let sources: Vec<pool::Source> = fmcs
+        .iter()
+        .map(|f| pool::Source {
+            transform: f.transform.sibling(),
+            cache: f.cache.clone(),
+        })
+        .collect();
+    let pool =
+        Arc::new(Pool::start(threads, &sources).context("cannot start the transform threads")?);
+    drop(sources);
+    // SIGHUP: new mapping tables for every FMC's transforms.
+    if let Some(reload) = opts.reload.clone() {
+        let pool = pool.clone();
+        let reload_cfg = cfg.clone();
+        let stats: Vec<_> = fmcs.iter().map(|f| f.stats.clone()).collect();
+        let mut sd = stopping.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = reload.notified() => {}
+                    _ = sd.changed() => if *sd.borrow() { return; } else { continue; },
+                }
+                match load_mappings(&reload_cfg) {
+                    Ok(m) => {
+                        pool.set_mappings(Arc::new(m));
+                        for s in &stats {
+                            s.mapping_reloads
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        tracing::info!("mapping tables reloaded");
+                    }
+                    Err(e) => tracing::error!(
+                        "mapping tables NOT reloaded, the previous ones stay in use:\n{e}"
+                    ),
+                }
+            }
+        });
     }
+
+    // Each FMC: its session and its worker.
+    let mut sessions = Vec::new();
+    let mut workers = Vec::new();
+    for (i, f) in fmcs.into_iter().enumerate() {
+        let (src_tx, src_rx) = mpsc::channel(32);
+        sessions.push((
+            f.name.clone(),
+            tokio::spawn(
+                session::run(
+                    f.session,
+                    f.resume.clone(),
+                    src_tx,
+                    stopping.clone(),
+                    f.session_stats.clone(),
+                )
+                .instrument(f.span.clone()),
+            ),
+        ));
+        let w = worker::Worker {
+            fmc: i,
+            source: src_rx,
+            pool: pool.clone(),
+            cache: f.cache.clone(),
+            delivery: f.delivery,
+            emitter: emitter.clone(),
+            json_tap: json_tap.clone(),
+            resume: f.resume,
+            stats: f.stats,
+            stop_after: opts.stop_after,
+            stop: stop_tx.clone(),
+            shutdown: stopping.clone(),
+        };
+        workers.push((f.name, f.cache, tokio::spawn(w.run().instrument(f.span))));
+    }
+    drop(json_tap);
+
+    // Each worker ends once its session has (shutdown), or when an output failed.
+    let mut finished = Vec::new();
+    for (name, cache, w) in workers {
+        finished.push((name, cache, w.await.context("a worker failed")?));
+    }
+    let _ = stop_tx.send(true);
+    for (name, s) in sessions {
+        match s.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("FMC {name} session: {e}"),
+            Err(e) => tracing::error!("FMC {name} session task: {e}"),
+        }
+    }
+    // The outputs deliver what they took, then end.
+    emitter.close().await;
     for t in out_tasks {
         let _ = t.await;
     }
@@ -252,28 +380,46 @@ pub async fn run(
         drop(h);
         let _ = task.await;
     }
-    let mut delivery = finished.delivery;
-    let delivered = worker::delivered_by_all(&progress, finished.emitted);
-    delivery.delivered(delivered);
-    let bm = delivery
-        .save()
-        .with_context(|| format!("cannot save the bookmark in {}", state_dir.display()))?;
-    let cache = cache.read().unwrap_or_else(|e| e.into_inner());
-    if let Err(e) = crate::metadata::store::save(&cache, &state_dir) {
-        tracing::error!("cannot save the metadata cache: {e}");
+    drop(pool);
+
+    // The final bookmarks record exactly what was delivered.
+    let delivered = emitter.delivered();
+    let mut summary = Summary {
+        emitted: 0,
+        delivered,
+        bookmark: Bookmark::default(),
+        counters: Default::default(),
+        bookmarks: Vec::new(),
+    };
+    let mut undelivered = 0;
+    for (name, cache, mut f) in finished {
+        f.delivery.delivered(delivered);
+        let dir = f.delivery.dir().to_path_buf();
+        let bm = f.delivery.save().with_context(|| {
+            format!("FMC {name}: cannot save the bookmark in {}", dir.display())
+        })?;
+        let cache = cache.read().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = crate::metadata::store::save(&cache, &dir) {
+            tracing::error!("FMC {name}: cannot save the metadata cache: {e}");
+        }
+        summary.emitted += f.emitted;
+        summary.counters.add(&f.counters);
+        if summary.bookmarks.is_empty() {
+            summary.bookmark = bm.clone();
+        }
+        summary.bookmarks.push((name, bm));
     }
-    if delivered < finished.emitted {
+    if emitter.last() > delivered {
+        undelivered = emitter.last() - delivered;
+    }
+    if undelivered > 0 {
         tracing::warn!(
-            "{} events taken were not confirmed delivered before stopping; they will be read from the FMC again",
-            finished.emitted - delivered
+            "{undelivered} events taken were not confirmed delivered before stopping; they will be read from the FMC again"
         );
     }
-    Ok(Summary {
-        emitted: finished.emitted,
-        delivered,
-        bookmark: bm,
-        counters: finished.counters,
-    })
+    // `delivered` in the summary: events (of all FMCs) every output delivered.
+    summary.delivered = delivered.min(summary.emitted);
+    Ok(summary)
 }
 
 /// True when either signal says stop.

@@ -1,7 +1,10 @@
-//! The transform on every core: one plain thread per CPU, each with its own [`Transform`],
-//! taking a message's admitted records and answering with their CEF lines on a oneshot. The
-//! worker keeps the stream's order by awaiting the answers in the order it handed the jobs out.
+//! The transform on every core: one plain thread per CPU, each with its own [`Transform`] per
+//! FMC (each FMC has its own record filter, metadata cache and counters), taking a message's
+//! admitted records and answering with their CEF lines on a oneshot. Every FMC's worker shares
+//! the pool and keeps its stream's order by awaiting the answers in the order it handed the
+//! jobs out.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -10,6 +13,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::decode::json::record_fields;
+use crate::delivery::family::families;
 use crate::mapping::Mappings;
 use crate::metadata::Cache;
 use crate::syslog::TapRecord;
@@ -17,6 +21,10 @@ use crate::transform::{Counters, Outcome, Transform};
 
 /// Records of one message to transform.
 pub struct Job {
+    /// Which FMC (index in the configuration) the records are from.
+    pub fmc: usize,
+    /// Compute each event's device identity (an HA pair).
+    pub identities: bool,
     /// (index in the stream, EventData body) of each admitted record, in order.
     pub records: Vec<(u64, Bytes)>,
     /// Make a JSON tap record for every event.
@@ -26,6 +34,8 @@ pub struct Job {
 
 /// One event of a job: its CEF line and what the outputs need to frame it.
 pub struct Line {
+    /// The event's device identity (see `delivery::family`), when the job asked for it.
+    pub identity: Option<u64>,
     pub cef: String,
     pub severity: u8,
     pub msgid: &'static str,
@@ -36,7 +46,7 @@ pub struct Done {
     pub lines: Vec<Line>,
     /// JSON tap records, one per line, when asked for.
     pub tap: Vec<TapRecord>,
-    /// The thread that did it and its transform's counters after it.
+    /// The thread that did it and its transform's counters (for this FMC) after it.
     pub thread: usize,
     pub counters: Counters,
 }
@@ -49,39 +59,45 @@ enum Work {
 /// The transform threads. Dropping the pool ends them.
 pub struct Pool {
     senders: Vec<std_mpsc::Sender<Work>>,
-    next: usize,
+    next: AtomicUsize,
     threads: Vec<JoinHandle<()>>,
 }
 
+/// One FMC as the pool sees it: its transform (filter, tables, header) and its metadata cache.
+pub struct Source {
+    pub transform: Transform,
+    pub cache: Arc<RwLock<Cache>>,
+}
+
 impl Pool {
-    /// `threads` transforms made by `make`, sharing the metadata cache.
-    pub fn start(
-        threads: usize,
-        make: impl Fn() -> Transform,
-        cache: Arc<RwLock<Cache>>,
-    ) -> std::io::Result<Pool> {
+    /// `threads` threads, each with a sibling of every source's transform.
+    pub fn start(threads: usize, sources: &[Source]) -> std::io::Result<Pool> {
         let mut senders = Vec::new();
         let mut handles = Vec::new();
         for thread in 0..threads.max(1) {
             let (tx, rx) = std_mpsc::channel::<Work>();
-            let mut transform = make();
-            let cache = cache.clone();
+            let mut fmcs: Vec<(Transform, Arc<RwLock<Cache>>)> = sources
+                .iter()
+                .map(|s| (s.transform.sibling(), s.cache.clone()))
+                .collect();
             let handle = std::thread::Builder::new()
                 .name(format!("transform-{thread}"))
                 .spawn(move || {
                     let mut line = Vec::with_capacity(4096);
                     while let Ok(work) = rx.recv() {
                         match work {
-                            Work::Mappings(m) => transform.set_mappings(m),
+                            Work::Mappings(m) => {
+                                for (t, _) in &mut fmcs {
+                                    t.set_mappings(m.clone());
+                                }
+                            }
                             Work::Job(job) => {
-                                let done = run(
-                                    &mut transform,
-                                    &cache,
-                                    job.records,
-                                    job.tap_json,
-                                    &mut line,
-                                    thread,
-                                );
+                                // A job for an FMC the pool does not know is a bug: its reply
+                                // is dropped and the worker reports the job failed.
+                                let Some((transform, cache)) = fmcs.get_mut(job.fmc) else {
+                                    continue;
+                                };
+                                let done = run(transform, cache, &job, &mut line, thread);
                                 let _ = job.reply.send(done);
                             }
                         }
@@ -92,7 +108,7 @@ impl Pool {
         }
         Ok(Pool {
             senders,
-            next: 0,
+            next: AtomicUsize::new(0),
             threads: handles,
         })
     }
@@ -102,9 +118,8 @@ impl Pool {
     }
 
     /// Hands a job to the next thread (round robin: jobs are bundles of similar size).
-    pub fn submit(&mut self, job: Job) {
-        let i = self.next;
-        self.next = (self.next + 1) % self.senders.len();
+    pub fn submit(&self, job: Job) {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
         // A thread that died (a bug) drops the reply: the worker sees the job fail.
         let _ = self.senders[i].send(Work::Job(job));
     }
@@ -129,23 +144,27 @@ impl Drop for Pool {
 fn run(
     transform: &mut Transform,
     cache: &RwLock<Cache>,
-    records: Vec<(u64, Bytes)>,
-    tap_json: bool,
+    job: &Job,
     line: &mut Vec<u8>,
     thread: usize,
 ) -> Done {
-    let mut lines = Vec::with_capacity(records.len());
+    let mut lines = Vec::with_capacity(job.records.len());
     let mut tap = Vec::new();
-    for (index, body) in &records {
+    for (index, body) in &job.records {
         line.clear();
         let (outcome, seen) = transform.apply_inspect(*index, body, cache, line, |record, _| {
-            tap_json.then(|| (record.record_type(), record_fields(record)))
+            (
+                job.identities.then(|| families().identity(record)),
+                job.tap_json
+                    .then(|| (record.record_type(), record_fields(record))),
+            )
         });
         let Outcome::Event { severity, msgid } = outcome else {
             continue;
         };
         let cef = cef_string(line);
-        if let Some((record_type, fields)) = seen.flatten() {
+        let (identity, seen) = seen.unwrap_or((None, None));
+        if let Some((record_type, fields)) = seen {
             tap.push(TapRecord {
                 record_type,
                 fields: serde_json::Value::Object(fields),
@@ -155,6 +174,7 @@ fn run(
             });
         }
         lines.push(Line {
+            identity,
             cef,
             severity,
             msgid,

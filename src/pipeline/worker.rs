@@ -1,7 +1,7 @@
-//! The worker: one async loop that takes the FMC session's messages, admits their records
-//! ([`Delivery`]), has the [`Pool`] transform them on every core (a bundle is one job), hands
-//! the CEF events to every output in the stream's order, follows delivery and keeps the bookmark
-//! and the metadata cache saved. Bounded on both sides: a slow output holds the worker, which
+//! The worker of one FMC: one async loop that takes the FMC session's messages, admits their
+//! records ([`Delivery`]), has the shared [`Pool`] transform them on every core (a bundle is one
+//! job), hands the CEF events to the [`Emitter`] (every output) in the stream's order, follows
+//! delivery and keeps the FMC's bookmark and metadata cache saved. Bounded on both sides: a slow output holds the worker, which
 //! stops taking messages from the session, which stops acknowledging the FMC.
 //!
 //! A message that carries metadata waits until every job before it is done, and no job starts
@@ -9,70 +9,44 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::emitter::{Emitter, Event, Handoff};
 use super::pool::{Done, Job, Pool};
 use crate::decode::RecordHeader;
 use crate::delivery::{Delivery, Mark};
 use crate::estreamer::message::records as records_of;
-use crate::estreamer::session::SourceMessage;
-use crate::mapping::Mappings;
+use crate::estreamer::session::{Resume, SourceMessage};
 use crate::metadata::Cache;
 use crate::monitor::PipelineStats;
-use crate::syslog::{Batch, OutEvent, TapHandle};
+use crate::syslog::TapHandle;
 use crate::transform::Counters;
 
-/// The outputs as the worker sees them: where batches go, and how far each has delivered.
-pub struct Outputs {
-    pub senders: Vec<mpsc::Sender<Arc<Batch>>>,
-    pub names: Vec<String>,
-    pub progress: Vec<watch::Receiver<u64>>,
-}
-
-impl Outputs {
-    /// The sequence number every output has delivered up to (`emitted` when there are none).
-    pub fn delivered(&self, emitted: u64) -> u64 {
-        delivered_by_all(&self.progress, emitted)
-    }
-}
-
-/// The sequence number every output has delivered up to, from their progress (`emitted` when
-/// there are no outputs). Also read once more after the outputs have ended.
-pub(super) fn delivered_by_all(progress: &[watch::Receiver<u64>], emitted: u64) -> u64 {
-    progress
-        .iter()
-        .map(|p| *p.borrow())
-        .min()
-        .unwrap_or(emitted)
-}
-
-/// What the worker needs.
+/// What the worker of one FMC needs.
 pub(super) struct Worker {
+    /// Index of the FMC in the configuration (its transforms in the pool).
+    pub fmc: usize,
     pub source: mpsc::Receiver<SourceMessage>,
-    pub pool: Pool,
+    pub pool: Arc<Pool>,
     pub cache: Arc<RwLock<Cache>>,
     pub delivery: Delivery,
-    pub outputs: Outputs,
+    pub emitter: Arc<Emitter>,
     /// The JSON tap: decoded fields, CEF line and warnings per event (a wire tap is fed by the
     /// output it copies).
     pub json_tap: Option<TapHandle>,
     /// Where a new FMC connection resumes (read by the session).
-    pub resume: Arc<AtomicU32>,
+    pub resume: Arc<Resume>,
     pub stats: Arc<PipelineStats>,
-    /// Notified by SIGHUP: reload the mapping tables.
-    pub reload: Arc<Notify>,
-    /// Loads the mapping tables again (same sources as at start).
-    pub reload_mappings: Box<dyn Fn() -> Result<Mappings, String> + Send>,
-    /// Stop once this many events have been emitted (the demo).
+    /// Stop once this many events have been emitted by all FMCs together (the demo).
     pub stop_after: Option<u64>,
     /// Tells the rest of the pipeline to stop (the demo's end, an output that failed).
-    pub stop: watch::Sender<bool>,
-    /// True once the run is asked to stop (SIGTERM).
+    pub stop: Arc<watch::Sender<bool>>,
+    /// True once the run is asked to stop (SIGTERM, or `stop`).
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -80,16 +54,8 @@ pub(super) struct Worker {
 pub(super) struct Finished {
     pub delivery: Delivery,
     pub counters: Counters,
+    /// Events this FMC emitted.
     pub emitted: u64,
-}
-
-/// How handing a batch to the outputs went.
-enum Handoff {
-    Taken,
-    /// This output has ended (it failed).
-    OutputGone(usize),
-    /// The run is stopping and this output had no room.
-    Stopping(usize),
 }
 
 const BOOKMARK_EVERY: Duration = Duration::from_secs(2);
@@ -100,19 +66,28 @@ const IDLE_TICK: Duration = Duration::from_millis(250);
 /// thread busy while the worker hands results on, few enough to keep memory small.
 const JOBS_PER_THREAD: usize = 3;
 
-/// A job handed out: its answer, and what its records' delivery covers.
+/// A job handed out: its answer, what its records' delivery covers, and whether its events
+/// must be checked against the HA identity window.
 struct InFlight {
     done: oneshot::Receiver<Done>,
     mark: Option<Mark>,
+    check: bool,
 }
 
 /// Mutable state of one run of the loop, beside the [`Worker`]'s parts.
 struct Run {
-    seq: u64,
+    /// Events this FMC emitted.
+    emitted: u64,
+    /// Of them, acknowledged by every output.
+    acknowledged: u64,
+    /// (last sequence number, events) of each batch not yet acknowledged by every output.
+    unacknowledged: VecDeque<(u64, u64)>,
+    /// The last sequence number of this FMC's events (0: none yet).
+    last_seq: u64,
     index: u64,
     connection: u64,
     in_flight: VecDeque<InFlight>,
-    /// Each transform thread's latest counters.
+    /// Each transform thread's latest counters (for this FMC).
     counters: Vec<Counters>,
     bookmark_saved: Instant,
     cache_saved: Instant,
@@ -126,7 +101,10 @@ enum Stop {
 impl Worker {
     pub async fn run(mut self) -> Finished {
         let mut run = Run {
-            seq: 0,
+            emitted: 0,
+            acknowledged: 0,
+            unacknowledged: VecDeque::new(),
+            last_seq: 0,
             index: 0,
             connection: 0,
             in_flight: VecDeque::new(),
@@ -137,23 +115,18 @@ impl Worker {
         let max_in_flight = JOBS_PER_THREAD * self.pool.threads();
         let mut tick = tokio::time::interval(IDLE_TICK);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let reload = self.reload.clone();
         let ended = loop {
             let r = tokio::select! {
                 biased;
                 done = next_done(&mut run.in_flight), if !run.in_flight.is_empty() => {
                     let f = run.in_flight.pop_front().expect("not empty");
-                    self.emit(done, f.mark, &mut run).await
+                    self.emit(done, f.mark, f.check, &mut run).await
                 }
                 m = self.source.recv(), if run.in_flight.len() < max_in_flight => match m {
                     Some(m) => self.take(m, &mut run).await,
                     None => break None,
                 },
                 _ = tick.tick() => Ok(()),
-                _ = reload.notified() => {
-                    self.reload_mappings();
-                    Ok(())
-                }
             };
             if let Err(stop) = r {
                 break Some(stop);
@@ -170,26 +143,28 @@ impl Worker {
             Some(Stop::Output(h)) => self.log_handoff(h),
         }
         self.save_cache();
-        self.outputs.senders.clear();
-        let _ = self.stop.send(true);
         Finished {
             delivery: self.delivery,
             counters: sum(&run.counters),
-            emitted: run.seq,
+            emitted: run.emitted,
         }
     }
 
     fn log_handoff(&self, h: Handoff) {
         match h {
-            Handoff::Taken => {}
-            Handoff::OutputGone(i) => tracing::error!(
-                "output {} stopped; stopping the pipeline",
-                self.outputs.names[i]
-            ),
+            Handoff::Taken(_) => {}
+            Handoff::OutputGone(i) => {
+                tracing::error!(
+                    "output {} stopped; stopping the pipeline",
+                    self.emitter.names[i]
+                );
+                // Every FMC stops: the outputs are shared.
+                let _ = self.stop.send(true);
+            }
             Handoff::Stopping(i) => tracing::warn!(
                 "stopping while output {} takes no events (is its receiver down?); \
                  what it did not take stays undelivered",
-                self.outputs.names[i]
+                self.emitter.names[i]
             ),
         }
     }
@@ -199,7 +174,7 @@ impl Worker {
     async fn take(&mut self, m: SourceMessage, run: &mut Run) -> Result<(), Stop> {
         if m.connection != run.connection {
             run.connection = m.connection;
-            self.delivery.reconnected();
+            self.delivery.reconnected(m.peer);
         }
         let mut records = Vec::new();
         let mut received = 0u64;
@@ -223,8 +198,8 @@ impl Worker {
             metadata |= is_metadata(body);
             records.push((index, m.body.slice_ref(body)));
         }
-        self.resume
-            .store(self.delivery.resume_second(), Ordering::Relaxed);
+        self.resume.set(self.delivery.resume_point());
+        let check = self.delivery.checking();
         let st = &self.stats;
         st.received.fetch_add(received, Ordering::Relaxed);
         st.duplicates.fetch_add(duplicates, Ordering::Relaxed);
@@ -237,6 +212,8 @@ impl Worker {
         }
         let (reply, done) = oneshot::channel();
         self.pool.submit(Job {
+            fmc: self.fmc,
+            identities: self.delivery.wants_identities(),
             records,
             tap_json: self.json_tap.is_some(),
             reply,
@@ -244,6 +221,7 @@ impl Worker {
         run.in_flight.push_back(InFlight {
             done,
             mark: self.delivery.mark(),
+            check,
         });
         if metadata {
             self.drain(run).await?;
@@ -255,17 +233,18 @@ impl Worker {
     async fn drain(&mut self, run: &mut Run) -> Result<(), Stop> {
         while let Some(f) = run.in_flight.pop_front() {
             let done = f.done.await.ok();
-            self.emit(done, f.mark, run).await?;
+            self.emit(done, f.mark, f.check, run).await?;
         }
         Ok(())
     }
 
-    /// A job's events, numbered on from `run.seq`, to every output; its records are behind us
-    /// once they are delivered.
+    /// A job's events to every output; its records are behind us once they are delivered.
+    /// After an HA switch, events already delivered (by identity) are dropped.
     async fn emit(
         &mut self,
         done: Option<Done>,
         mark: Option<Mark>,
+        check: bool,
         run: &mut Run,
     ) -> Result<(), Stop> {
         let Some(done) = done else {
@@ -276,29 +255,58 @@ impl Worker {
         };
         run.counters[done.thread] = done.counters;
         self.publish_counters(run);
-        let mut batch = Vec::with_capacity(done.lines.len());
         if let Some(tap) = &self.json_tap {
             for record in done.tap {
                 tap.send(record);
             }
         }
+        let mut events = Vec::with_capacity(done.lines.len());
+        let mut identities = Vec::new();
+        let mut duplicates = 0u64;
         for line in done.lines {
-            run.seq += 1;
-            batch.push(OutEvent {
-                seq: run.seq,
+            if let Some(id) = line.identity {
+                if self.delivery.is_repeat(id, check) {
+                    duplicates += 1;
+                    continue;
+                }
+                identities.push((events.len() as u64, id));
+            }
+            events.push(Event {
                 cef: line.cef,
-                cef_severity: line.severity,
+                severity: line.severity,
                 msgid: line.msgid,
             });
         }
-        self.delivery.emitted_at(run.seq, mark);
-        if !batch.is_empty() {
-            match self.send(batch, run).await {
-                Handoff::Taken => {}
+        if duplicates > 0 {
+            self.stats
+                .duplicates
+                .fetch_add(duplicates, Ordering::Relaxed);
+        }
+        if !events.is_empty() {
+            let n = events.len() as u64;
+            let emitter = self.emitter.clone();
+            let shutdown = self.shutdown.clone();
+            match emitter
+                .send(events, &shutdown, IDLE_TICK, || self.housekeeping(run))
+                .await
+            {
+                Handoff::Taken(last) => {
+                    let first = last + 1 - n;
+                    for (i, id) in identities {
+                        self.delivery.remember(id, first + i);
+                    }
+                    run.last_seq = last;
+                    run.emitted += n;
+                    run.unacknowledged.push_back((last, n));
+                    self.stats.emitted.store(run.emitted, Ordering::Relaxed);
+                }
                 other => return Err(Stop::Output(other)),
             }
         }
-        if self.stop_after.is_some_and(|n| run.seq >= n) {
+        // Records that made no event (filtered, duplicates) are behind us once this FMC's
+        // events before them are delivered.
+        self.delivery.emitted_at(run.last_seq, mark);
+        if self.stop_after.is_some_and(|n| self.emitter.last() >= n) {
             let _ = self.stop.send(true);
         }
         Ok(())
@@ -322,56 +330,22 @@ impl Worker {
         }
     }
 
-    /// Hands a batch to every output, waiting while an output's queue is full. Gives up when
-    /// an output has stopped (it failed) or when the run is asked to stop: an output that is
-    /// not taking events (its receiver is down and its buffer full) must not hold up a clean
-    /// stop. Whatever an output did not take is not delivered, so the bookmark stays before it.
-    /// While waiting, the worker stays alive to the watchdog and keeps the bookmark moving
-    /// (other outputs, or this one's older events, may still be delivered).
-    async fn send(&mut self, events: Vec<OutEvent>, run: &mut Run) -> Handoff {
-        let last = events.last().map(|e| e.seq).unwrap_or(0);
-        let batch = Arc::new(Batch { events });
-        self.stats.emitted.store(last, Ordering::Relaxed);
-        for i in 0..self.outputs.senders.len() {
-            let tx = self.outputs.senders[i].clone();
-            loop {
-                if *self.shutdown.borrow() {
-                    match tx.try_send(batch.clone()) {
-                        Ok(()) => break,
-                        Err(mpsc::error::TrySendError::Closed(_)) => {
-                            return Handoff::OutputGone(i);
-                        }
-                        Err(mpsc::error::TrySendError::Full(_)) => return Handoff::Stopping(i),
-                    }
-                }
-                let mut shutdown = self.shutdown.clone();
-                tokio::select! {
-                    r = tx.reserve() => match r {
-                        Ok(permit) => {
-                            permit.send(batch.clone());
-                            break;
-                        }
-                        Err(_) => return Handoff::OutputGone(i),
-                    },
-                    r = shutdown.changed() => if r.is_err() {
-                        return Handoff::Stopping(i);
-                    },
-                    _ = tokio::time::sleep(IDLE_TICK) => self.housekeeping(run),
-                }
-            }
-        }
-        Handoff::Taken
-    }
-
     /// Done every time round the loop, and every [`IDLE_TICK`] while waiting for an output:
     /// the heartbeat (systemd's watchdog), delivery progress, the bookmark and cache files.
     fn housekeeping(&mut self, run: &mut Run) {
         self.stats.heartbeat.fetch_add(1, Ordering::Relaxed);
-        let delivered = self
-            .outputs
-            .delivered(self.stats.emitted.load(Ordering::Relaxed));
+        let delivered = self.emitter.delivered();
         self.delivery.delivered(delivered);
-        self.stats.acknowledged.store(delivered, Ordering::Relaxed);
+        while let Some(&(last, n)) = run.unacknowledged.front() {
+            if last > delivered {
+                break;
+            }
+            run.acknowledged += n;
+            run.unacknowledged.pop_front();
+        }
+        self.stats
+            .acknowledged
+            .store(run.acknowledged, Ordering::Relaxed);
         if run.bookmark_saved.elapsed() >= BOOKMARK_EVERY {
             run.bookmark_saved = Instant::now();
             match self.delivery.save_if_moved() {
@@ -389,19 +363,6 @@ impl Worker {
         if run.cache_saved.elapsed() >= CACHE_EVERY {
             run.cache_saved = Instant::now();
             self.save_cache();
-        }
-    }
-
-    fn reload_mappings(&mut self) {
-        match (self.reload_mappings)() {
-            Ok(m) => {
-                self.pool.set_mappings(Arc::new(m));
-                self.stats.mapping_reloads.fetch_add(1, Ordering::Relaxed);
-                tracing::info!("mapping tables reloaded");
-            }
-            Err(e) => {
-                tracing::error!("mapping tables NOT reloaded, the previous ones stay in use:\n{e}")
-            }
         }
     }
 

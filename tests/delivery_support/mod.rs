@@ -533,6 +533,12 @@ pub fn arrived(dir: &Path) -> Vec<Arrived> {
         .collect()
 }
 
+/// A TCP port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
 /// Reads `GET /metrics` from `addr` and returns the body.
 pub fn scrape(addr: &str) -> Result<String, String> {
     let mut s = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
@@ -550,11 +556,15 @@ pub fn scrape(addr: &str) -> Result<String, String> {
     Ok(body.to_string())
 }
 
-/// The value of a metric line (`name` or `name{labels}`) in Prometheus text.
+/// The value of a metric line in Prometheus text: `name` exactly (with its labels, if any), or
+/// without labels the first series of that metric (an FMC series of a one-FMC run).
 pub fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
         let (k, v) = l.rsplit_once(' ')?;
-        (k == name).then(|| v.parse().ok())?
+        let unlabelled = !name.contains('{')
+            && k.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{'));
+        (k == name || unlabelled).then(|| v.parse().ok())?
     })
 }
 

@@ -6,17 +6,18 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use estreamer_cef::config::Peer;
 use estreamer_cef::decode::RecordHeader;
 use estreamer_cef::decode::stream::{StreamEvent, walk};
 use estreamer_cef::delivery::cursor::{self, Cursor};
 use estreamer_cef::estreamer::message::{Bundle, kind};
 use estreamer_cef::estreamer::request::{DEFAULT_EXTENDED_EVENTS, StartAt};
-use estreamer_cef::estreamer::session::{SessionConfig, SourceMessage};
+use estreamer_cef::estreamer::session::{Resume, ResumePoint, SessionConfig, SourceMessage};
 use estreamer_cef::net::identity::{ClientIdentity, load_pkcs12};
 use estreamer_cef::net::password::read_password_file;
 use estreamer_cef::net::tls::ServerTrust;
@@ -155,8 +156,10 @@ impl Sim {
 /// Client settings for a simulator at `addr` (trusting the simulator's CA from the PKCS12).
 pub fn session_config(identity: ClientIdentity, addr: SocketAddr, start: StartAt) -> SessionConfig {
     SessionConfig {
-        host: "127.0.0.1".to_string(),
-        port: addr.port(),
+        peers: vec![Peer {
+            host: "127.0.0.1".to_string(),
+            port: addr.port(),
+        }],
         identity,
         trust: ServerTrust::Pkcs12Ca,
         verify_hostname: true,
@@ -164,6 +167,8 @@ pub fn session_config(identity: ClientIdentity, addr: SocketAddr, start: StartAt
         idle_timeout: Duration::from_secs(20),
         reconnect_delay_min: Duration::from_millis(100),
         reconnect_delay_max: Duration::from_millis(200),
+        failover_after: Duration::from_secs(60),
+        failover_overlap: Duration::from_secs(60),
         flags: FLAGS,
         events: DEFAULT_EXTENDED_EVENTS.to_vec(),
         start,
@@ -199,7 +204,7 @@ pub fn records(m: &SourceMessage) -> Vec<Bytes> {
 
 /// Takes one message like the pipeline: admits each record through the cursor, then moves the
 /// resume point to the cursor's second.
-pub fn consume(m: &SourceMessage, cursor: &mut Cursor, resume: &AtomicU32, d: &mut Delivered) {
+pub fn consume(m: &SourceMessage, cursor: &mut Cursor, resume: &Resume, d: &mut Delivered) {
     d.messages += 1;
     d.connections.insert(m.connection);
     for body in records(m) {
@@ -215,14 +220,17 @@ pub fn consume(m: &SourceMessage, cursor: &mut Cursor, resume: &AtomicU32, d: &m
         }
     }
     if cursor.second() > 0 {
-        resume.store(cursor.second(), Ordering::Release);
+        resume.set(ResumePoint {
+            peer: 0,
+            second: cursor.second(),
+        });
     }
 }
 
 /// A consumer task that takes everything until the channel closes.
 pub fn spawn_consumer(
     mut rx: mpsc::Receiver<SourceMessage>,
-    resume: Arc<AtomicU32>,
+    resume: Arc<Resume>,
 ) -> (Arc<Mutex<Delivered>>, JoinHandle<()>) {
     let delivered = Arc::new(Mutex::new(Delivered::default()));
     let d = delivered.clone();

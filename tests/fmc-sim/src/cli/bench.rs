@@ -202,11 +202,11 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     })?;
 
     let mut cfg = Config::default();
-    cfg.fmc.host = "127.0.0.1".into();
-    cfg.fmc.port = sim.local_addr().port();
-    cfg.fmc.pkcs12 = files.client_pkcs12.clone();
-    cfg.fmc.pkcs12_password_file = Some(files.client_pass.clone());
-    cfg.fmc.start = Start::Genesis;
+    cfg.fmc_mut().host = "127.0.0.1".into();
+    cfg.fmc_mut().port = sim.local_addr().port();
+    cfg.fmc_mut().pkcs12 = files.client_pkcs12.clone();
+    cfg.fmc_mut().pkcs12_password_file = Some(files.client_pass.clone());
+    cfg.fmc_mut().start = Start::Genesis;
     cfg.state.dir = dir.join("state");
     cfg.cef.mappings_dir = PathBuf::from("/nonexistent/estreamer-cef-bench");
     cfg.monitor.period = Duration::from_secs(3600);

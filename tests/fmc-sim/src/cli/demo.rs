@@ -52,10 +52,10 @@ fn demo(args: &Args, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         ..GenOptions::default()
     });
     let mut cfg = Config::default();
-    cfg.fmc.host = "127.0.0.1".into();
-    cfg.fmc.pkcs12 = files.client_pkcs12.clone();
-    cfg.fmc.pkcs12_password_file = Some(files.client_pass.clone());
-    cfg.fmc.start = Start::Genesis;
+    cfg.fmc_mut().host = "127.0.0.1".into();
+    cfg.fmc_mut().pkcs12 = files.client_pkcs12.clone();
+    cfg.fmc_mut().pkcs12_password_file = Some(files.client_pass.clone());
+    cfg.fmc_mut().start = Start::Genesis;
     cfg.state.dir = dir.join("state");
     cfg.cef.mappings_dir = PathBuf::from("/nonexistent/estreamer-cef-demo");
     let format = match args.format.as_str() {
@@ -102,7 +102,7 @@ fn demo(args: &Args, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         let mut sim = SimulatorConfig::new("127.0.0.1:0".parse()?, &files);
         sim.loop_events = args.follow;
         let handle = serve(sim, Arc::new(generated.scenario), shutdown.clone()).await?;
-        cfg.fmc.port = handle.local_addr().port();
+        cfg.fmc_mut().port = handle.local_addr().port();
         eprintln!(
             "estreamer-cef demo: simulated FMC on {}, {} events to forward as CEF{}",
             handle.local_addr(),
