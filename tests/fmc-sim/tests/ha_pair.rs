@@ -52,9 +52,16 @@ struct Peer {
     _stop: watch::Sender<bool>,
 }
 
-async fn start(pki: &PkiFiles, scenario: &Arc<Scenario>, offset: i64, faults: &[Fault]) -> Peer {
+async fn start(
+    pki: &PkiFiles,
+    scenario: &Arc<Scenario>,
+    offset: i64,
+    loop_events: bool,
+    faults: &[Fault],
+) -> Peer {
     let mut cfg = SimulatorConfig::new("127.0.0.1:0".parse().unwrap(), pki);
     cfg.archive_offset = offset;
+    cfg.loop_events = loop_events;
     cfg.bundle_size = 10;
     cfg.faults = faults.to_vec();
     let (stop, shutdown) = watch::channel(false);
@@ -143,7 +150,7 @@ async fn ha_peers_serve_the_same_events_at_their_own_archive_seconds() {
 
     let mut streams = BTreeMap::new();
     for offset in [0i64, 7, -5] {
-        let peer = start(&pki, &scenario, offset, &[]).await;
+        let peer = start(&pki, &scenario, offset, false, &[]).await;
         let mut conn = connect(&pki, peer.handle.local_addr()).await;
         request(&mut conn, StartAt::Genesis).await;
         let got = records(&mut conn, n_meta + n_events).await;
@@ -196,12 +203,49 @@ async fn ha_peers_serve_the_same_events_at_their_own_archive_seconds() {
     assert_eq!(got[n_meta..].iter().collect::<Vec<_>>(), expected);
 }
 
+/// Looping peers repeat the same passes: pass by pass the same payloads, apart by the offset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn looping_ha_peers_repeat_the_same_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki::init(dir.path(), &PkiOptions::default()).unwrap();
+    let scenario = Arc::new(scenario());
+    let (n_meta, n_events) = (scenario.metadata.len(), scenario.events.len());
+    let mut passes = Vec::new();
+    for offset in [0i64, 7] {
+        let peer = start(&pki, &scenario, offset, true, &[]).await;
+        let mut conn = connect(&pki, peer.handle.local_addr()).await;
+        request(&mut conn, StartAt::Genesis).await;
+        let got = records(&mut conn, n_meta + 3 * n_events).await;
+        let events = &got[n_meta..n_meta + 3 * n_events];
+        let seconds: Vec<u32> = events.iter().map(|r| second(r)).collect();
+        assert!(seconds.windows(2).all(|w| w[0] <= w[1]), "offset {offset}");
+        let by_pass: Vec<BTreeMap<Bytes, u32>> =
+            events.chunks(n_events).map(seconds_by_payload).collect();
+        passes.push(by_pass);
+    }
+    for pass in 0..3 {
+        let (a, b) = (&passes[0][pass], &passes[1][pass]);
+        assert_eq!(
+            a.keys().collect::<Vec<_>>(),
+            b.keys().collect::<Vec<_>>(),
+            "pass {pass}: the same payloads"
+        );
+        for (payload, s) in b {
+            let d = i64::from(*s) - i64::from(a[payload]);
+            assert!(
+                (7..=7 + i64::from(ARCHIVE_JITTER_MAX)).contains(&d),
+                "pass {pass}: {d}"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_after_closes_every_connection_then_refuses_new_ones() {
     let dir = tempfile::tempdir().unwrap();
     let pki = pki::init(dir.path(), &PkiOptions::default()).unwrap();
     let scenario = Arc::new(scenario());
-    let peer = start(&pki, &scenario, 7, &[Fault::ExitAfter(3)]).await;
+    let peer = start(&pki, &scenario, 7, false, &[Fault::ExitAfter(3)]).await;
     let addr = peer.handle.local_addr();
 
     // An idle client (no request yet) and a streaming one.
@@ -228,6 +272,8 @@ async fn exit_after_closes_every_connection_then_refuses_new_ones() {
         .expect("the idle connection is closed too")
         .map(|m| m.map(|m| m.kind));
     assert!(!matches!(idle_end, Ok(Some(_))), "{idle_end:?}");
+    // Hanging up ends the simulator's wait for the clients to leave.
+    drop((idle, streaming));
     assert_eq!(peer.handle.exited(), Some(Fault::ExitAfter(3)));
     let sessions = peer.handle.sessions();
     assert!(sessions.iter().any(|s| s.logged("Exiting after message 3")));

@@ -50,7 +50,8 @@ pub struct Args {
     /// Records per second (default: as fast as the client acknowledges).
     #[arg(long)]
     pub rate: Option<u32>,
-    /// Repeat the events forever, later in time each pass.
+    /// Repeat the events forever, later in time each pass. Both peers of an HA pair (see
+    /// --archive-offset) repeat the same passes, each at its own seconds.
     #[arg(long = "loop")]
     pub loop_events: bool,
     /// Play one FMC of a high-availability pair: stamp every event's archive second SECS
