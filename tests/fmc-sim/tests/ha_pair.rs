@@ -223,8 +223,7 @@ async fn looping_ha_peers_repeat_the_same_passes() {
             events.chunks(n_events).map(seconds_by_payload).collect();
         passes.push(by_pass);
     }
-    for pass in 0..3 {
-        let (a, b) = (&passes[0][pass], &passes[1][pass]);
+    for (pass, (a, b)) in passes[0].iter().zip(&passes[1]).enumerate() {
         assert_eq!(
             a.keys().collect::<Vec<_>>(),
             b.keys().collect::<Vec<_>>(),
