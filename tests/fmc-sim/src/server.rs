@@ -322,7 +322,7 @@ pub async fn serve(
     });
     let offset = match cfg.archive_offset {
         0 => String::new(),
-        o => format!(", archive seconds {o:+} s and up to {ARCHIVE_JITTER_MAX} s"),
+        o => format!(", archive seconds moved by {o:+} s plus 0 to {ARCHIVE_JITTER_MAX} s"),
     };
     info!(
         "simulated FMC listening on {addr} ({} metadata records, {} events{offset})",
