@@ -32,6 +32,10 @@ pub enum Fault {
     CloseAfterHandshake,
     /// `no-estreamer-service` — StreamingInformation lists services 5001 and 5000 but not 6667.
     NoEstreamerService,
+    /// `exit-after:N` — after message N, in the first session that gets there, stop like an
+    /// FMC that dies: close every connection (no TLS goodbye) and the listening socket
+    /// (connections are refused afterwards); `estreamer-cef-sim simulate` then exits.
+    ExitAfter(u32),
 }
 
 /// The default code and text of `error-after:N`.
@@ -40,8 +44,8 @@ pub const DEFAULT_ERROR_TEXT: &str = "simulated FMC error";
 
 /// The accepted syntax, for error messages and `--help`.
 pub const SYNTAX: &str = "close-after:N, close-every:N, error-after:N[:CODE[:TEXT]], \
-    stall-after:N:SECS, unknown-record-every:N, bad-version, close-after-handshake, \
-    no-estreamer-service";
+    stall-after:N:SECS, exit-after:N, unknown-record-every:N, bad-version, \
+    close-after-handshake, no-estreamer-service";
 
 impl Fault {
     /// Whether the fault fires once per simulator run (the first session that gets there)
@@ -49,7 +53,10 @@ impl Fault {
     pub fn once(&self) -> bool {
         matches!(
             self,
-            Fault::CloseAfter(_) | Fault::ErrorAfter { .. } | Fault::StallAfter { .. }
+            Fault::CloseAfter(_)
+                | Fault::ErrorAfter { .. }
+                | Fault::StallAfter { .. }
+                | Fault::ExitAfter(_)
         )
     }
 }
@@ -119,6 +126,7 @@ impl FromStr for Fault {
                     duration: Duration::from_secs_f64(secs),
                 })
             }
+            "exit-after" => at_most(1).and(count(0)).map(Fault::ExitAfter),
             "unknown-record-every" => at_most(1).and(count(0)).map(Fault::UnknownRecordEvery),
             "bad-version" => no_args(Fault::BadVersion),
             "close-after-handshake" => no_args(Fault::CloseAfterHandshake),
@@ -139,6 +147,7 @@ impl fmt::Display for Fault {
             Fault::StallAfter { after, duration } => {
                 write!(f, "stall-after:{after}:{}", duration.as_secs_f64())
             }
+            Fault::ExitAfter(n) => write!(f, "exit-after:{n}"),
             Fault::UnknownRecordEvery(n) => write!(f, "unknown-record-every:{n}"),
             Fault::BadVersion => f.write_str("bad-version"),
             Fault::CloseAfterHandshake => f.write_str("close-after-handshake"),
@@ -158,6 +167,7 @@ mod tests {
             "close-every:1",
             "error-after:2:19:No space: really",
             "stall-after:4:2.5",
+            "exit-after:5",
             "unknown-record-every:10",
             "bad-version",
             "close-after-handshake",
@@ -166,6 +176,7 @@ mod tests {
             let f: Fault = text.parse().unwrap();
             assert_eq!(f.to_string(), text);
         }
+        assert!("exit-after:1".parse::<Fault>().unwrap().once());
         assert_eq!(
             "error-after:2".parse::<Fault>().unwrap(),
             Fault::ErrorAfter {
@@ -184,6 +195,9 @@ mod tests {
             ("close-after:x", "not a count"),
             ("close-after:1:2", "too many"),
             ("stall-after:3", "seconds is missing"),
+            ("exit-after", "missing"),
+            ("exit-after:0", "not a count"),
+            ("exit-after:2:3", "too many"),
             ("stall-after:3:-1", "not a number of seconds"),
             ("error-after:1:abc", "not an error code"),
             ("bad-version:1", "no arguments"),

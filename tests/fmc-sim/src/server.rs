@@ -30,7 +30,7 @@ use tracing::{info, warn};
 
 use super::faults::Fault;
 use super::pki::{self, PkiError, PkiFiles};
-use super::scenario::{Scenario, SimRecord};
+use super::scenario::{ARCHIVE_JITTER_MAX, Scenario};
 use estreamer_cef::decode::RecordHeader;
 use estreamer_cef::delivery::cursor;
 use estreamer_cef::estreamer::connection::{ConnError, Connection};
@@ -77,6 +77,12 @@ pub struct SimulatorConfig {
     /// Repeat the scenario's events forever, each pass moved later in time (archive seconds
     /// shifted past the previous pass), so that a stream "from now" gets events too.
     pub loop_events: bool,
+    /// Play one FMC of a high-availability pair: every event's archive second moved by this
+    /// many seconds plus a little jitter ([`Scenario::with_archive_offset`]). Two simulators
+    /// serving the same scenario with different offsets serve the same events (same payloads)
+    /// at different archive seconds, and requests "from second S" go by this one's seconds.
+    /// 0: the scenario's seconds unchanged.
+    pub archive_offset: i64,
 }
 
 impl SimulatorConfig {
@@ -95,6 +101,7 @@ impl SimulatorConfig {
             window: 16,
             faults: Vec::new(),
             loop_events: false,
+            archive_offset: 0,
         }
     }
 }
@@ -175,6 +182,10 @@ struct Shared {
     /// Per fault (same index as the configuration's list): a once-only fault has fired.
     fired: Vec<AtomicBool>,
     next_id: AtomicU64,
+    /// Set by the `exit-after` fault: the whole simulator stops, like an FMC that dies.
+    exit: watch::Sender<Option<Fault>>,
+    /// The listening socket is open.
+    listening: AtomicBool,
 }
 
 impl Shared {
@@ -236,10 +247,21 @@ impl SimulatorHandle {
         }
     }
 
-    /// Waits until the simulator has stopped (after its shutdown signal) and every session has
-    /// ended.
-    pub async fn stopped(self) {
+    /// Whether it still accepts connections (false once stopped, or after `exit-after`).
+    pub fn is_listening(&self) -> bool {
+        self.shared.listening.load(Ordering::Acquire)
+    }
+
+    /// The `exit-after` fault that stopped it, once it has fired.
+    pub fn exited(&self) -> Option<Fault> {
+        self.shared.exit.borrow().clone()
+    }
+
+    /// Waits until the simulator has stopped (after its shutdown signal, or the `exit-after`
+    /// fault: then returned) and every session has ended.
+    pub async fn stopped(self) -> Option<Fault> {
         let _ = self.task.await;
+        self.shared.exit.borrow().clone()
     }
 }
 
@@ -264,6 +286,18 @@ pub async fn serve(
     if cfg.keepalive.is_zero() {
         return Err(SimError::Invalid("keepalive must be longer than 0".into()));
     }
+    // The loop period follows from the scenario as given, so that peers of an HA pair (same
+    // scenario, different offsets) repeat in step.
+    let loop_period = scenario.loop_period();
+    let scenario = if cfg.archive_offset == 0 {
+        scenario
+    } else {
+        Arc::new(
+            scenario
+                .with_archive_offset(cfg.archive_offset)
+                .map_err(SimError::Invalid)?,
+        )
+    };
     let acceptor = Arc::new(pki::build_acceptor(
         &cfg.server_cert,
         &cfg.server_key,
@@ -283,37 +317,67 @@ pub async fn serve(
         sessions: Mutex::new(VecDeque::new()),
         fired: cfg.faults.iter().map(|_| AtomicBool::new(false)).collect(),
         next_id: AtomicU64::new(1),
+        exit: watch::Sender::new(None),
+        listening: AtomicBool::new(true),
     });
+    let offset = match cfg.archive_offset {
+        0 => String::new(),
+        o => format!(", archive seconds moved by {o:+} s plus 0 to {ARCHIVE_JITTER_MAX} s"),
+    };
     info!(
-        "simulated FMC listening on {addr} ({} metadata records, {} events)",
+        "simulated FMC listening on {addr} ({} metadata records, {} events{offset})",
         scenario.metadata.len(),
         scenario.events.len()
     );
-    let cfg = Arc::new(cfg);
+    let served = Served {
+        cfg: Arc::new(cfg),
+        scenario,
+        loop_period,
+    };
     let task = tokio::spawn(accept_loop(
         listener,
         acceptor,
-        cfg,
-        scenario,
+        served,
         shared.clone(),
         shutdown,
     ));
     Ok(SimulatorHandle { addr, shared, task })
 }
 
+/// What every session serves.
+#[derive(Clone)]
+struct Served {
+    cfg: Arc<SimulatorConfig>,
+    /// With the archive offset applied.
+    scenario: Arc<Scenario>,
+    /// Seconds between loop passes.
+    loop_period: u64,
+}
+
+/// How the sessions are told to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Close {
+    /// The simulator is stopping: TLS goodbye.
+    Stop,
+    /// `exit-after`: as if the FMC died.
+    Exit,
+}
+
 async fn accept_loop(
     listener: TcpListener,
     acceptor: Arc<SslAcceptor>,
-    cfg: Arc<SimulatorConfig>,
-    scenario: Arc<Scenario>,
+    served: Served,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut sessions = JoinSet::new();
-    loop {
+    let mut exit = shared.exit.subscribe();
+    let close = watch::Sender::new(None::<Close>);
+    let how = loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = stop_requested(&mut shutdown) => break,
+            _ = stop_requested(&mut shutdown) => break Close::Stop,
+            _ = exit.wait_for(Option::is_some) => break Close::Exit,
         };
         // Reap finished sessions so the set does not grow in a long run.
         while sessions.try_join_next().is_some() {}
@@ -343,14 +407,15 @@ async fn accept_loop(
                 let session = Session {
                     id,
                     peer,
-                    cfg: cfg.clone(),
-                    scenario: scenario.clone(),
+                    cfg: served.cfg.clone(),
+                    scenario: served.scenario.clone(),
+                    loop_period: served.loop_period,
                     shared: shared.clone(),
                 };
                 let acceptor = acceptor.clone();
-                let shutdown = shutdown.clone();
+                let close = close.subscribe();
                 sessions.spawn(async move {
-                    let ended = session.run(tcp, &acceptor, shutdown).await;
+                    let ended = session.run(tcp, &acceptor, close).await;
                     session.log(&format!("Session ended: {ended}"));
                     session.shared.update(id, |l| l.ended = Some(ended));
                 });
@@ -360,10 +425,17 @@ async fn accept_loop(
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-    }
+    };
+    // The listener goes first: a client that reconnects when its connection closes finds the
+    // port closed, as with an FMC that is down.
     drop(listener);
+    shared.listening.store(false, Ordering::Release);
+    close.send_replace(Some(how));
     while sessions.join_next().await.is_some() {}
-    info!("simulated FMC stopped");
+    match shared.exit.borrow().as_ref() {
+        Some(f) => info!("simulated FMC exited: connections and listener closed (fault {f})"),
+        None => info!("simulated FMC stopped"),
+    }
 }
 
 struct Session {
@@ -371,6 +443,7 @@ struct Session {
     peer: SocketAddr,
     cfg: Arc<SimulatorConfig>,
     scenario: Arc<Scenario>,
+    loop_period: u64,
     shared: Arc<Shared>,
 }
 
@@ -401,7 +474,7 @@ impl Session {
         &self,
         tcp: TcpStream,
         acceptor: &SslAcceptor,
-        mut shutdown: watch::Receiver<bool>,
+        mut close: watch::Receiver<Option<Close>>,
     ) -> String {
         let _ = tcp.set_nodelay(true);
         let stream = match self.accept_tls(tcp, acceptor).await {
@@ -422,12 +495,20 @@ impl Session {
         }
 
         let mut conn = Connection::new(stream);
-        tokio::select! {
-            why = self.serve_requests(&mut conn) => why,
-            _ = stop_requested(&mut shutdown) => {
-                let _ = timeout(Duration::from_millis(500), conn.shutdown()).await;
-                "simulator stopping".to_string()
-            }
+        let how = tokio::select! {
+            why = self.serve_requests(&mut conn) => return why,
+            how = close.wait_for(Option::is_some) => how.ok().and_then(|h| *h),
+        };
+        if how == Some(Close::Exit) {
+            // Like a process that dies: a FIN without a TLS close_notify.
+            let _ = conn.get_mut().get_mut().shutdown().await;
+            linger(&mut conn).await;
+            let fault = self.shared.exit.borrow().clone();
+            let fault = fault.map(|f| f.to_string()).unwrap_or_default();
+            format!("the simulated FMC exited (fault {fault})")
+        } else {
+            let _ = timeout(Duration::from_millis(500), conn.shutdown()).await;
+            "simulator stopping".to_string()
         }
     }
 
@@ -666,7 +747,12 @@ impl Session {
             Fault::UnknownRecordEvery(n) => Some(*n),
             _ => None,
         });
-        let mut feed = Feed::new(&self.scenario, start, self.cfg.loop_events, unknown_every);
+        let mut feed = Feed::new(
+            &self.scenario,
+            start,
+            self.cfg.loop_events.then_some(self.loop_period),
+            unknown_every,
+        );
         let mut last_write = Instant::now();
         let mut stall_until: Option<Instant> = None;
         let mut pacer = self.cfg.rate.map(|r| Pacer::new(r, self.cfg.bundle_size));
@@ -816,6 +902,16 @@ impl Session {
             // reset that destroys it in flight.
             linger(conn).await;
             return Err(format!("sent an Error message (fault error-after:{n})"));
+        }
+        let exits_here = |f: &Fault| matches!(f, Fault::ExitAfter(k) if *k == n);
+        if let Some(f) = self.fire(exits_here) {
+            self.log(&format!(
+                "Exiting after message {n} (fault {f}): closing every connection and the listening socket"
+            ));
+            self.shared.exit.send_replace(Some(f));
+            // Send nothing more: the accept loop closes the listener, then every session (this
+            // one too, which `run` drops here).
+            std::future::pending::<()>().await;
         }
         let stalls_here = |f: &Fault| matches!(f, Fault::StallAfter { after, .. } if *after == n);
         if let Some(Fault::StallAfter { duration, .. }) = self.fire(stalls_here) {
@@ -975,23 +1071,25 @@ struct Feed<'a> {
     /// Next event: pass and index; `None` when there are no more.
     next: Option<(u64, usize)>,
     loop_events: bool,
-    /// Seconds between one pass of the events and the next.
+    /// Seconds between one pass of the events and the next (more than their span).
     period: u64,
     unknown_every: Option<u32>,
     pending_unknown: Option<Bytes>,
 }
 
 impl<'a> Feed<'a> {
+    /// `loop_period`: loop the events, one pass every so many seconds (at least their span + 1).
     fn new(
         scenario: &'a Scenario,
         start: u32,
-        loop_events: bool,
+        loop_period: Option<u64>,
         unknown_every: Option<u32>,
     ) -> Feed<'a> {
         let events = &scenario.events;
         let first = events.first().map_or(0, |r| u64::from(r.archive_second));
         let last = events.last().map_or(0, |r| u64::from(r.archive_second));
-        let period = last - first + 1;
+        let loop_events = loop_period.is_some();
+        let period = loop_period.unwrap_or(0).max(last - first + 1);
         let mut feed = Feed {
             scenario,
             meta_next: 0,
@@ -1075,7 +1173,7 @@ impl<'a> Feed<'a> {
         let body = if pass == 0 {
             record.body.clone()
         } else {
-            restamp(record, shifted as u32)
+            record.restamped(shifted as u32).body
         };
         if let Some(every) = self.unknown_every {
             let position = pass * events.len() as u64 + i as u64;
@@ -1084,18 +1182,6 @@ impl<'a> Feed<'a> {
             }
         }
         Some(body)
-    }
-}
-
-/// The record with its archive timestamp replaced (records without one are sent unchanged).
-fn restamp(record: &SimRecord, second: u32) -> Bytes {
-    match RecordHeader::parse(&record.body) {
-        Ok(h) if h.header_len == 16 => {
-            let mut b = BytesMut::from(&record.body[..]);
-            b[8..12].copy_from_slice(&second.to_be_bytes());
-            b.freeze()
-        }
-        _ => record.body.clone(),
     }
 }
 
@@ -1118,6 +1204,7 @@ fn unknown_record(after: &[u8], position: u64) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::SimRecord;
 
     fn record(second: u32, tag: u8) -> SimRecord {
         let mut b = BytesMut::new();
@@ -1151,38 +1238,88 @@ mod tests {
     fn feed_starts_at_the_requested_second_inclusive() {
         let s = scenario();
         assert_eq!(
-            seconds(&Feed::new(&s, 0, false, None).take(10)),
+            seconds(&Feed::new(&s, 0, None, None).take(10)),
             [10, 10, 11, 13]
         );
-        assert_eq!(seconds(&Feed::new(&s, 11, false, None).take(10)), [11, 13]);
-        assert_eq!(seconds(&Feed::new(&s, 12, false, None).take(10)), [13]);
-        assert!(Feed::new(&s, 14, false, None).take(10).is_empty());
-        assert!(Feed::new(&s, u32::MAX, false, None).take(10).is_empty());
+        assert_eq!(seconds(&Feed::new(&s, 11, None, None).take(10)), [11, 13]);
+        assert_eq!(seconds(&Feed::new(&s, 12, None, None).take(10)), [13]);
+        assert!(Feed::new(&s, 14, None, None).take(10).is_empty());
+        assert!(Feed::new(&s, u32::MAX, None, None).take(10).is_empty());
     }
 
     #[test]
     fn looping_moves_each_pass_past_the_previous_one() {
         let s = scenario();
-        // Period 4 (10..=13): pass 1 is 14, 14, 15, 17.
+        // Span 10..=13 plus room for the HA jitter: period 6, pass 1 is 16, 16, 17, 19.
+        let period = Some(s.loop_period());
+        assert_eq!(period, Some(6));
         assert_eq!(
-            seconds(&Feed::new(&s, 0, true, None).take(8)),
-            [10, 10, 11, 13, 14, 14, 15, 17]
+            seconds(&Feed::new(&s, 0, period, None).take(8)),
+            [10, 10, 11, 13, 16, 16, 17, 19]
         );
         assert_eq!(
-            seconds(&Feed::new(&s, u32::MAX, true, None).take(2)),
-            [14, 14]
+            seconds(&Feed::new(&s, u32::MAX, period, None).take(2)),
+            [16, 16]
         );
         // Resuming inside a later pass.
         assert_eq!(
-            seconds(&Feed::new(&s, 19, true, None).take(3)),
-            [19, 21, 22]
+            seconds(&Feed::new(&s, 19, period, None).take(3)),
+            [19, 22, 22]
         );
+    }
+
+    /// Two peers of an HA pair loop in step: pass by pass the same payloads, each peer's
+    /// seconds in order, apart by the offset and the jitter only.
+    #[test]
+    fn ha_peers_loop_the_same_passes_apart_by_their_offset() {
+        let a = Scenario {
+            metadata: vec![],
+            events: (0..40).map(|i| record(100 + i / 4, i as u8)).collect(),
+        };
+        let period = Some(a.loop_period());
+        let b = a.with_archive_offset(7).unwrap();
+        let per_pass = a.events.len();
+        let from_a = Feed::new(&a, 0, period, None).take(3 * per_pass);
+        let from_b = Feed::new(&b, 0, period, None).take(3 * per_pass);
+        for feed in [&from_a, &from_b] {
+            assert!(seconds(feed).windows(2).all(|w| w[0] <= w[1]));
+        }
+        let payloads = |bodies: &[Bytes]| -> Vec<(Bytes, u32)> {
+            let mut p: Vec<(Bytes, u32)> = bodies
+                .iter()
+                .map(|b| {
+                    (
+                        b.slice(16..),
+                        RecordHeader::parse(b).unwrap().archive_timestamp,
+                    )
+                })
+                .collect();
+            p.sort();
+            p
+        };
+        for pass in 0..3 {
+            let range = pass * per_pass..(pass + 1) * per_pass;
+            let pa = payloads(&from_a[range.clone()]);
+            let pb = payloads(&from_b[range]);
+            for ((payload_a, second_a), (payload_b, second_b)) in pa.iter().zip(&pb) {
+                assert_eq!(payload_a, payload_b, "pass {pass}");
+                let apart = second_b - second_a;
+                assert!(
+                    (7..=7 + ARCHIVE_JITTER_MAX).contains(&apart),
+                    "pass {pass}: {apart}"
+                );
+            }
+        }
+        // Resuming at one of B's own seconds in pass 2 starts with B's events of that second.
+        let second = seconds(&from_b)[2 * per_pass + 5];
+        let resumed = Feed::new(&b, second, period, None).take(1);
+        assert_eq!(seconds(&resumed), [second]);
     }
 
     #[test]
     fn unknown_records_follow_every_nth_event() {
         let s = scenario();
-        let bodies = Feed::new(&s, 0, false, Some(2)).take(10);
+        let bodies = Feed::new(&s, 0, None, Some(2)).take(10);
         let types: Vec<u32> = bodies
             .iter()
             .map(|b| RecordHeader::parse(b).unwrap().record_type)

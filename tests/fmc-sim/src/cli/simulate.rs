@@ -29,8 +29,10 @@ pub struct Args {
     #[arg(long)]
     pub no_check_cn: bool,
     /// Inject a fault (repeatable). Forms: close-after:N, close-every:N,
-    /// error-after:N[:CODE[:TEXT]], stall-after:N:SECS, unknown-record-every:N, bad-version,
-    /// close-after-handshake, no-estreamer-service.
+    /// error-after:N[:CODE[:TEXT]], stall-after:N:SECS, exit-after:N, unknown-record-every:N,
+    /// bad-version, close-after-handshake, no-estreamer-service. exit-after:N stops the
+    /// simulator like an FMC that dies after data message N: every connection and the listening
+    /// socket closed, then exit status 0.
     #[arg(long = "fault", value_name = "FAULT")]
     pub faults: Vec<String>,
     /// Seed of the generated records.
@@ -48,9 +50,22 @@ pub struct Args {
     /// Records per second (default: as fast as the client acknowledges).
     #[arg(long)]
     pub rate: Option<u32>,
-    /// Repeat the events forever, later in time each pass.
+    /// Repeat the events forever, later in time each pass. Both peers of an HA pair (see
+    /// --archive-offset) repeat the same passes, each at its own seconds.
     #[arg(long = "loop")]
     pub loop_events: bool,
+    /// Play one FMC of a high-availability pair: stamp every event's archive second SECS
+    /// seconds later (negative: earlier) plus 0 to 2 s of jitter that follows from the record.
+    /// Two simulators with the same --seed and generation options and different offsets serve
+    /// the same events at different archive seconds; a request "from second S" goes by this
+    /// simulator's own seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub archive_offset: i64,
     /// Write the generated records as a byte stream (what `decode` reads) to FILE and exit.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
@@ -71,11 +86,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
     let generated = generate(&gen_options(args));
     if let Some(file) = &args.record {
-        let records: Vec<_> = generated
+        // What this simulator serves (the first pass, when looping).
+        let scenario = generated
             .scenario
+            .with_archive_offset(args.archive_offset)
+            .map_err(|e| anyhow::anyhow!("--archive-offset {}: {e}", args.archive_offset))?;
+        let records: Vec<_> = scenario
             .metadata
             .iter()
-            .chain(&generated.scenario.events)
+            .chain(&scenario.events)
             .cloned()
             .collect();
         std::fs::write(file, to_stream(&records, args.bundle_size, 1))
@@ -83,8 +102,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         println!(
             "wrote {} records ({} metadata, {} events) to {}",
             records.len(),
-            generated.scenario.metadata.len(),
-            generated.scenario.events.len(),
+            scenario.metadata.len(),
+            scenario.events.len(),
             file.display()
         );
         return Ok(ExitCode::SUCCESS);
@@ -102,6 +121,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     cfg.bundle_size = args.bundle_size;
     cfg.rate = args.rate;
     cfg.loop_events = args.loop_events;
+    cfg.archive_offset = args.archive_offset;
     for f in &args.faults {
         cfg.faults.push(
             f.parse::<Fault>()
@@ -118,7 +138,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "FMC simulator listening on {} (Ctrl-C to stop)",
             handle.local_addr()
         );
-        handle.stopped().await;
+        if let Some(fault) = handle.stopped().await {
+            println!(
+                "FMC simulator exited: every connection and the listener closed (fault {fault})"
+            );
+        }
         Ok(ExitCode::SUCCESS)
     })
 }
