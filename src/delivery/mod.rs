@@ -48,7 +48,11 @@ pub struct Delivery {
     ha: Option<Ha>,
     /// Events up to here are delivered by every output.
     delivered_seq: u64,
+    window_saved: std::time::Instant,
 }
+
+/// How often the HA identity window is saved while running (and at every clean stop).
+const WINDOW_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// HA state: the identity window, and whether what comes now may have been delivered before.
 #[derive(Debug)]
@@ -135,6 +139,7 @@ impl Delivery {
             resume: resume_point,
             ha,
             delivered_seq: 0,
+            window_saved: std::time::Instant::now(),
         })
     }
 
@@ -253,7 +258,12 @@ impl Delivery {
         match self.tracker.take_changed() {
             Some(b) => {
                 b.save(&self.dir)?;
-                self.save_window()?;
+                // The window is larger: saved less often (a crash between two saves can only
+                // cause duplicates after an HA switch, never a loss).
+                if self.window_saved.elapsed() >= WINDOW_EVERY {
+                    self.save_window()?;
+                    self.window_saved = std::time::Instant::now();
+                }
                 Ok(Some(b.second))
             }
             None => Ok(None),
