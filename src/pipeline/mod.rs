@@ -325,8 +325,12 @@ pub async fn run(
     // Each FMC: its session and its worker.
     let mut sessions = Vec::new();
     let mut workers = Vec::new();
+    let count = fmcs.len();
+    // Messages queued between a session and its worker: enough to ride out a slow moment, and
+    // shared out so that memory does not grow by a full queue per FMC.
+    let queue = (32 / count).clamp(4, 32);
     for (i, f) in fmcs.into_iter().enumerate() {
-        let (src_tx, src_rx) = mpsc::channel(32);
+        let (src_tx, src_rx) = mpsc::channel(queue);
         sessions.push((
             f.name.clone(),
             tokio::spawn(
@@ -350,6 +354,7 @@ pub async fn run(
             json_tap: json_tap.clone(),
             resume: f.resume,
             stats: f.stats,
+            fmcs: count,
             stop_after: opts.stop_after,
             stop: stop_tx.clone(),
             shutdown: stopping.clone(),

@@ -42,6 +42,8 @@ pub(super) struct Worker {
     /// Where a new FMC connection resumes (read by the session).
     pub resume: Arc<Resume>,
     pub stats: Arc<PipelineStats>,
+    /// How many FMCs share the pool: each keeps its share of the jobs in flight.
+    pub fmcs: usize,
     /// Stop once this many events have been emitted by all FMCs together (the demo).
     pub stop_after: Option<u64>,
     /// Tells the rest of the pipeline to stop (the demo's end, an output that failed).
@@ -62,8 +64,9 @@ const BOOKMARK_EVERY: Duration = Duration::from_secs(2);
 const CACHE_EVERY: Duration = Duration::from_secs(10);
 /// Longest the worker goes without housekeeping, also while it waits for an output.
 const IDLE_TICK: Duration = Duration::from_millis(250);
-/// Jobs handed out per transform thread and not yet answered, at most: enough to keep every
-/// thread busy while the worker hands results on, few enough to keep memory small.
+/// Jobs handed out per transform thread and not yet answered, at most (shared by the FMCs, at
+/// least two each): enough to keep every thread busy while the worker hands results on, few
+/// enough to keep memory small.
 const JOBS_PER_THREAD: usize = 3;
 
 /// A job handed out: its answer, what its records' delivery covers, and whether its events
@@ -112,7 +115,7 @@ impl Worker {
             bookmark_saved: Instant::now(),
             cache_saved: Instant::now(),
         };
-        let max_in_flight = JOBS_PER_THREAD * self.pool.threads();
+        let max_in_flight = (JOBS_PER_THREAD * self.pool.threads() / self.fmcs.max(1)).max(2);
         let mut tick = tokio::time::interval(IDLE_TICK);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let ended = loop {

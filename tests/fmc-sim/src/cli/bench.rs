@@ -56,6 +56,10 @@ pub struct Args {
     /// Seed of the generated records.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Simulated FMCs (one `[[fmc]]` table each) feeding the one forwarder; `--records` is
+    /// the total over all of them.
+    #[arg(long, default_value_t = 1)]
+    pub fmcs: usize,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,22 +195,37 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let frames = Arc::new(AtomicU64::new(0));
     let bytes = Arc::new(AtomicU64::new(0));
-    let (sim, receiver_port) = others.block_on(async {
-        let mut sim = SimulatorConfig::new("127.0.0.1:0".parse()?, &files);
-        sim.loop_events = true;
-        sim.bundle_size = args.bundle_size.max(1);
-        sim.window = 64;
-        let handle = serve(sim, Arc::new(scenario), stop_rx.clone()).await?;
+    let fmcs = args.fmcs.max(1);
+    let scenario = Arc::new(scenario);
+    let (sims, receiver_port) = others.block_on(async {
+        let mut sims = Vec::new();
+        for _ in 0..fmcs {
+            let mut sim = SimulatorConfig::new("127.0.0.1:0".parse()?, &files);
+            sim.loop_events = true;
+            sim.bundle_size = args.bundle_size.max(1);
+            sim.window = 64;
+            sims.push(serve(sim, scenario.clone(), stop_rx.clone()).await?);
+        }
         let port = receiver(&files, frames.clone(), bytes.clone(), stop_rx.clone()).await?;
-        anyhow::Ok((handle, port))
+        anyhow::Ok((sims, port))
     })?;
 
     let mut cfg = Config::default();
-    cfg.fmc_mut().host = "127.0.0.1".into();
-    cfg.fmc_mut().port = sim.local_addr().port();
-    cfg.fmc_mut().pkcs12 = files.client_pkcs12.clone();
-    cfg.fmc_mut().pkcs12_password_file = Some(files.client_pass.clone());
-    cfg.fmc_mut().start = Start::Genesis;
+    let template = cfg.fmc().clone();
+    cfg.fmcs = sims
+        .iter()
+        .enumerate()
+        .map(|(i, sim)| {
+            let mut f = template.clone();
+            f.name = Some(format!("fmc-{}", i + 1));
+            f.host = "127.0.0.1".into();
+            f.port = sim.local_addr().port();
+            f.pkcs12 = files.client_pkcs12.clone();
+            f.pkcs12_password_file = Some(files.client_pass.clone());
+            f.start = Start::Genesis;
+            f
+        })
+        .collect();
     cfg.state.dir = dir.join("state");
     cfg.cef.mappings_dir = PathBuf::from("/nonexistent/estreamer-cef-bench");
     cfg.monitor.period = Duration::from_secs(3600);
@@ -220,7 +239,7 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     let n = args.records;
     println!(
         "end to end: {n} records of type {} ({} distinct, repeated), bundles of {}, TLS in and out, \
-         simulator and receiver in this process",
+         {fmcs} simulated FMC(s) and the receiver in this process",
         args.record_type, args.distinct, args.bundle_size
     );
     let fwd = tokio::runtime::Builder::new_multi_thread()
@@ -284,7 +303,9 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     let received = frames.load(Ordering::Relaxed);
     let _ = stop_tx.send(true);
     others.block_on(async {
-        let _ = tokio::time::timeout(Duration::from_secs(5), sim.stopped()).await;
+        for sim in sims {
+            let _ = tokio::time::timeout(Duration::from_secs(5), sim.stopped()).await;
+        }
     });
 
     let user = after.0 - before.0;
@@ -317,10 +338,15 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     );
     println!(
         "  peak RSS {:.1} MiB for the whole process; {:.1} MiB before the forwarder started \
-         (the simulator with its records, the receiver); the simulator's session log grows \
+         (the simulators with their records, the receiver); the simulator's session log grows \
          with bundle size (it keeps its last 10,000 messages)",
         mib(after.2),
         mib(baseline),
+    );
+    println!(
+        "  peak RSS above that: {:.1} MiB ({:.1} MiB per FMC)",
+        mib(after.2.saturating_sub(baseline)),
+        mib(after.2.saturating_sub(baseline)) / fmcs as f64
     );
     if received < n {
         anyhow::bail!("only {received} of {n} records reached the receiver");
