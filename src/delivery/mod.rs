@@ -336,4 +336,70 @@ mod tests {
             "without resuming nothing is skipped"
         );
     }
+
+    #[test]
+    fn an_ha_switch_admits_the_new_peers_clock_and_drops_repeats_by_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let ha = HaOptions {
+            peers: vec!["a:8302".into(), "b:8302".into()],
+            window: 100,
+            overlap_secs: 60,
+        };
+        let mut d = Delivery::open_ha(dir.path(), true, Some(ha.clone())).unwrap();
+        d.reconnected(0);
+        assert!(d.admit(&body(1000, 1)));
+        assert!(!d.checking(), "no switch yet");
+        d.remember(0xa1, 1);
+        d.emitted(1);
+        d.delivered(1);
+        assert_eq!(
+            d.resume_point(),
+            ResumePoint {
+                peer: 0,
+                second: 1000
+            }
+        );
+        // Switch to b, whose clock is behind: its records are admitted, the bookmark and the
+        // resume point stay on a's second until b's are delivered.
+        d.reconnected(1);
+        assert!(
+            d.admit(&body(950, 1)),
+            "another peer's clock: no archive-second skip"
+        );
+        assert!(d.checking());
+        assert!(d.is_repeat(0xa1, true), "delivered before the switch");
+        assert!(!d.is_repeat(0xb2, true));
+        d.remember(0xb2, 2);
+        d.emitted(2);
+        assert_eq!(
+            d.resume_point(),
+            ResumePoint {
+                peer: 1,
+                second: 950
+            }
+        );
+        assert_eq!(
+            d.save().unwrap().peer,
+            "a:8302",
+            "b's record is not delivered yet"
+        );
+        d.delivered(2);
+        let b = d.save().unwrap();
+        assert_eq!((b.peer.as_str(), b.second), ("b:8302", 950));
+        // Past twice the overlap on b's clock, identities are no longer compared.
+        assert!(d.admit(&body(950 + 121, 3)));
+        assert!(!d.checking());
+        drop(d);
+
+        // A restart resumes on b, with the delivered identities.
+        let d = Delivery::open_ha(dir.path(), true, Some(ha)).unwrap();
+        assert_eq!(
+            d.resume_point(),
+            ResumePoint {
+                peer: 1,
+                second: 950
+            }
+        );
+        assert!(d.is_repeat(0xa1, true) && d.is_repeat(0xb2, true));
+    }
 }
