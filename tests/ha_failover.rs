@@ -16,14 +16,6 @@ use estreamer_cef_sim::server::SimulatorConfig;
 
 const N: usize = 4_000;
 
-fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 fn peer(pki: &sim_support::TestPki, port: u16, offset: i64, faults: Vec<Fault>) -> SimFmc {
     let mut c = SimulatorConfig::new(format!("127.0.0.1:{port}").parse().unwrap(), &pki.files);
     c.rate = Some(1_000);
@@ -81,12 +73,12 @@ fn ha_pair_survives_both_peers_dying_and_a_restart_with_every_event_once() {
         "no switch after A died; log:\n{}",
         tail(&fwd.log_text(), 30)
     );
-    let at_switch = lines(&out).len();
+    let at_switch = file_lines(&out).len();
     assert!(at_switch < N, "A died mid-stream ({at_switch} lines)");
     assert!(
-        eventually(SOON, || lines(&out).len() >= at_switch + 300),
+        eventually(SOON, || file_lines(&out).len() >= at_switch + 300),
         "B sends nothing new: {} lines; log:\n{}",
-        lines(&out).len(),
+        file_lines(&out).len(),
         tail(&fwd.log_text(), 30)
     );
     // SIGTERM in the middle of B's stream, and a new start: it resumes on B from the bookmark.
@@ -108,20 +100,20 @@ fn ha_pair_survives_both_peers_dying_and_a_restart_with_every_event_once() {
     let mut fwd = Forwarder::run(&cfg_path, &[], &dir.path().join("run2.log"));
     // B streams on from the bookmark, then dies too (its process gone: connections and
     // listener); A comes back (same address) and is switched to.
-    let restarted = lines(&out).len();
+    let restarted = file_lines(&out).len();
     assert!(
-        eventually(SOON, || lines(&out).len() >= restarted + 300),
+        eventually(SOON, || file_lines(&out).len() >= restarted + 300),
         "B sends nothing after the restart; log:\n{}",
         tail(&fwd.log_text(), 30)
     );
-    assert!(lines(&out).len() < N, "B died mid-stream");
+    assert!(file_lines(&out).len() < N, "B died mid-stream");
     drop(b);
     drop(a);
     let _a2 = peer(&pki, port_a, 0, vec![]);
     assert!(
-        eventually(SOON * 2, || lines(&out).len() >= N),
+        eventually(SOON * 2, || file_lines(&out).len() >= N),
         "{} of {N} lines; log:\n{}",
-        lines(&out).len(),
+        file_lines(&out).len(),
         tail(&fwd.log_text(), 30)
     );
     // Anything repeated would come now.
@@ -139,7 +131,7 @@ fn ha_pair_survives_both_peers_dying_and_a_restart_with_every_event_once() {
         tail(&log2, 30)
     );
 
-    let got = lines(&out);
+    let got = file_lines(&out);
     let (missing, extra) = compare(&expected, &got);
     assert!(
         missing.is_empty() && extra.is_empty(),

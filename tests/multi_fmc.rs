@@ -17,14 +17,6 @@ use estreamer_cef_sim::server::SimulatorConfig;
 
 const N: usize = 3_000;
 
-fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 /// A configuration with one `[[fmc]]` per (name, port), a file output and a metrics listener.
 fn config(dir: &Path, pki: &sim_support::TestPki, fmcs: &[(&str, u16)], metrics: &str) -> String {
     let q = |p: &Path| toml::Value::String(p.display().to_string()).to_string();
@@ -97,22 +89,22 @@ fn three_fmcs_one_failing_the_others_delivered_exactly_once_across_a_restart() {
     // First run: stopped with SIGTERM in the middle of the streams.
     let mut fwd = Forwarder::run(&cfg_path, &[], &dir.path().join("run1.log"));
     assert!(
-        eventually(SOON, || lines(&out).len() >= 1_500),
+        eventually(SOON, || file_lines(&out).len() >= 1_500),
         "log:\n{}",
         tail(&fwd.log_text(), 30)
     );
     let status = fwd.terminate(SOON);
     assert!(status.success(), "exit status {status}");
-    let after_first = lines(&out).len();
+    let after_first = file_lines(&out).len();
     assert!(after_first < 2 * N, "stopped mid-stream ({after_first})");
     let log1 = fwd.log_text();
 
     // Second run: the rest.
     let mut fwd = Forwarder::run(&cfg_path, &[], &dir.path().join("run2.log"));
     assert!(
-        eventually(SOON, || lines(&out).len() >= 2 * N),
+        eventually(SOON, || file_lines(&out).len() >= 2 * N),
         "{} of {} lines; log:\n{}",
-        lines(&out).len(),
+        file_lines(&out).len(),
         2 * N,
         tail(&fwd.log_text(), 30)
     );
@@ -123,7 +115,7 @@ fn three_fmcs_one_failing_the_others_delivered_exactly_once_across_a_restart() {
     assert!(status.success(), "exit status {status}");
     let log2 = fwd.log_text();
 
-    let got = lines(&out);
+    let got = file_lines(&out);
     let (missing, extra) = compare(&expected, &got);
     assert!(
         missing.is_empty() && extra.is_empty(),
