@@ -88,11 +88,14 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         let summary = pipeline::run(cfg, opts, shutdown).await?;
         signals::sd_notify("STOPPING=1");
         tracing::info!(
-            "stopped: {} events taken, {} acknowledged by every output; bookmark at archive second {}",
+            "stopped: {} events taken, {} acknowledged by every output",
             summary.emitted,
             summary.delivered,
-            summary.bookmark.second
         );
+        for (name, bookmark) in &summary.bookmarks {
+            tracing::info_span!("fmc", name = %name)
+                .in_scope(|| tracing::info!("bookmark at archive second {}", bookmark.second));
+        }
         Ok(ExitCode::SUCCESS)
     })
 }
