@@ -169,12 +169,14 @@ impl<'a> Record<'a> {
     }
 
     /// The value of a root-scope field.
+    #[inline]
     pub fn get(&self, slot: u16) -> Option<Value<'a>> {
         let scope = self.scope?;
         self.value_at(scope, 0, slot)
     }
 
     /// The value of field `slot` of the scope instance whose slots start at `base`.
+    #[inline]
     pub fn value_at(&self, scope: &Scope, base: usize, slot: u16) -> Option<Value<'a>> {
         let s = *self.slots.get(base + slot as usize)?;
         if !s.is_present() {
@@ -194,6 +196,7 @@ impl<'a> Record<'a> {
     }
 
     /// Arena bases of the items of list field `slot` in the scope instance at `base`.
+    #[inline]
     pub fn list_items(&self, base: usize, slot: u16, item_scope: &Scope) -> ListItems<'a> {
         let chain = self.slots.get(base + slot as usize + 1).copied();
         let (next, remaining) = match chain {
@@ -209,6 +212,7 @@ impl<'a> Record<'a> {
     }
 
     /// The value a [`FieldRef`] points to.
+    #[inline]
     pub fn get_ref(&self, r: FieldRef) -> Option<Value<'a>> {
         match r {
             FieldRef::Root(slot) => self.get(slot),
@@ -369,6 +373,22 @@ impl Decoder {
             match ops[i] {
                 Op::Scalar { slot, scalar } => {
                     if pos < bound {
+                        // A run of fixed-width fields that fits: all its slots at once.
+                        if let Some(run) = scope.runs.get(i).filter(|r| r.count > 0)
+                            && bound - pos >= run.width as usize
+                            && let Some(fields) = scope
+                                .run_fields
+                                .get(run.first as usize..run.first as usize + run.count as usize)
+                        {
+                            let arena = &mut self.arena[base..];
+                            for f in fields {
+                                arena[f.slot as usize] =
+                                    slot_at(pos + f.off as usize, f.width as usize);
+                            }
+                            pos += run.width as usize;
+                            i += run.count as usize;
+                            continue;
+                        }
                         let w = scalar.width();
                         if bound - pos < w {
                             return Err(fail(slot, pos, "field runs past the end of its block"));
