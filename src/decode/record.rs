@@ -169,14 +169,14 @@ impl<'a> Record<'a> {
     }
 
     /// The value of a root-scope field.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, slot: u16) -> Option<Value<'a>> {
         let scope = self.scope?;
         self.value_at(scope, 0, slot)
     }
 
     /// The value of field `slot` of the scope instance whose slots start at `base`.
-    #[inline]
+    #[inline(always)]
     pub fn value_at(&self, scope: &Scope, base: usize, slot: u16) -> Option<Value<'a>> {
         let s = *self.slots.get(base + slot as usize)?;
         if !s.is_present() {
@@ -212,20 +212,29 @@ impl<'a> Record<'a> {
     }
 
     /// The value a [`FieldRef`] points to.
-    #[inline]
+    #[inline(always)]
     pub fn get_ref(&self, r: FieldRef) -> Option<Value<'a>> {
+        // Inlined where names and mappings read fields (many per record): root fields are
+        // most of them, list items go through a call.
         match r {
             FieldRef::Root(slot) => self.get(slot),
-            FieldRef::FirstItem {
-                list,
-                item_scope,
-                slot,
-            } => {
-                let scope = crate::decode::catalog().scope(item_scope);
-                let base = self.list_items(0, list, scope).next()?;
-                self.value_at(scope, base, slot)
-            }
+            FieldRef::FirstItem { .. } => self.first_item_value(r),
         }
+    }
+
+    #[inline(never)]
+    fn first_item_value(&self, r: FieldRef) -> Option<Value<'a>> {
+        let FieldRef::FirstItem {
+            list,
+            item_scope,
+            slot,
+        } = r
+        else {
+            return self.get_ref(r);
+        };
+        let scope = crate::decode::catalog().scope(item_scope);
+        let base = self.list_items(0, list, scope).next()?;
+        self.value_at(scope, base, slot)
     }
 
     /// Reads the u32-or-smaller integer field at `slot` of the root scope.
