@@ -725,3 +725,42 @@ fn warnings_read_as_what_happened_to_which_field() {
         ]
     );
 }
+
+#[test]
+fn a_prepared_constant_is_written_like_text_and_only_values_text_leaves_unchanged_qualify() {
+    use estreamer_cef::cef::Prepared;
+    let label = key("cs1Label");
+    for value in ["fwPolicy", "Source IPv6 Address", "x", "Привет Ω"] {
+        let p = Prepared::new(&label, value).expect("needs no change");
+        let (by_text, _) = encode(|l| {
+            l.text(&label, value).text(&key("cs2Label"), value);
+        });
+        let (by_prepared, warnings) = encode(|l| {
+            l.prepared(&label, &p).prepared(&key("cs2Label"), &p);
+        });
+        assert_eq!(by_prepared, by_text);
+        assert!(warnings.is_empty());
+    }
+    // Values the encoder changes go through `text`, which escapes, trims, cuts and reports.
+    for value in [
+        "",
+        "a=b",
+        "back\\slash",
+        "line\nbreak",
+        "tab\there",
+        "trailing ",
+        "\u{7f}",
+    ] {
+        assert_eq!(Prepared::new(&label, value), None, "{value:?}");
+    }
+    // Longer than the key allows (`proto`: 31 characters): cut by `text`.
+    assert_eq!(Prepared::new(&key("proto"), &"p".repeat(32)), None);
+    assert!(Prepared::new(&key("proto"), &"p".repeat(31)).is_some());
+    // A key already in the line: the pair is dropped and reported, as with `text`.
+    let p = Prepared::new(&label, "fwPolicy").unwrap();
+    let (line, warnings) = encode(|l| {
+        l.prepared(&label, &p).prepared(&label, &p);
+    });
+    assert_eq!(line, format!("{PREFIX}cs1Label=fwPolicy"));
+    assert_eq!(warnings.len(), 1);
+}

@@ -30,7 +30,10 @@ use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::dictionary::ValueType;
-use super::escape::{append, escape_extension, escape_header, trimmed_len, truncation_point};
+use super::escape::{
+    append, escape_extension, escape_header, extension_needs_escaping, trimmed_len,
+    truncation_point,
+};
 use super::header::{CLASS_ID_MAX_CHARS, CefHeader, NAME_MAX_CHARS, SEVERITY_MAX};
 use super::key::{AddressKeys, CUSTOM_SLOT, Counter, Key};
 use super::values;
@@ -133,6 +136,27 @@ impl CefEncoder {
     }
 }
 
+/// A constant text value (a mapping's label) checked once for one key: written by
+/// [`CefLine::prepared`] as one copy, exactly as [`CefLine::text`] would write it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prepared(Box<str>);
+
+impl Prepared {
+    /// `None` when the encoder would change the value for this key (cut, trimmed, escaped, or
+    /// left out as empty): such a value goes through [`CefLine::text`], which reports it.
+    pub fn new(key: &Key, value: &str) -> Option<Prepared> {
+        let unchanged = !value.is_empty()
+            && truncation_point(value, key.raw_max_chars()).is_none()
+            && trimmed_len(value.as_bytes()) == value.len()
+            && !extension_needs_escaping(value.as_bytes());
+        unchanged.then(|| Prepared(value.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// One line being written. Each method appends one pair (or nothing, for an empty value) and
 /// returns `self` for chaining.
 pub struct CefLine<'a> {
@@ -161,6 +185,16 @@ impl<'a> CefLine<'a> {
     #[inline]
     pub fn text(&mut self, key: &Key, value: &str) -> &mut Self {
         self.put_str(key, value, 0);
+        self
+    }
+
+    /// A constant checked beforehand ([`Prepared`]): the same pair as [`text`](Self::text) with
+    /// the value, without checking it again.
+    #[inline]
+    pub fn prepared(&mut self, key: &Key, value: &Prepared) -> &mut Self {
+        if self.open_pair(key) {
+            append(self.buf, value.0.as_bytes());
+        }
         self
     }
 

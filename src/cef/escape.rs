@@ -150,6 +150,11 @@ pub(crate) fn escape_extension(out: &mut Vec<u8>, value: &[u8]) -> u32 {
     escape_into::<false>(out, value)
 }
 
+/// Whether [`escape_extension`] would change the value.
+pub(crate) fn extension_needs_escaping(value: &[u8]) -> bool {
+    needs_work::<false>(value)
+}
+
 /// Appends a header field, escaped. Returns the number of control characters (CR and LF included)
 /// replaced by a space.
 #[inline]

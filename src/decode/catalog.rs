@@ -251,6 +251,7 @@ impl Compiler<'_> {
             return Err("catalog too large".into());
         }
         scope.kinds = scope.fields.iter().map(|f| f.kind).collect();
+        scope.find_runs();
         self.scopes.push(scope);
         Ok(id as ScopeId)
     }

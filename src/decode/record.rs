@@ -169,12 +169,14 @@ impl<'a> Record<'a> {
     }
 
     /// The value of a root-scope field.
+    #[inline(always)]
     pub fn get(&self, slot: u16) -> Option<Value<'a>> {
         let scope = self.scope?;
         self.value_at(scope, 0, slot)
     }
 
     /// The value of field `slot` of the scope instance whose slots start at `base`.
+    #[inline(always)]
     pub fn value_at(&self, scope: &Scope, base: usize, slot: u16) -> Option<Value<'a>> {
         let s = *self.slots.get(base + slot as usize)?;
         if !s.is_present() {
@@ -194,6 +196,7 @@ impl<'a> Record<'a> {
     }
 
     /// Arena bases of the items of list field `slot` in the scope instance at `base`.
+    #[inline]
     pub fn list_items(&self, base: usize, slot: u16, item_scope: &Scope) -> ListItems<'a> {
         let chain = self.slots.get(base + slot as usize + 1).copied();
         let (next, remaining) = match chain {
@@ -209,19 +212,29 @@ impl<'a> Record<'a> {
     }
 
     /// The value a [`FieldRef`] points to.
+    #[inline(always)]
     pub fn get_ref(&self, r: FieldRef) -> Option<Value<'a>> {
+        // Inlined where names and mappings read fields (many per record): root fields are
+        // most of them, list items go through a call.
         match r {
             FieldRef::Root(slot) => self.get(slot),
-            FieldRef::FirstItem {
-                list,
-                item_scope,
-                slot,
-            } => {
-                let scope = crate::decode::catalog().scope(item_scope);
-                let base = self.list_items(0, list, scope).next()?;
-                self.value_at(scope, base, slot)
-            }
+            FieldRef::FirstItem { .. } => self.first_item_value(r),
         }
+    }
+
+    #[inline(never)]
+    fn first_item_value(&self, r: FieldRef) -> Option<Value<'a>> {
+        let FieldRef::FirstItem {
+            list,
+            item_scope,
+            slot,
+        } = r
+        else {
+            return self.get_ref(r);
+        };
+        let scope = crate::decode::catalog().scope(item_scope);
+        let base = self.list_items(0, list, scope).next()?;
+        self.value_at(scope, base, slot)
     }
 
     /// Reads the u32-or-smaller integer field at `slot` of the root scope.
@@ -369,6 +382,22 @@ impl Decoder {
             match ops[i] {
                 Op::Scalar { slot, scalar } => {
                     if pos < bound {
+                        // A run of fixed-width fields that fits: all its slots at once.
+                        if let Some(run) = scope.runs.get(i).filter(|r| r.count > 0)
+                            && bound - pos >= run.width as usize
+                            && let Some(fields) = scope
+                                .run_fields
+                                .get(run.first as usize..run.first as usize + run.count as usize)
+                        {
+                            let arena = &mut self.arena[base..];
+                            for f in fields {
+                                arena[f.slot as usize] =
+                                    slot_at(pos + f.off as usize, f.width as usize);
+                            }
+                            pos += run.width as usize;
+                            i += run.count as usize;
+                            continue;
+                        }
                         let w = scalar.width();
                         if bound - pos < w {
                             return Err(fail(slot, pos, "field runs past the end of its block"));

@@ -182,6 +182,32 @@ pub struct Scope {
     pub kinds: Vec<FieldKind>,
     /// Extra slot at the end of a list item's slots that links to the next item.
     pub is_item: bool,
+    /// Parallel to `ops`: for an `Op::Scalar` that starts a run of consecutive fixed-width
+    /// fields, the run (see [`FixedRun`]); empty runs elsewhere. Filled by [`Scope::find_runs`].
+    pub runs: Vec<FixedRun>,
+    /// The fields of all runs, each run's contiguous.
+    pub run_fields: Vec<RunField>,
+}
+
+/// Consecutive `Op::Scalar`s (a connection record has runs of 40 fields): when all of them fit
+/// before the bound, the interpreter fills their slots in one tight loop instead of dispatching
+/// on each op. When they do not all fit it runs the ops one by one, so the result is the same.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FixedRun {
+    /// First field in `Scope::run_fields`.
+    pub first: u32,
+    /// Ops (fields) in the run; 0 when the op starts no run.
+    pub count: u16,
+    /// Bytes of the whole run.
+    pub width: u32,
+}
+
+/// One field of a [`FixedRun`]: its slot, its offset from the start of the run, its width.
+#[derive(Clone, Copy, Debug)]
+pub struct RunField {
+    pub slot: u16,
+    pub width: u16,
+    pub off: u32,
 }
 
 impl Scope {
@@ -197,6 +223,39 @@ impl Scope {
         match self.fields[slot as usize].kind {
             FieldKind::Group => self.string_data(slot).or(Some(slot)),
             _ => Some(slot),
+        }
+    }
+
+    /// Finds the runs of consecutive `Op::Scalar`s (two or more) for the interpreter's fast path.
+    pub fn find_runs(&mut self) {
+        self.runs = vec![FixedRun::default(); self.ops.len()];
+        self.run_fields.clear();
+        let mut i = 0;
+        while i < self.ops.len() {
+            let start = i;
+            let first = self.run_fields.len();
+            let mut width = 0u32;
+            while let Some(&Op::Scalar { slot, scalar }) = self.ops.get(i) {
+                let w = scalar.width() as u32;
+                self.run_fields.push(RunField {
+                    slot,
+                    width: w as u16,
+                    off: width,
+                });
+                width += w;
+                i += 1;
+            }
+            let count = i - start;
+            if count >= 2 && count <= u16::MAX as usize {
+                self.runs[start] = FixedRun {
+                    first: first as u32,
+                    count: count as u16,
+                    width,
+                };
+            } else {
+                self.run_fields.truncate(first);
+            }
+            i = i.max(start + 1);
         }
     }
 

@@ -24,6 +24,7 @@ pub enum Value<'a> {
 }
 
 impl<'a> Value<'a> {
+    #[inline]
     pub fn from_field(kind: FieldKind, b: &'a [u8]) -> Option<Value<'a>> {
         Some(match kind {
             FieldKind::Scalar(s) => match s {

@@ -475,12 +475,12 @@ impl<'a> Compiler<'a> {
             let Some(src) = self.line_source(ldef.source(), at, record_type, layouts) else {
                 continue;
             };
-            lines.push(Line {
-                key: k,
+            lines.push(Line::new(
+                k,
                 src,
-                omit_zero: ldef.omit_zero(),
-                is_label: label_base(key).is_some(),
-            });
+                ldef.omit_zero(),
+                label_base(key).is_some(),
+            ));
         }
         if self.errors.len() > before {
             return None;

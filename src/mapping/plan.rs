@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::cef::{CefEncoder, Key, Warning};
+use crate::cef::{CefEncoder, Key, Prepared, Warning};
 use crate::decode::value::{ip_from_bytes, write_hex, write_mac, write_uuid};
 use crate::decode::{FieldRef, Record, Value};
 use crate::metadata::Cache;
@@ -93,6 +93,24 @@ pub struct Line {
     pub omit_zero: bool,
     /// A label line: written only when the line it labels (the one just before it) was.
     pub is_label: bool,
+    /// The value of a constant line (labels), checked for its key once: written as it is.
+    pub prepared: Option<Prepared>,
+}
+
+impl Line {
+    pub fn new(key: Key, src: Src, omit_zero: bool, is_label: bool) -> Line {
+        let prepared = match &src {
+            Src::Const(c) => Prepared::new(&key, c),
+            _ => None,
+        };
+        Line {
+            key,
+            src,
+            omit_zero,
+            is_label,
+            prepared,
+        }
+    }
 }
 
 /// Where a plan came from, for `mappings show` and error messages.
@@ -290,6 +308,15 @@ impl Plan {
         let mut last_written = false;
         for l in &self.lines {
             if l.is_label && !last_written {
+                continue;
+            }
+            // A constant is never zero and never empty.
+            if let Some(p) = &l.prepared {
+                let before = line.pairs();
+                line.prepared(&l.key, p);
+                if !l.is_label {
+                    last_written = line.pairs() > before;
+                }
                 continue;
             }
             let v = eval(&l.src, &ctx, &mut w);

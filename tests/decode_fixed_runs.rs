@@ -1,0 +1,60 @@
+//! The interpreter's fast path for runs of fixed-width fields must decode exactly like the ops one
+//! by one: the same slots, the same trailing bytes, the same error, for every record type and for
+//! records cut short at every length (older, shorter layouts end in the middle of a run).
+
+use estreamer_cef::decode::catalog::Catalog;
+use estreamer_cef::decode::{Decoder, RecordHeader, catalog};
+use estreamer_cef_sim::generate::{GenOptions, generate};
+
+/// The embedded catalog with every run removed: the interpreter runs each op on its own.
+fn without_runs() -> &'static Catalog {
+    let mut c = Catalog::from_json(include_str!("../src/decode/catalog.json")).unwrap();
+    for s in &mut c.scopes {
+        assert_eq!(s.runs.len(), s.ops.len(), "runs are parallel to ops");
+        s.runs.iter_mut().for_each(|r| r.count = 0);
+    }
+    Box::leak(Box::new(c))
+}
+
+#[test]
+fn runs_decode_like_single_ops_at_every_length() {
+    let g = generate(&GenOptions::default());
+    let mut fast = Decoder::new(catalog());
+    let mut slow = Decoder::new(without_runs());
+    let (mut records, mut ok, mut shorter) = (0, 0, 0);
+    let run_count: usize = catalog()
+        .scopes
+        .iter()
+        .map(|s| s.runs.iter().filter(|r| r.count > 0).count())
+        .sum();
+    assert!(run_count > 50, "the catalog has runs ({run_count})");
+    for r in g.records() {
+        let body = &r.body[..];
+        let h = RecordHeader::parse(body).unwrap();
+        let data_len = body.len() - h.header_len;
+        records += 1;
+        // Every length for the first records of a type, a sample of lengths for the others.
+        let step = if records % 8 == 0 { 1 } else { 7 };
+        for keep in (0..=data_len).step_by(step).chain([data_len]) {
+            let mut b = body[..h.header_len + keep].to_vec();
+            b[4..8].copy_from_slice(&(keep as u32).to_be_bytes());
+            let a = fast.decode(&b).map(|r| (r.slots.to_vec(), r.trailing));
+            let s = slow.decode(&b).map(|r| (r.slots.to_vec(), r.trailing));
+            assert_eq!(
+                a, s,
+                "record type {} cut to {keep} of {data_len} bytes",
+                r.record_type
+            );
+            if a.is_ok() {
+                ok += 1;
+                if keep < data_len {
+                    shorter += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        records > 100 && ok > 1000 && shorter > 100,
+        "{records} {ok} {shorter}"
+    );
+}
