@@ -24,6 +24,85 @@ fn peer(pki: &sim_support::TestPki, port: u16, offset: i64, faults: Vec<Fault>) 
     SimFmc::start(c, connection_scenario(N, 10, 1))
 }
 
+/// The HA pair at `ports` as one FMC "hq", a file output `out.cef`, metrics at `metrics`.
+fn write_config(
+    dir: &Path,
+    pki: &sim_support::TestPki,
+    ports: [u16; 2],
+    metrics: &str,
+) -> std::path::PathBuf {
+    let q = |p: &Path| toml::Value::String(p.display().to_string()).to_string();
+    let mut cfg = String::new();
+    let _ = writeln!(
+        cfg,
+        "[fmc]\nname = \"hq\"\nhosts = [\"127.0.0.1:{}\", \"127.0.0.1:{}\"]\n\
+         pkcs12 = {}\npkcs12_password_file = {}\nstart = \"bookmark\"\n\
+         reconnect_delay_min = \"200ms\"\nreconnect_delay_max = \"1s\"\nconnect_timeout = \"20s\"\n\
+         failover_after = \"2s\"\nfailover_overlap = \"60s\"\n\
+         [state]\ndir = {}\n[cef]\nmappings_dir = {}\n[monitor]\nlisten = \"{metrics}\"\n\
+         [[output]]\ntransport = \"file\"\npath = {}\nformat = \"cef\"\n",
+        ports[0],
+        ports[1],
+        q(&pki.files.client_pkcs12),
+        q(&pki.files.client_pass),
+        q(&dir.join("state")),
+        q(&dir.join("no-mappings")),
+        q(&dir.join("out.cef")),
+    );
+    let path = dir.join("estreamer-cef.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+#[test]
+fn a_peer_that_goes_silent_is_left_for_the_other_without_loss_or_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = sim_support::TestPki::new();
+    let (port_a, port_b) = (free_port(), free_port());
+    // A stops sending anything (not even keepalives) for a minute after 500 messages, with the
+    // connection open; failover_after is 2 s.
+    let _a = peer(
+        &pki,
+        port_a,
+        0,
+        vec![Fault::StallAfter {
+            after: 500,
+            duration: Duration::from_secs(60),
+        }],
+    );
+    let _b = peer(&pki, port_b, -5, vec![]);
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let cfg_path = write_config(dir.path(), &pki, [port_a, port_b], &metrics_addr);
+    let out = dir.path().join("out.cef");
+    let expected = expected_lines(&cfg_path, &connection_scenario(N, 10, 1), dir.path());
+    let mut fwd = Forwarder::run(&cfg_path, &[], &dir.path().join("run.log"));
+    assert!(
+        eventually(SOON, || file_lines(&out).len() >= N),
+        "{} of {N} lines; log:\n{}",
+        file_lines(&out).len(),
+        tail(&fwd.log_text(), 30)
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let status = fwd.terminate(SOON);
+    assert!(status.success(), "exit status {status}");
+    let log = fwd.log_text();
+    assert!(
+        log.contains("no message from the FMC for 2s")
+            && log.contains(&format!("switching to its peer 127.0.0.1:{port_b}")),
+        "{}",
+        tail(&log, 30)
+    );
+    let got = file_lines(&out);
+    let (missing, extra) = compare(&expected, &got);
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{} missing, {} extra of {} lines",
+        missing.len(),
+        extra.len(),
+        got.len()
+    );
+}
+
 #[test]
 fn ha_pair_survives_both_peers_dying_and_a_restart_with_every_event_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -34,24 +113,7 @@ fn ha_pair_survives_both_peers_dying_and_a_restart_with_every_event_once() {
     let a = peer(&pki, port_a, 0, vec![Fault::ExitAfter(1_000)]);
     let b = peer(&pki, port_b, 7, vec![]);
     let metrics_addr = format!("127.0.0.1:{}", free_port());
-    let q = |p: &Path| toml::Value::String(p.display().to_string()).to_string();
-    let mut cfg = String::new();
-    let _ = writeln!(
-        cfg,
-        "[fmc]\nname = \"hq\"\nhosts = [\"127.0.0.1:{port_a}\", \"127.0.0.1:{port_b}\"]\n\
-         pkcs12 = {}\npkcs12_password_file = {}\nstart = \"bookmark\"\n\
-         reconnect_delay_min = \"200ms\"\nreconnect_delay_max = \"1s\"\nconnect_timeout = \"20s\"\n\
-         failover_after = \"2s\"\nfailover_overlap = \"60s\"\n\
-         [state]\ndir = {}\n[cef]\nmappings_dir = {}\n[monitor]\nlisten = \"{metrics_addr}\"\n\
-         [[output]]\ntransport = \"file\"\npath = {}\nformat = \"cef\"\n",
-        q(&pki.files.client_pkcs12),
-        q(&pki.files.client_pass),
-        q(&dir.path().join("state")),
-        q(&dir.path().join("no-mappings")),
-        q(&dir.path().join("out.cef")),
-    );
-    let cfg_path = dir.path().join("estreamer-cef.toml");
-    std::fs::write(&cfg_path, cfg).unwrap();
+    let cfg_path = write_config(dir.path(), &pki, [port_a, port_b], &metrics_addr);
     let out = dir.path().join("out.cef");
     let expected = expected_lines(&cfg_path, &connection_scenario(N, 10, 1), dir.path());
     assert_eq!(expected.len(), N);
