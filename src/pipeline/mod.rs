@@ -288,6 +288,7 @@ pub async fn run(
         .map(|f| pool::Source {
             transform: f.transform.sibling(),
             cache: f.cache.clone(),
+            span: f.span.clone(),
         })
         .collect();
     let pool =

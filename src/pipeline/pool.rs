@@ -67,6 +67,9 @@ pub struct Pool {
 pub struct Source {
     pub transform: Transform,
     pub cache: Arc<RwLock<Cache>>,
+    /// The FMC's log span: what the transform logs (an unknown record type, a malformed
+    /// record) names the FMC.
+    pub span: tracing::Span,
 }
 
 impl Pool {
@@ -76,9 +79,9 @@ impl Pool {
         let mut handles = Vec::new();
         for thread in 0..threads.max(1) {
             let (tx, rx) = std_mpsc::channel::<Work>();
-            let mut fmcs: Vec<(Transform, Arc<RwLock<Cache>>)> = sources
+            let mut fmcs: Vec<(Transform, Arc<RwLock<Cache>>, tracing::Span)> = sources
                 .iter()
-                .map(|s| (s.transform.sibling(), s.cache.clone()))
+                .map(|s| (s.transform.sibling(), s.cache.clone(), s.span.clone()))
                 .collect();
             let handle = std::thread::Builder::new()
                 .name(format!("transform-{thread}"))
@@ -87,16 +90,17 @@ impl Pool {
                     while let Ok(work) = rx.recv() {
                         match work {
                             Work::Mappings(m) => {
-                                for (t, _) in &mut fmcs {
+                                for (t, _, _) in &mut fmcs {
                                     t.set_mappings(m.clone());
                                 }
                             }
                             Work::Job(job) => {
                                 // A job for an FMC the pool does not know is a bug: its reply
                                 // is dropped and the worker reports the job failed.
-                                let Some((transform, cache)) = fmcs.get_mut(job.fmc) else {
+                                let Some((transform, cache, span)) = fmcs.get_mut(job.fmc) else {
                                     continue;
                                 };
+                                let _in_span = span.enter();
                                 let done = run(transform, cache, &job, &mut line, thread);
                                 let _ = job.reply.send(done);
                             }
