@@ -143,44 +143,52 @@ pub(crate) fn usage() -> (Duration, Duration, u64) {
 
 /// The resident set now, in bytes.
 fn rss_now() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    status_bytes("/proc/self/status", "VmRSS:")
+}
+
+/// A size line (`KEY   N kB`) of a /proc `status` file, in bytes; 0 if it cannot be read.
+pub(crate) fn status_bytes(path: &str, key: &str) -> u64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|t| {
             t.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(key))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
 }
 
-/// CPU time (user + system) of this process's live threads whose name starts with `prefix`.
-fn threads_cpu(prefix: &str) -> Duration {
+/// The command name and the CPU time (user + system) in a /proc `stat` file's text.
+pub(crate) fn stat_cpu(stat: &str) -> Option<(&str, Duration)> {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let mut total = 0.0;
+    // pid (comm) state ... : comm may hold spaces, so split after the last ')'.
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let f: Vec<&str> = stat.get(close + 2..)?.split(' ').collect();
+    // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the comm.
+    let (u, s) = (
+        f.get(11)?.parse::<f64>().ok()?,
+        f.get(12)?.parse::<f64>().ok()?,
+    );
+    Some((
+        stat.get(open + 1..close)?,
+        Duration::from_secs_f64((u + s) / ticks),
+    ))
+}
+
+/// CPU time (user + system) of this process's live threads whose name starts with `prefix`.
+fn threads_cpu(prefix: &str) -> Duration {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return Duration::ZERO;
     };
-    for t in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ... : comm may hold spaces, so split after the last ')'.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if !stat[open + 1..close].starts_with(prefix) {
-            continue;
-        }
-        let f: Vec<&str> = stat[close + 2..].split(' ').collect();
-        // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the comm.
-        let (Some(u), Some(s)) = (f.get(11), f.get(12)) else {
-            continue;
-        };
-        total += (u.parse::<f64>().unwrap_or(0.0) + s.parse::<f64>().unwrap_or(0.0)) / ticks;
-    }
-    Duration::from_secs_f64(total)
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+        .filter_map(|stat| {
+            stat_cpu(&stat).and_then(|(comm, cpu)| comm.starts_with(prefix).then_some(cpu))
+        })
+        .sum()
 }
 
 pub(crate) fn mib(bytes: u64) -> f64 {

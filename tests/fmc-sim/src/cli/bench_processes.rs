@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::bench::{Args, mib, record_type};
+use super::bench::{Args, mib, record_type, stat_cpu, status_bytes};
 use super::receive::Framing;
 use crate::pki::{self, PkiOptions};
 
@@ -117,32 +117,10 @@ fn listening(
 
 /// User + system CPU seconds of a live process (all its threads, ended ones included).
 fn cpu_seconds(pid: u32) -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // pid (comm) state ...: comm may hold spaces, so split after the last ')'; utime and stime
-    // (fields 14 and 15) are the 12th and 13th after it.
-    let Some(close) = stat.rfind(')') else {
-        return 0.0;
-    };
-    let f: Vec<&str> = stat[close + 2..].split(' ').collect();
-    let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (field(11) + field(12)) / ticks
-}
-
-/// The peak resident set (VmHWM) of a live process, in bytes.
-fn peak_rss(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
+        .and_then(|stat| stat_cpu(&stat).map(|(_, cpu)| cpu.as_secs_f64()))
+        .unwrap_or(0.0)
 }
 
 /// The forwarder binary: --forwarder, else `estreamer-cef` next to this program (both are built
@@ -279,7 +257,7 @@ pub fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     };
     // Read at once: the forwarder keeps forwarding what the looping simulator sends.
     let fwd_cpu = cpu_seconds(fwd.pid());
-    let fwd_rss = peak_rss(fwd.pid());
+    let fwd_rss = status_bytes(&format!("/proc/{}/status", fwd.pid()), "VmHWM:");
     let sims_cpu: f64 = sims.iter().map(|(p, _)| cpu_seconds(p.pid())).sum();
     // "N frames, B bytes, cpu S s"
     let number = |what: &str| -> f64 {
