@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use estreamer_cef_sim::cli::{bench, demo, simulate};
+use estreamer_cef_sim::cli::{bench, demo, receive, simulate};
 
 /// A simulated Cisco FMC (eStreamer over mutual TLS) and the tools built on it.
 ///
@@ -30,9 +30,14 @@ enum Command {
     /// Start the simulator and the forwarder together and print the CEF lines: no FMC needed.
     Demo(demo::Args),
     /// Measure this machine: records per second end to end (simulated FMC → forwarder → TLS
-    /// receiver, all in this process), CPU time and peak memory; or `bench decode`: the decoder
+    /// receiver, all in this process, or with --processes each in its own), CPU time and peak
+    /// memory; or `bench decode`: the decoder
     /// and the mapping alone, on one core. Build with --release.
     Bench(bench::Args),
+    /// The benchmark's TLS syslog receiver on its own (`bench --processes` starts it): counts
+    /// frames, prints a line at every tenth of --count, exits when all arrived.
+    #[command(hide = true)]
+    Receive(receive::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +48,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Receive(args) => receive::run(args),
     };
     estreamer_cef::cli::exit_code(result, "estreamer-cef-sim")
 }

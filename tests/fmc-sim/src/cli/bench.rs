@@ -6,6 +6,9 @@
 //! prints records per second, the CPU time used (user + system, the whole process and the
 //! forwarder's threads alone) and the peak resident memory.
 //!
+//! `bench --processes` (end to end, [`super::bench_processes`]): the same with the simulated
+//! FMC, the real forwarder binary and the receiver each in a process of its own.
+//!
 //! `bench decode`: the record decoder alone, then decode + names + mapping + CEF (the worker's
 //! work per record, without channels or I/O), on one core.
 
@@ -13,13 +16,13 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
-use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
+
+use super::receive::{Counters, Framing, receiver};
 
 use crate::generate::{bench_metadata, connection_records, intrusion_records};
 use crate::pki::{self, PkiFiles, PkiOptions};
@@ -60,6 +63,22 @@ pub struct Args {
     /// the total over all of them.
     #[arg(long, default_value_t = 1)]
     pub fmcs: usize,
+    /// End to end with the simulated FMC(s), the forwarder (the real `estreamer-cef` binary)
+    /// and the receiver each in a process of its own; the forwarder's CPU time and peak RSS
+    /// are its process's.
+    #[arg(long)]
+    pub processes: bool,
+    /// The forwarder binary for --processes [default: `estreamer-cef` next to this program].
+    #[arg(long, value_name = "PATH", requires = "processes")]
+    pub forwarder: Option<PathBuf>,
+    /// The output's framing with --processes.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "octet-counting",
+        requires = "processes"
+    )]
+    pub framing: Framing,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,7 +100,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
-            let r = end_to_end(args, &dir);
+            let r = if args.processes {
+                super::bench_processes::end_to_end(args, &dir)
+            } else {
+                end_to_end(args, &dir)
+            };
             let _ = std::fs::remove_dir_all(&dir);
             r
         }
@@ -89,7 +112,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 }
 
 /// CPU count and model.
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -110,7 +133,7 @@ fn machine() -> String {
 }
 
 /// User and system CPU time of this process, and its peak resident set in bytes.
-fn usage() -> (Duration, Duration, u64) {
+pub(crate) fn usage() -> (Duration, Duration, u64) {
     // SAFETY: getrusage fills the struct we pass; RUSAGE_SELF is always valid.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
@@ -120,51 +143,59 @@ fn usage() -> (Duration, Duration, u64) {
 
 /// The resident set now, in bytes.
 fn rss_now() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    status_bytes("/proc/self/status", "VmRSS:")
+}
+
+/// A size line (`KEY   N kB`) of a /proc `status` file, in bytes; 0 if it cannot be read.
+pub(crate) fn status_bytes(path: &str, key: &str) -> u64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|t| {
             t.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(key))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
 }
 
-/// CPU time (user + system) of this process's live threads whose name starts with `prefix`.
-fn threads_cpu(prefix: &str) -> Duration {
+/// The command name and the CPU time (user + system) in a /proc `stat` file's text.
+pub(crate) fn stat_cpu(stat: &str) -> Option<(&str, Duration)> {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let mut total = 0.0;
+    // pid (comm) state ... : comm may hold spaces, so split after the last ')'.
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let f: Vec<&str> = stat.get(close + 2..)?.split(' ').collect();
+    // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the comm.
+    let (u, s) = (
+        f.get(11)?.parse::<f64>().ok()?,
+        f.get(12)?.parse::<f64>().ok()?,
+    );
+    Some((
+        stat.get(open + 1..close)?,
+        Duration::from_secs_f64((u + s) / ticks),
+    ))
+}
+
+/// CPU time (user + system) of this process's live threads whose name starts with `prefix`.
+fn threads_cpu(prefix: &str) -> Duration {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return Duration::ZERO;
     };
-    for t in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ... : comm may hold spaces, so split after the last ')'.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if !stat[open + 1..close].starts_with(prefix) {
-            continue;
-        }
-        let f: Vec<&str> = stat[close + 2..].split(' ').collect();
-        // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the comm.
-        let (Some(u), Some(s)) = (f.get(11), f.get(12)) else {
-            continue;
-        };
-        total += (u.parse::<f64>().unwrap_or(0.0) + s.parse::<f64>().unwrap_or(0.0)) / ticks;
-    }
-    Duration::from_secs_f64(total)
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+        .filter_map(|stat| {
+            stat_cpu(&stat).and_then(|(comm, cpu)| comm.starts_with(prefix).then_some(cpu))
+        })
+        .sum()
 }
 
-fn mib(bytes: u64) -> f64 {
+pub(crate) fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-fn record_type(args: &Args) -> u32 {
+pub(crate) fn record_type(args: &Args) -> u32 {
     if args.record_type == "400" { 400 } else { 71 }
 }
 
@@ -175,16 +206,23 @@ fn events(record_type: u32, n: usize, seed: u64) -> Vec<SimRecord> {
     }
 }
 
+/// What the benchmark's simulated FMC serves: `distinct` records of `record_type` (71 or 400)
+/// made from a few templates, and the metadata they refer to. `simulate --bench-events` serves
+/// the same.
+pub fn bench_scenario(record_type: u32, distinct: usize, seed: u64) -> Scenario {
+    Scenario {
+        metadata: bench_metadata(seed),
+        events: events(record_type, distinct.max(1), seed),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // End to end
 // ---------------------------------------------------------------------------------------------
 
 fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     let files: PkiFiles = pki::init(&dir.join("pki"), &PkiOptions::default())?;
-    let scenario = Scenario {
-        metadata: bench_metadata(args.seed),
-        events: events(record_type(args), args.distinct.max(1), args.seed),
-    };
+    let scenario = bench_scenario(record_type(args), args.distinct, args.seed);
     // The simulator and the receiver stand for machines of their own: their own runtime and
     // threads, so that the forwarder's share of the CPU can be told apart.
     let others = tokio::runtime::Builder::new_multi_thread()
@@ -193,8 +231,7 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let frames = Arc::new(AtomicU64::new(0));
-    let bytes = Arc::new(AtomicU64::new(0));
+    let counters = Arc::new(Counters::default());
     let fmcs = args.fmcs.max(1);
     let scenario = Arc::new(scenario);
     let (sims, receiver_port) = others.block_on(async {
@@ -206,8 +243,15 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
             sim.window = 64;
             sims.push(serve(sim, scenario.clone(), stop_rx.clone()).await?);
         }
-        let port = receiver(&files, frames.clone(), bytes.clone(), stop_rx.clone()).await?;
-        anyhow::Ok((sims, port))
+        let addr = receiver(
+            &files,
+            "127.0.0.1:0".parse()?,
+            Framing::OctetCounting,
+            counters.clone(),
+            stop_rx.clone(),
+        )
+        .await?;
+        anyhow::Ok((sims, addr.port()))
     })?;
 
     let mut cfg = Config::default();
@@ -257,12 +301,12 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
         // When 10% and 90% of the records had arrived: the steady rate, without the start
         // (connections, and the output's first second, in which no acknowledgement counts).
         let progress = {
-            let (frames, marks) = (frames.clone(), marks.clone());
+            let (counters, marks) = (counters.clone(), marks.clone());
             tokio::spawn(async move {
                 let (mut last, mut last_print) = (0, Instant::now());
                 loop {
                     tokio::time::sleep(Duration::from_millis(20)).await;
-                    let now = frames.load(Ordering::Relaxed);
+                    let now = counters.frames.load(Ordering::Relaxed);
                     if let Ok(mut m) = marks.lock() {
                         if m.0.is_none() && now >= n / 10 {
                             m.0 = Some(Instant::now());
@@ -292,7 +336,7 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     // Everything the pipeline delivered has been acknowledged by the receiver's kernel; let the
     // receiver read it.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while frames.load(Ordering::Relaxed) < summary.delivered && Instant::now() < deadline {
+    while counters.frames.load(Ordering::Relaxed) < summary.delivered && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
     let elapsed = start.elapsed();
@@ -300,7 +344,7 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     let after = usage();
     // The forwarder's transform threads have ended by now: its share is what the rest did not use.
     let fwd_cpu = (after.0 - before.0 + after.1 - before.1).saturating_sub(others_cpu);
-    let received = frames.load(Ordering::Relaxed);
+    let received = counters.frames.load(Ordering::Relaxed);
     let _ = stop_tx.send(true);
     others.block_on(async {
         for sim in sims {
@@ -314,7 +358,7 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     println!(
         "  {received} records received in {secs:.2} s: {:.0} records/s ({:.1} MB/s of syslog)",
         received as f64 / secs,
-        bytes.load(Ordering::Relaxed) as f64 / secs / 1e6
+        counters.bytes.load(Ordering::Relaxed) as f64 / secs / 1e6
     );
     // (Only when the run was long enough to tell.)
     if let Ok((Some(t10), Some(t90))) = marks.lock().map(|m| *m)
@@ -352,94 +396,6 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
         anyhow::bail!("only {received} of {n} records reached the receiver");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A TLS receiver on loopback that reads octet-counted frames and counts them. Returns its port.
-async fn receiver(
-    files: &PkiFiles,
-    frames: Arc<AtomicU64>,
-    bytes: Arc<AtomicU64>,
-    mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<u16> {
-    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
-    b.set_certificate_chain_file(&files.server_cert)?;
-    b.set_private_key_file(&files.server_key, SslFiletype::PEM)?;
-    let acceptor = Arc::new(b.build());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    tokio::spawn(async move {
-        loop {
-            let (tcp, _) = tokio::select! {
-                a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
-                _ = stop.changed() => return,
-            };
-            let (acceptor, frames, bytes) = (acceptor.clone(), frames.clone(), bytes.clone());
-            tokio::spawn(async move {
-                let Ok(ssl) = openssl::ssl::Ssl::new(acceptor.context()) else {
-                    return;
-                };
-                let Ok(mut s) = tokio_openssl::SslStream::new(ssl, tcp) else {
-                    return;
-                };
-                if std::pin::Pin::new(&mut s).accept().await.is_err() {
-                    return;
-                }
-                let mut buf = vec![0u8; 256 * 1024];
-                let (mut have, mut counter) = (0usize, FrameCounter::default());
-                loop {
-                    let n = match s.read(&mut buf[have..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    bytes.fetch_add(n as u64, Ordering::Relaxed);
-                    have += n;
-                    let used = counter.feed(&buf[..have]);
-                    frames.fetch_add(counter.take(), Ordering::Relaxed);
-                    buf.copy_within(used..have, 0);
-                    have -= used;
-                    if have == buf.len() {
-                        return; // a frame larger than the buffer: not what we send
-                    }
-                }
-            });
-        }
-    });
-    Ok(port)
-}
-
-/// Counts RFC 6587 octet-counted frames (`LEN SP MSG`) in a byte stream.
-#[derive(Default)]
-struct FrameCounter {
-    counted: u64,
-}
-
-impl FrameCounter {
-    /// Counts the complete frames at the start of `buf`; returns the bytes they take.
-    fn feed(&mut self, buf: &[u8]) -> usize {
-        let mut at = 0;
-        loop {
-            let rest = &buf[at..];
-            let Some(sp) = rest.iter().take(8).position(|&b| b == b' ') else {
-                return at;
-            };
-            let len: usize = match std::str::from_utf8(&rest[..sp])
-                .ok()
-                .and_then(|s| s.parse().ok())
-            {
-                Some(l) => l,
-                None => return buf.len(), // not octet counting: give up on the rest
-            };
-            if rest.len() < sp + 1 + len {
-                return at;
-            }
-            at += sp + 1 + len;
-            self.counted += 1;
-        }
-    }
-
-    fn take(&mut self) -> u64 {
-        std::mem::take(&mut self.counted)
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -66,6 +66,14 @@ pub struct Args {
         allow_negative_numbers = true
     )]
     pub archive_offset: i64,
+    /// Serve N distinct records of the first --record-types type (71, the default, or 400) made
+    /// quickly from a few templates, and the metadata they refer to — what `bench` streams —
+    /// instead of the generated world.
+    #[arg(long, value_name = "N")]
+    pub bench_events: Option<usize>,
+    /// Messages sent but not yet acknowledged, at most.
+    #[arg(long, default_value_t = 16)]
+    pub window: usize,
     /// Write the generated records as a byte stream (what `decode` reads) to FILE and exit.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
@@ -84,8 +92,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.init {
         return init(dir);
     }
-    let generated = generate(&gen_options(args));
     if let Some(file) = &args.record {
+        let generated = generate(&gen_options(args));
         // What this simulator serves (the first pass, when looping).
         let scenario = generated
             .scenario
@@ -128,12 +136,26 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("--fault {f}: {e} (forms: {SYNTAX})"))?,
         );
     }
+    cfg.window = args.window.max(1);
+    let scenario = match args.bench_events {
+        Some(n) => {
+            let record_type = match args.record_types.first() {
+                None | Some(71) => 71,
+                Some(400) => 400,
+                Some(t) => anyhow::bail!(
+                    "--bench-events serves record type 71 or 400, not {t}: give --record-types 71 or 400"
+                ),
+            };
+            super::bench::bench_scenario(record_type, n, args.seed)
+        }
+        None => generate(&gen_options(args)).scenario,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
         let shutdown = signals::install(None)?;
-        let handle = serve(cfg, Arc::new(generated.scenario), shutdown).await?;
+        let handle = serve(cfg, Arc::new(scenario), shutdown).await?;
         println!(
             "FMC simulator listening on {} (Ctrl-C to stop)",
             handle.local_addr()
