@@ -93,14 +93,7 @@ fn a_peer_that_goes_silent_is_left_for_the_other_without_loss_or_repeat() {
         tail(&log, 30)
     );
     let got = file_lines(&out);
-    let (missing, extra) = compare(&expected, &got);
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "{} missing, {} extra of {} lines",
-        missing.len(),
-        extra.len(),
-        got.len()
-    );
+    assert_exactly_once(&expected, &got);
 }
 
 #[test]
@@ -194,13 +187,5 @@ fn ha_pair_survives_both_peers_dying_and_a_restart_with_every_event_once() {
     );
 
     let got = file_lines(&out);
-    let (missing, extra) = compare(&expected, &got);
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "{} missing, {} extra of {} lines (first extra: {:?})",
-        missing.len(),
-        extra.len(),
-        got.len(),
-        extra.first()
-    );
+    assert_exactly_once(&expected, &got);
 }

@@ -460,6 +460,20 @@ pub fn compare<'a>(
     (missing, extra)
 }
 
+/// Asserts that every expected line arrived exactly once and nothing else did.
+pub fn assert_exactly_once(expected: &[Expected], got: &[String]) {
+    let (missing, extra) = compare(expected, got);
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{} missing, {} extra (duplicates or unexpected) of {} lines; first missing {:?}, first extra {:?}",
+        missing.len(),
+        extra.len(),
+        got.len(),
+        missing.first(),
+        extra.first()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // What arrived at syslog-ng
 // ---------------------------------------------------------------------------------------------
