@@ -121,12 +121,13 @@ impl Report<'_> {
     }
 }
 
+/// `host:port` as the FMC is dialled (the one display of an FMC peer).
 fn endpoint(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
+    crate::config::Peer {
+        host: host.to_string(),
+        port,
     }
+    .to_string()
 }
 
 async fn run_checks(cfg: &Config, config_source: Option<&Path>, r: &mut Report<'_>) -> bool {

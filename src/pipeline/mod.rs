@@ -397,7 +397,6 @@ pub async fn run(
         counters: Default::default(),
         bookmarks: Vec::new(),
     };
-    let mut undelivered = 0;
     for (name, cache, mut f) in finished {
         f.delivery.delivered(delivered);
         let dir = f.delivery.dir().to_path_buf();
@@ -415,9 +414,7 @@ pub async fn run(
         }
         summary.bookmarks.push((name, bm));
     }
-    if emitter.last() > delivered {
-        undelivered = emitter.last() - delivered;
-    }
+    let undelivered = emitter.last().saturating_sub(delivered);
     if undelivered > 0 {
         tracing::warn!(
             "{undelivered} events taken were not confirmed delivered before stopping; they will be read from the FMC again"
