@@ -71,8 +71,33 @@ struct Entry {
 #[derive(Default)]
 struct MapData {
     /// Static defaults and learned entries in one table (one hash per lookup): key → slot in
-    /// `Cache::slab`.
+    /// `Cache::slab`. Keys that are one integer (sensor, application, user, protocol ids: most
+    /// lookups) live in `ints` instead, where a lookup hashes a `u64` rather than a 72-byte key.
     index: FxHashMap<Key, u32>,
+    ints: FxHashMap<u64, u32>,
+}
+
+impl MapData {
+    fn slot(&self, key: &Key) -> Option<u32> {
+        match key.as_int() {
+            Some(i) => self.ints.get(&i).copied(),
+            None => self.index.get(key).copied(),
+        }
+    }
+
+    fn set(&mut self, key: Key, slot: u32) {
+        match key.as_int() {
+            Some(i) => self.ints.insert(i, slot),
+            None => self.index.insert(key, slot),
+        };
+    }
+
+    fn remove(&mut self, key: &Key) -> Option<u32> {
+        match key.as_int() {
+            Some(i) => self.ints.remove(&i),
+            None => self.index.remove(key),
+        }
+    }
 }
 
 /// Remembers the last lookup of one resolver: consecutive events mostly name the same sensor,
@@ -117,7 +142,7 @@ impl Cache {
         let mut maps: Vec<MapData> = (0..n).map(|_| MapData::default()).collect();
         let mut slab = Vec::new();
         for (map, key, value) in rules.statics() {
-            maps[*map as usize].index.insert(*key, slab.len() as u32);
+            maps[*map as usize].set(*key, slab.len() as u32);
             slab.push(Entry {
                 value: value.clone(),
                 is_static: true,
@@ -155,7 +180,7 @@ impl Cache {
     }
 
     pub fn get(&self, map: MapId, key: &Key) -> Option<&str> {
-        let slot = *self.maps[map as usize].index.get(key)?;
+        let slot = self.maps[map as usize].slot(key)?;
         Some(&self.slab[slot as usize].value)
     }
 
@@ -164,7 +189,7 @@ impl Cache {
         if memo.generation == self.generation && memo.map == map && memo.key == *key {
             return Some(&self.slab[memo.slot as usize].value);
         }
-        let slot = *self.maps[map as usize].index.get(key)?;
+        let slot = self.maps[map as usize].slot(key)?;
         *memo = Memo {
             generation: self.generation,
             map,
@@ -190,7 +215,7 @@ impl Cache {
     /// Inserts or replaces an entry. Returns whether anything changed.
     pub fn insert(&mut self, map: MapId, key: Key, value: &str) -> bool {
         let value = cut(value, self.limits.max_value_len);
-        match self.maps[map as usize].index.get(&key).copied() {
+        match self.maps[map as usize].slot(&key) {
             Some(slot) => {
                 let e = &mut self.slab[slot as usize];
                 if !e.is_static && &*e.value == value {
@@ -211,7 +236,7 @@ impl Cache {
                     value: value.into(),
                     is_static: false,
                 });
-                self.maps[map as usize].index.insert(key, slot);
+                self.maps[map as usize].set(key, slot);
                 self.text_bytes += value.len();
                 self.order.push_back((map, key));
             }
@@ -224,7 +249,7 @@ impl Cache {
             let Some((map, key)) = self.order.pop_front() else {
                 break;
             };
-            let Some(slot) = self.maps[map as usize].index.remove(&key) else {
+            let Some(slot) = self.maps[map as usize].remove(&key) else {
                 continue;
             };
             let old = std::mem::replace(
@@ -248,7 +273,7 @@ impl Cache {
                     value: d.clone(),
                     is_static: true,
                 });
-                self.maps[map as usize].index.insert(key, slot);
+                self.maps[map as usize].set(key, slot);
             }
         }
         true
@@ -340,13 +365,30 @@ impl Cache {
                 if !applies(only_if) {
                     return Resolved::Absent;
                 }
-                let mut k = Key::new();
-                if !fill_key(rec, key, &mut k) {
-                    return Resolved::Absent;
-                }
-                let found = match memo {
-                    Some(m) => self.get_memo(*map, &k, m),
-                    None => self.get(*map, &k),
+                // Most keys are one integer: looked up as a `u64`, without building a key.
+                let int_key = match key[..] {
+                    [f] => match rec.get_ref(f) {
+                        Some(Value::Int(i)) => Some(i),
+                        Some(_) => None,
+                        None => return Resolved::Absent,
+                    },
+                    _ => None,
+                };
+                let found = match int_key {
+                    Some(i) => self.maps[*map as usize]
+                        .ints
+                        .get(&i)
+                        .map(|&slot| &*self.slab[slot as usize].value),
+                    None => {
+                        let mut k = Key::new();
+                        if !fill_key(rec, key, &mut k) {
+                            return Resolved::Absent;
+                        }
+                        match memo {
+                            Some(m) => self.get_memo(*map, &k, m),
+                            None => self.get(*map, &k),
+                        }
+                    }
                 };
                 match found {
                     Some(name) => Resolved::Name(name),
@@ -445,7 +487,7 @@ impl Cache {
     /// Every dynamic entry, for persistence: (map name, key bytes, value).
     pub fn entries(&self) -> impl Iterator<Item = (&str, &Key, &str)> {
         self.order.iter().filter_map(move |(map, key)| {
-            let slot = *self.maps[*map as usize].index.get(key)?;
+            let slot = self.maps[*map as usize].slot(key)?;
             Some((
                 self.rules.map_name(*map),
                 key,

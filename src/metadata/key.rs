@@ -45,7 +45,15 @@ impl Key {
     }
 
     pub fn push_int(&mut self, v: u64) {
-        self.push(&v.to_be_bytes());
+        // The same bytes as `push`, with a fixed-size copy (most keys are integers).
+        let at = self.len as usize;
+        if at + 9 <= MAX_KEY {
+            self.bytes[at] = 8;
+            self.bytes[at + 1..at + 9].copy_from_slice(&v.to_be_bytes());
+            self.len += 9;
+        } else {
+            self.push(&v.to_be_bytes());
+        }
     }
 
     pub fn push_text(&mut self, t: &[u8]) {
@@ -80,6 +88,16 @@ impl Key {
                 }
                 self.push(&buf[..n]);
             }
+        }
+    }
+
+    /// The integer of a key that is one integer part.
+    #[inline]
+    pub fn as_int(&self) -> Option<u64> {
+        if self.len == 9 && self.bytes[0] == 8 {
+            Some(u64::from_be_bytes(self.bytes[1..9].try_into().ok()?))
+        } else {
+            None
         }
     }
 
