@@ -58,7 +58,7 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         .build()?;
     rt.block_on(async move {
         let reload = Arc::new(tokio::sync::Notify::new());
-        let shutdown = signals::install(Some(reload.clone()))?;
+        let stop = signals::install(Some(reload.clone()))?;
         let (mon_tx, mon_rx) = tokio::sync::oneshot::channel::<crate::monitor::Monitor>();
         if let Some(interval) = signals::watchdog_interval() {
             // Fed only while the worker makes progress (its heartbeat moves).
@@ -85,7 +85,7 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             monitor: Some(mon_tx),
             ..RunOptions::default()
         };
-        let summary = pipeline::run(cfg, opts, shutdown).await?;
+        let summary = pipeline::run(cfg, opts, stop).await?;
         signals::sd_notify("STOPPING=1");
         tracing::info!(
             "stopped: {} events taken, {} acknowledged by every output",

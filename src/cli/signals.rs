@@ -3,19 +3,22 @@
 use std::sync::Arc;
 use tokio::sync::{Notify, watch};
 
-/// SIGTERM and SIGINT set the returned flag to true (the first time: a clean stop); SIGHUP sets
-/// notifies `reload`.
-pub fn install(reload: Option<Arc<Notify>>) -> std::io::Result<watch::Receiver<bool>> {
+use crate::pipeline::StopFlag;
+
+/// SIGTERM and SIGINT set the returned stop flag (the first time: a clean stop); SIGHUP
+/// notifies `reload`. The run sets the same flag when it stops on its own.
+pub fn install(reload: Option<Arc<Notify>>) -> std::io::Result<StopFlag> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (tx, rx) = watch::channel(false);
+    let stop: StopFlag = Arc::new(watch::channel(false).0);
+    let tx = stop.clone();
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                _ = term.recv() => { tracing::info!("SIGTERM: stopping cleanly"); let _ = tx.send(true); }
-                _ = int.recv() => { tracing::info!("interrupted: stopping cleanly"); let _ = tx.send(true); }
+                _ = term.recv() => { tracing::info!("SIGTERM: stopping cleanly"); tx.send_replace(true); }
+                _ = int.recv() => { tracing::info!("interrupted: stopping cleanly"); tx.send_replace(true); }
                 _ = hup.recv() => match &reload {
                     Some(r) => { tracing::info!("SIGHUP: reloading the mapping tables"); r.notify_one(); }
                     None => tracing::info!("SIGHUP ignored"),
@@ -23,7 +26,7 @@ pub fn install(reload: Option<Arc<Notify>>) -> std::io::Result<watch::Receiver<b
             }
         }
     });
-    Ok(rx)
+    Ok(stop)
 }
 
 /// Sends a notification to systemd (`READY=1`, `WATCHDOG=1`, `STOPPING=1`, `STATUS=...`) when

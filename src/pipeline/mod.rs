@@ -139,13 +139,18 @@ fn open_fmc(
     })
 }
 
-/// Runs the forwarder until `shutdown` becomes true (or the demo's event count is reached).
+/// The run's one stop flag: SIGTERM sets it, and so does the pipeline when it stops on its own
+/// (the demo's event count reached, an output that failed). Everything that must stop watches
+/// it (`subscribe`).
+pub type StopFlag = Arc<watch::Sender<bool>>;
+
+/// Runs the forwarder until `stop` is set (or the demo's event count is reached).
 /// Every configured FMC has its own session, worker, bookmark and metadata cache; they share
 /// the transform threads and the outputs.
 pub async fn run(
     cfg: Config,
     mut opts: RunOptions,
-    shutdown: watch::Receiver<bool>,
+    stop: StopFlag,
 ) -> anyhow::Result<Summary> {
     if cfg.outputs.is_empty() && cfg.tap.is_none() {
         anyhow::bail!(
@@ -223,10 +228,7 @@ pub async fn run(
         progress,
     ));
 
-    // Stop: SIGTERM (`shutdown`), or the pipeline itself (the demo's end, a failed output).
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stop_tx = Arc::new(stop_tx);
-    let stopping = merge_shutdown(shutdown.clone(), stop_rx);
+    let stopping = stop.subscribe();
 
     // Monitor.
     let monitor = Monitor::new(
@@ -357,7 +359,7 @@ pub async fn run(
             stats: f.stats,
             fmcs: count,
             stop_after: opts.stop_after,
-            stop: stop_tx.clone(),
+            stop: stop.clone(),
             shutdown: stopping.clone(),
         };
         workers.push((f.name, f.cache, tokio::spawn(w.run().instrument(f.span))));
@@ -369,7 +371,7 @@ pub async fn run(
     for (name, cache, w) in workers {
         finished.push((name, cache, w.await.context("a worker failed")?));
     }
-    let _ = stop_tx.send(true);
+    stop.send_replace(true);
     for (name, s) in sessions {
         match s.await {
             Ok(Ok(())) => {}
@@ -423,24 +425,4 @@ pub async fn run(
     // `delivered` in the summary: events (of all FMCs) every output delivered.
     summary.delivered = delivered.min(summary.emitted);
     Ok(summary)
-}
-
-/// True when either signal says stop.
-fn merge_shutdown(a: watch::Receiver<bool>, b: watch::Receiver<bool>) -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(*a.borrow() || *b.borrow());
-    tokio::spawn(async move {
-        let (mut a, mut b) = (a, b);
-        loop {
-            if *a.borrow() || *b.borrow() {
-                let _ = tx.send(true);
-                return;
-            }
-            tokio::select! {
-                r = a.changed() => if r.is_err() { let _ = tx.send(true); return; },
-                r = b.changed() => if r.is_err() { let _ = tx.send(true); return; },
-                _ = tx.closed() => return,
-            }
-        }
-    });
-    rx
 }

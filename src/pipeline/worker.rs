@@ -47,7 +47,7 @@ pub(super) struct Worker {
     /// Stop once this many events have been emitted by all FMCs together (the demo).
     pub stop_after: Option<u64>,
     /// Tells the rest of the pipeline to stop (the demo's end, an output that failed).
-    pub stop: Arc<watch::Sender<bool>>,
+    pub stop: super::StopFlag,
     /// True once the run is asked to stop (SIGTERM, or `stop`).
     pub shutdown: watch::Receiver<bool>,
 }
@@ -162,7 +162,7 @@ impl Worker {
                     self.emitter.names[i]
                 );
                 // Every FMC stops: the outputs are shared.
-                let _ = self.stop.send(true);
+                self.stop.send_replace(true);
             }
             Handoff::Stopping(i) => tracing::warn!(
                 "stopping while output {} takes no events (is its receiver down?); \
@@ -310,7 +310,7 @@ impl Worker {
         // events before them are delivered.
         self.delivery.emitted_at(run.last_seq, mark);
         if self.stop_after.is_some_and(|n| self.emitter.last() >= n) {
-            let _ = self.stop.send(true);
+            self.stop.send_replace(true);
         }
         Ok(())
     }

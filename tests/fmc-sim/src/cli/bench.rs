@@ -297,7 +297,7 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let marks = Arc::new(std::sync::Mutex::new((None::<Instant>, None::<Instant>)));
     let summary = fwd.block_on(async {
-        let (_keep, shutdown) = watch::channel(false);
+        let stop = Arc::new(watch::channel(false).0);
         // When 10% and 90% of the records had arrived: the steady rate, without the start
         // (connections, and the output's first second, in which no acknowledgement counts).
         let progress = {
@@ -329,7 +329,7 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
             stop_after: Some(n),
             ..RunOptions::default()
         };
-        let r = pipeline::run(cfg, opts, shutdown).await;
+        let r = pipeline::run(cfg, opts, stop).await;
         progress.abort();
         r
     })?;

@@ -98,10 +98,10 @@ fn demo(args: &Args, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let shutdown = signals::install(None)?;
+        let stop = signals::install(None)?;
         let mut sim = SimulatorConfig::new("127.0.0.1:0".parse()?, &files);
         sim.loop_events = args.follow;
-        let handle = serve(sim, Arc::new(generated.scenario), shutdown.clone()).await?;
+        let handle = serve(sim, Arc::new(generated.scenario), stop.subscribe()).await?;
         cfg.fmc_mut().port = handle.local_addr().port();
         eprintln!(
             "estreamer-cef demo: simulated FMC on {}, {} events to forward as CEF{}",
@@ -113,7 +113,7 @@ fn demo(args: &Args, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
             stop_after: (!args.follow).then_some(expected),
             ..RunOptions::default()
         };
-        let summary = pipeline::run(cfg, opts, shutdown).await?;
+        let summary = pipeline::run(cfg, opts, stop).await?;
         let c = &summary.counters;
         eprintln!(
             "estreamer-cef demo: {} records received ({} metadata, {} unknown, {} malformed), {} CEF events written",

@@ -175,7 +175,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let mut stop = signals::install(None)?;
+        let mut stop = signals::install(None)?.subscribe();
         let counters = Arc::new(Counters::default());
         let addr = receiver(
             &files,

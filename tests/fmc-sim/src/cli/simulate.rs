@@ -154,7 +154,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let shutdown = signals::install(None)?;
+        let shutdown = signals::install(None)?.subscribe();
         let handle = serve(cfg, Arc::new(scenario), shutdown).await?;
         println!(
             "FMC simulator listening on {} (Ctrl-C to stop)",
