@@ -764,3 +764,34 @@ fn a_prepared_constant_is_written_like_text_and_only_values_text_leaves_unchange
     assert_eq!(line, format!("{PREFIX}cs1Label=fwPolicy"));
     assert_eq!(warnings.len(), 1);
 }
+
+#[test]
+fn a_plain_value_is_written_exactly_as_text_would_write_it() {
+    use estreamer_cef::cef::is_plain;
+    // What the metadata cache marks plain, the encoder copies; what it does not, it escapes.
+    assert!(is_plain("sensor-1 (Paris)"));
+    for not_plain in ["", "a=b", "back\\slash", "trailing ", "line\nbreak", "bell\u{7}"] {
+        assert!(!is_plain(not_plain), "{not_plain:?}");
+    }
+    let name = "Zone Ä inside";
+    let (plain, w1) = encode(|l| {
+        l.plain(&key("cs3"), name).plain(&key("dvchost"), "fw-1");
+    });
+    let (text, w2) = encode(|l| {
+        l.text(&key("cs3"), name).text(&key("dvchost"), "fw-1");
+    });
+    assert_eq!(plain, text);
+    assert!(w1.is_empty() && w2.is_empty());
+    // Longer than the key's limit (dvchost: 100 characters): cut and reported, as `text` does.
+    let long = "h".repeat(150);
+    let (plain, w1) = encode(|l| {
+        l.plain(&key("dvchost"), &long);
+    });
+    let (text, w2) = encode(|l| {
+        l.text(&key("dvchost"), &long);
+    });
+    assert_eq!(plain, text);
+    assert_eq!(plain, format!("{PREFIX}dvchost={}", "h".repeat(100)));
+    assert_eq!(w1, w2);
+    assert_eq!(w1.len(), 1);
+}

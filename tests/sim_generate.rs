@@ -193,7 +193,7 @@ fn resolve_scenario(g: &Generated) -> Resolution {
                         out.failures.push(what);
                     }
                 }
-                Resolved::Name(n) if lookups => {
+                Resolved::Name(n) | Resolved::Plain(n) if lookups => {
                     out.found += 1;
                     out.names
                         .entry((r.record_type, name.to_string()))

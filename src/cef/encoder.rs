@@ -136,6 +136,15 @@ impl CefEncoder {
     }
 }
 
+/// Whether an extension value goes on the wire exactly as it is, whatever the key (short of the
+/// key's length limit): not empty, no trailing blank, nothing to escape. The metadata cache
+/// checks each name once when it stores it, so that [`CefLine::plain`] can copy it.
+pub fn is_plain(value: &str) -> bool {
+    !value.is_empty()
+        && trimmed_len(value.as_bytes()) == value.len()
+        && !extension_needs_escaping(value.as_bytes())
+}
+
 /// A constant text value (a mapping's label) checked once for one key: written by
 /// [`CefLine::prepared`] as one copy, exactly as [`CefLine::text`] would write it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,10 +154,7 @@ impl Prepared {
     /// `None` when the encoder would change the value for this key (cut, trimmed, escaped, or
     /// left out as empty): such a value goes through [`CefLine::text`], which reports it.
     pub fn new(key: &Key, value: &str) -> Option<Prepared> {
-        let unchanged = !value.is_empty()
-            && truncation_point(value, key.raw_max_chars()).is_none()
-            && trimmed_len(value.as_bytes()) == value.len()
-            && !extension_needs_escaping(value.as_bytes());
+        let unchanged = is_plain(value) && truncation_point(value, key.raw_max_chars()).is_none();
         unchanged.then(|| Prepared(value.into()))
     }
 
@@ -194,6 +200,19 @@ impl<'a> CefLine<'a> {
     pub fn prepared(&mut self, key: &Key, value: &Prepared) -> &mut Self {
         if self.open_pair(key) {
             append(self.buf, value.0.as_bytes());
+        }
+        self
+    }
+
+    /// A text value that [`is_plain`] accepted: copied as it is when it fits the key's limit,
+    /// written like [`text`](Self::text) otherwise.
+    #[inline]
+    pub fn plain(&mut self, key: &Key, value: &str) -> &mut Self {
+        // Fewer bytes than the limit in characters means fewer characters too.
+        if value.len() > key.raw_max_chars() as usize {
+            self.put_str(key, value, 0);
+        } else if self.open_pair(key) {
+            append(self.buf, value.as_bytes());
         }
         self
     }

@@ -140,6 +140,8 @@ enum V<'a> {
     Raw(&'a [u8]),
     Bytes(&'a [u8]),
     Str(Cow<'a, str>),
+    /// A stored name the encoder copies as it is (see [`crate::cef::is_plain`]).
+    Plain(&'a str),
     Ip(IpAddr),
     Mac(&'a [u8]),
     Uuid(&'a [u8]),
@@ -159,6 +161,7 @@ impl V<'_> {
             V::None => true,
             V::Raw(b) | V::Bytes(b) => blank(b),
             V::Str(s) => blank(s.as_bytes()),
+            V::Plain(_) => false,
             V::Hex(b) => b.is_empty(),
             _ => false,
         }
@@ -179,6 +182,7 @@ impl V<'_> {
                 out.extend(String::from_utf8_lossy(b).chars().filter(|&c| c != '\0'))
             }
             V::Str(s) => out.push_str(s),
+            V::Plain(s) => out.push_str(s),
             V::Ip(ip) => {
                 let _ = write!(out, "{ip}");
             }
@@ -338,6 +342,9 @@ impl Plan {
                 V::Str(s) => {
                     line.text(&l.key, &s);
                 }
+                V::Plain(s) => {
+                    line.plain(&l.key, s);
+                }
                 V::Ip(IpAddr::V4(a)) => {
                     line.ipv4(&l.key, a);
                 }
@@ -420,6 +427,7 @@ fn as_int(v: &V) -> Option<u64> {
     match v {
         V::Int(i) => Some(*i),
         V::Str(s) => s.trim().parse().ok(),
+        V::Plain(s) => s.trim().parse().ok(),
         V::Raw(b) => std::str::from_utf8(b).ok()?.trim().parse().ok(),
         _ => None,
     }
@@ -461,6 +469,7 @@ fn eval<'a>(src: &'a Src, ctx: &Ctx<'a>, w: &mut Work) -> V<'a> {
                 .resolve_memo(ctx.rec, r, memo_slot(w.memos, *memo))
             {
                 Resolved::Name(s) => V::Str(Cow::Borrowed(s)),
+                Resolved::Plain(s) => V::Plain(s),
                 Resolved::Int(i) => V::Int(i),
                 Resolved::Text(s) => V::Str(Cow::Owned(s)),
                 Resolved::Missing(id) => {

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use rustc_hash::FxHashMap;
 use serde_json::{Map, Value as Json};
 
-use super::key::Key;
+use super::key::{Key, Short};
 use super::rules::{CompiledResolve, Function, MapId, Resolver, Rules, ScopeRules, rules};
 use crate::decode::{FieldRef, Record, Value};
 
@@ -37,6 +37,8 @@ impl Default for Limits {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Resolved<'c> {
     Name(&'c str),
+    /// A stored name that CEF carries as it is ([`crate::cef::is_plain`], checked when stored).
+    Plain(&'c str),
     Int(u64),
     Text(String),
     /// No metadata for this key: the id itself, as text.
@@ -50,7 +52,7 @@ impl Resolved<'_> {
     pub fn text(&self) -> Option<std::borrow::Cow<'_, str>> {
         use std::borrow::Cow;
         match self {
-            Resolved::Name(s) => Some(Cow::Borrowed(s)),
+            Resolved::Name(s) | Resolved::Plain(s) => Some(Cow::Borrowed(s)),
             Resolved::Int(v) => Some(Cow::Owned(v.to_string())),
             Resolved::Text(s) | Resolved::Missing(s) => Some(Cow::Borrowed(s)),
             Resolved::Absent => None,
@@ -66,37 +68,78 @@ impl Resolved<'_> {
 struct Entry {
     value: Box<str>,
     is_static: bool,
+    /// The CEF encoder may copy it as it is (most names): checked once, here.
+    plain: bool,
+}
+
+impl Entry {
+    fn new(value: Box<str>, is_static: bool) -> Entry {
+        let plain = crate::cef::is_plain(&value);
+        Entry {
+            value,
+            is_static,
+            plain,
+        }
+    }
+
+    fn resolved(&self) -> Resolved<'_> {
+        if self.plain {
+            Resolved::Plain(&self.value)
+        } else {
+            Resolved::Name(&self.value)
+        }
+    }
 }
 
 #[derive(Default)]
 struct MapData {
     /// Static defaults and learned entries in one table (one hash per lookup): key → slot in
-    /// `Cache::slab`. Keys that are one integer (sensor, application, user, protocol ids: most
-    /// lookups) live in `ints` instead, where a lookup hashes a `u64` rather than a 72-byte key.
+    /// `Cache::slab`. Keys that are one integer (sensor, application, user, protocol ids) or
+    /// one 16-byte value (policy, zone, interface UUIDs) -- most lookups -- live in `ints` and
+    /// `wides` instead, where a lookup hashes one number rather than a 72-byte key.
     index: FxHashMap<Key, u32>,
     ints: FxHashMap<u64, u32>,
+    wides: FxHashMap<u128, u32>,
 }
 
 impl MapData {
     fn slot(&self, key: &Key) -> Option<u32> {
-        match key.as_int() {
-            Some(i) => self.ints.get(&i).copied(),
+        match key.short() {
+            Some(Short::Int(i)) => self.ints.get(&i).copied(),
+            Some(Short::Wide(w)) => self.wides.get(&w).copied(),
             None => self.index.get(key).copied(),
         }
     }
 
     fn set(&mut self, key: Key, slot: u32) {
-        match key.as_int() {
-            Some(i) => self.ints.insert(i, slot),
+        match key.short() {
+            Some(Short::Int(i)) => self.ints.insert(i, slot),
+            Some(Short::Wide(w)) => self.wides.insert(w, slot),
             None => self.index.insert(key, slot),
         };
     }
 
     fn remove(&mut self, key: &Key) -> Option<u32> {
-        match key.as_int() {
-            Some(i) => self.ints.remove(&i),
+        match key.short() {
+            Some(Short::Int(i)) => self.ints.remove(&i),
+            Some(Short::Wide(w)) => self.wides.remove(&w),
             None => self.index.remove(key),
         }
+    }
+
+    /// The slot of a one-part key given as its field value, without building the key; `None`
+    /// when the value is not one of the short forms (then the caller builds the key).
+    #[inline]
+    fn short_slot(&self, v: &Value) -> Option<Option<u32>> {
+        Some(match *v {
+            Value::Int(i) => self.ints.get(&i).copied(),
+            // The bytes `Key::push_value` stores for these (text is lowercased: not here).
+            Value::Uuid(b) | Value::Ip(b) | Value::Hex(b) if b.len() == 16 => self
+                .wides
+                .get(&u128::from_be_bytes(b.try_into().ok()?))
+                .copied(),
+            _ => return None,
+        })
     }
 }
 
@@ -143,10 +186,7 @@ impl Cache {
         let mut slab = Vec::new();
         for (map, key, value) in rules.statics() {
             maps[*map as usize].set(*key, slab.len() as u32);
-            slab.push(Entry {
-                value: value.clone(),
-                is_static: true,
-            });
+            slab.push(Entry::new(value.clone(), true));
         }
         Cache {
             rules,
@@ -180,14 +220,18 @@ impl Cache {
     }
 
     pub fn get(&self, map: MapId, key: &Key) -> Option<&str> {
-        let slot = self.maps[map as usize].slot(key)?;
-        Some(&self.slab[slot as usize].value)
+        Some(&self.entry(map, key)?.value)
     }
 
-    /// Like [`get`](Self::get), through a memo of the previous lookup.
-    fn get_memo(&self, map: MapId, key: &Key, memo: &mut Memo) -> Option<&str> {
+    fn entry(&self, map: MapId, key: &Key) -> Option<&Entry> {
+        let slot = self.maps[map as usize].slot(key)?;
+        Some(&self.slab[slot as usize])
+    }
+
+    /// Like [`entry`](Self::entry), through a memo of the previous lookup.
+    fn entry_memo(&self, map: MapId, key: &Key, memo: &mut Memo) -> Option<&Entry> {
         if memo.generation == self.generation && memo.map == map && memo.key == *key {
-            return Some(&self.slab[memo.slot as usize].value);
+            return Some(&self.slab[memo.slot as usize]);
         }
         let slot = self.maps[map as usize].slot(key)?;
         *memo = Memo {
@@ -196,7 +240,7 @@ impl Cache {
             key: *key,
             slot,
         };
-        Some(&self.slab[slot as usize].value)
+        Some(&self.slab[slot as usize])
     }
 
     fn alloc(&mut self, e: Entry) -> u32 {
@@ -223,19 +267,15 @@ impl Cache {
                 }
                 if e.is_static {
                     // A metadata record overrides a static default: it becomes a learned entry.
-                    e.is_static = false;
                     self.text_bytes += value.len();
                     self.order.push_back((map, key));
                 } else {
                     self.text_bytes = self.text_bytes - e.value.len() + value.len();
                 }
-                e.value = value.into();
+                *e = Entry::new(value.into(), false);
             }
             None => {
-                let slot = self.alloc(Entry {
-                    value: value.into(),
-                    is_static: false,
-                });
+                let slot = self.alloc(Entry::new(value.into(), false));
                 self.maps[map as usize].set(key, slot);
                 self.text_bytes += value.len();
                 self.order.push_back((map, key));
@@ -254,10 +294,7 @@ impl Cache {
             };
             let old = std::mem::replace(
                 &mut self.slab[slot as usize],
-                Entry {
-                    value: Box::from(""),
-                    is_static: false,
-                },
+                Entry::new(Box::from(""), false),
             );
             self.free.push(slot);
             self.text_bytes -= old.value.len();
@@ -269,10 +306,7 @@ impl Cache {
                 .iter()
                 .find(|(m, k, _)| *m == map && *k == key)
             {
-                let slot = self.alloc(Entry {
-                    value: d.clone(),
-                    is_static: true,
-                });
+                let slot = self.alloc(Entry::new(d.clone(), true));
                 self.maps[map as usize].set(key, slot);
             }
         }
@@ -342,19 +376,13 @@ impl Cache {
         }
     }
 
+    #[inline]
     fn run<'c>(
         &'c self,
         rec: &Record<'_>,
         resolver: &'c Resolver,
         memo: Option<&mut Memo>,
     ) -> Resolved<'c> {
-        let applies = |only_if: &Option<(FieldRef, Vec<u64>)>| match only_if {
-            None => true,
-            Some((f, values)) => rec
-                .get_ref(*f)
-                .and_then(|v| v.as_int())
-                .is_some_and(|v| values.contains(&v)),
-        };
         match resolver {
             Resolver::Lookup {
                 map,
@@ -362,107 +390,124 @@ impl Cache {
                 when_zero,
                 only_if,
             } => {
-                if !applies(only_if) {
+                if !applies(rec, only_if) {
                     return Resolved::Absent;
                 }
-                // Most keys are one integer: looked up as a `u64`, without building a key.
-                let int_key = match key[..] {
+                // Most keys are one integer or UUID: looked up as a number, without building a key.
+                let short = match key[..] {
                     [f] => match rec.get_ref(f) {
-                        Some(Value::Int(i)) => Some(i),
-                        Some(_) => None,
+                        Some(v) => self.maps[*map as usize].short_slot(&v),
                         None => return Resolved::Absent,
                     },
                     _ => None,
                 };
-                let found = match int_key {
-                    Some(i) => self.maps[*map as usize]
-                        .ints
-                        .get(&i)
-                        .map(|&slot| &*self.slab[slot as usize].value),
+                let found = match short {
+                    Some(slot) => slot.map(|s| &self.slab[s as usize]),
                     None => {
                         let mut k = Key::new();
                         if !fill_key(rec, key, &mut k) {
                             return Resolved::Absent;
                         }
                         match memo {
-                            Some(m) => self.get_memo(*map, &k, m),
-                            None => self.get(*map, &k),
+                            Some(m) => self.entry_memo(*map, &k, m),
+                            None => self.entry(*map, &k),
                         }
                     }
                 };
                 match found {
-                    Some(name) => Resolved::Name(name),
-                    None => match when_zero {
-                        Some(z) if key.iter().any(|&f| rec.get_ref(f) == Some(Value::Int(0))) => {
-                            Resolved::Name(z)
-                        }
-                        // The id text is made by `resolve`, only when it is needed.
-                        _ => Resolved::Missing(String::new()),
-                    },
+                    Some(entry) => entry.resolved(),
+                    None => self.not_found(rec, key, when_zero),
                 }
             }
             Resolver::Function {
                 function,
                 field,
                 only_if,
-            } => {
-                if !applies(only_if) {
-                    return Resolved::Absent;
-                }
-                let v = field.and_then(|s| rec.get_ref(s));
-                match function {
-                    Function::ImpactLevel => match v.and_then(|v| v.as_int()) {
-                        Some(flags) => Resolved::Int(impact_level(flags)),
-                        None => Resolved::Absent,
-                    },
-                    Function::YesNo => match v.and_then(|v| v.as_int()) {
-                        Some(0) => Resolved::Name("No"),
-                        Some(_) => Resolved::Name("Yes"),
-                        None => Resolved::Absent,
-                    },
-                    Function::RecordName => match rec.schema {
-                        Some(s) => Resolved::Name(&s.name),
-                        None => Resolved::Absent,
-                    },
-                    Function::RecordCategory => match rec.schema {
-                        Some(s) => Resolved::Name(&s.label),
-                        None => Resolved::Absent,
-                    },
-                    Function::BlobAddress | Function::Address => match v {
-                        Some(Value::Bytes(b) | Value::Text(b) | Value::Hex(b) | Value::Ip(b))
-                            if b.len() == 4 || b.len() == 16 =>
-                        {
-                            let mut s = String::new();
-                            crate::decode::value::write_ip(&mut s, b);
-                            Resolved::Text(s)
-                        }
-                        _ => Resolved::Absent,
-                    },
-                    Function::BlobText => match v {
-                        Some(Value::Bytes(b) | Value::Text(b)) => {
-                            Resolved::Text(String::from_utf8_lossy(b).into_owned())
-                        }
-                        _ => Resolved::Absent,
-                    },
-                    Function::Value => match v {
-                        Some(Value::Int(i)) => Resolved::Int(i),
-                        Some(v) => Resolved::Text(v.to_text()),
-                        None => Resolved::Absent,
-                    },
-                    Function::NetmapDomain => match rec.header.netmap_id {
-                        Some(id) => {
-                            let map = self.rules.map_id("netmapDomains").unwrap_or(0);
-                            let mut k = Key::new();
-                            k.push_int(id as u64);
-                            match self.get(map, &k) {
-                                Some(n) => Resolved::Name(n),
-                                None => Resolved::Missing(String::new()),
-                            }
-                        }
-                        None => Resolved::Absent,
-                    },
-                }
+            } => self.function(rec, *function, *field, only_if),
+        }
+    }
+
+    /// A lookup that found nothing: the `when_zero` name, or a miss.
+    #[cold]
+    fn not_found<'c>(
+        &self,
+        rec: &Record<'_>,
+        key: &[FieldRef],
+        when_zero: &'c Option<Box<str>>,
+    ) -> Resolved<'c> {
+        match when_zero {
+            Some(z) if key.iter().any(|&f| rec.get_ref(f) == Some(Value::Int(0))) => {
+                Resolved::Name(z)
             }
+            // The id text is made by `resolve`, only when it is needed.
+            _ => Resolved::Missing(String::new()),
+        }
+    }
+
+    /// The resolvers that compute a name rather than look it up (kept out of the lookups' way).
+    #[inline(never)]
+    fn function<'c>(
+        &'c self,
+        rec: &Record<'_>,
+        function: Function,
+        field: Option<FieldRef>,
+        only_if: &Option<(FieldRef, Vec<u64>)>,
+    ) -> Resolved<'c> {
+        if !applies(rec, only_if) {
+            return Resolved::Absent;
+        }
+        let v = field.and_then(|s| rec.get_ref(s));
+        match function {
+            Function::ImpactLevel => match v.and_then(|v| v.as_int()) {
+                Some(flags) => Resolved::Int(impact_level(flags)),
+                None => Resolved::Absent,
+            },
+            Function::YesNo => match v.and_then(|v| v.as_int()) {
+                Some(0) => Resolved::Name("No"),
+                Some(_) => Resolved::Name("Yes"),
+                None => Resolved::Absent,
+            },
+            Function::RecordName => match rec.schema {
+                Some(s) => Resolved::Name(&s.name),
+                None => Resolved::Absent,
+            },
+            Function::RecordCategory => match rec.schema {
+                Some(s) => Resolved::Name(&s.label),
+                None => Resolved::Absent,
+            },
+            Function::BlobAddress | Function::Address => match v {
+                Some(Value::Bytes(b) | Value::Text(b) | Value::Hex(b) | Value::Ip(b))
+                    if b.len() == 4 || b.len() == 16 =>
+                {
+                    let mut s = String::new();
+                    crate::decode::value::write_ip(&mut s, b);
+                    Resolved::Text(s)
+                }
+                _ => Resolved::Absent,
+            },
+            Function::BlobText => match v {
+                Some(Value::Bytes(b) | Value::Text(b)) => {
+                    Resolved::Text(String::from_utf8_lossy(b).into_owned())
+                }
+                _ => Resolved::Absent,
+            },
+            Function::Value => match v {
+                Some(Value::Int(i)) => Resolved::Int(i),
+                Some(v) => Resolved::Text(v.to_text()),
+                None => Resolved::Absent,
+            },
+            Function::NetmapDomain => match rec.header.netmap_id {
+                Some(id) => {
+                    let map = self.rules.map_id("netmapDomains").unwrap_or(0);
+                    let mut k = Key::new();
+                    k.push_int(id as u64);
+                    match self.get(map, &k) {
+                        Some(n) => Resolved::Name(n),
+                        None => Resolved::Missing(String::new()),
+                    }
+                }
+                None => Resolved::Absent,
+            },
         }
     }
 
@@ -494,6 +539,18 @@ impl Cache {
                 &*self.slab[slot as usize].value,
             ))
         })
+    }
+}
+
+/// Whether a resolver's `only_if` condition holds for the record.
+#[inline]
+fn applies(rec: &Record, only_if: &Option<(FieldRef, Vec<u64>)>) -> bool {
+    match only_if {
+        None => true,
+        Some((f, values)) => rec
+            .get_ref(*f)
+            .and_then(|v| v.as_int())
+            .is_some_and(|v| values.contains(&v)),
     }
 }
 
@@ -593,5 +650,41 @@ mod tests {
         k = Key::new();
         k.push_int(0);
         assert_eq!(c.get(devices, &k), Some("Defense Center"));
+    }
+
+    #[test]
+    fn one_part_keys_find_the_same_entries_by_value_and_by_key() {
+        let mut c = Cache::new(Limits::default());
+        let devices = c.rules().map_id("devices").unwrap();
+        let uuid = [7u8; 16];
+        let mut by_uuid = Key::new();
+        by_uuid.push_value(&Value::Uuid(&uuid));
+        let mut by_int = Key::new();
+        by_int.push_value(&Value::Int(42));
+        let mut two_parts = Key::new();
+        two_parts.push_value(&Value::Uuid(&uuid));
+        two_parts.push_int(42);
+        assert_eq!(by_uuid.short(), Some(Short::Wide(u128::from_be_bytes(uuid))));
+        assert_eq!(by_int.short(), Some(Short::Int(42)));
+        assert_eq!(two_parts.short(), None);
+        c.insert(devices, by_uuid, "zone=inside");
+        c.insert(devices, by_int, "sensor-42");
+        c.insert(devices, two_parts, "rule 42");
+        assert_eq!(c.get(devices, &by_uuid), Some("zone=inside"));
+        assert_eq!(c.get(devices, &by_int), Some("sensor-42"));
+        assert_eq!(c.get(devices, &two_parts), Some("rule 42"));
+        // The lookup from a field value lands on the entry the built key does.
+        let map = &c.maps[devices as usize];
+        assert_eq!(map.short_slot(&Value::Uuid(&uuid)), Some(map.slot(&by_uuid)));
+        assert_eq!(map.short_slot(&Value::Hex(&uuid)), Some(map.slot(&by_uuid)));
+        assert_eq!(map.short_slot(&Value::Int(42)), Some(map.slot(&by_int)));
+        assert_eq!(map.short_slot(&Value::Text(b"x")), None);
+        // Plain names are copied by the encoder; one with `=` is escaped.
+        let e = |k: &Key| c.entry(devices, k).unwrap().resolved();
+        assert_eq!(e(&by_int), Resolved::Plain("sensor-42"));
+        assert_eq!(e(&by_uuid), Resolved::Name("zone=inside"));
+        // Persisted entries come back in insertion order whatever their key's shape.
+        let saved: Vec<&str> = c.entries().map(|(_, _, v)| v).collect();
+        assert_eq!(saved, ["zone=inside", "sensor-42", "rule 42"]);
     }
 }

@@ -15,6 +15,13 @@ pub const MAX_KEY: usize = 72;
 // Keys compare word by word.
 const _: () = assert!(MAX_KEY.is_multiple_of(8));
 
+/// A one-part key as a number (see [`Key::short`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Short {
+    Int(u64),
+    Wide(u128),
+}
+
 #[derive(Clone, Copy)]
 pub struct Key {
     len: u8,
@@ -91,13 +98,18 @@ impl Key {
         }
     }
 
-    /// The integer of a key that is one integer part.
+    /// A key of one 8-byte part (an integer) or one 16-byte part (a UUID, a 128-bit value, an
+    /// IPv6 address) as that number.
     #[inline]
-    pub fn as_int(&self) -> Option<u64> {
-        if self.len == 9 && self.bytes[0] == 8 {
-            Some(u64::from_be_bytes(self.bytes[1..9].try_into().ok()?))
-        } else {
-            None
+    pub fn short(&self) -> Option<Short> {
+        match (self.len, self.bytes[0]) {
+            (9, 8) => Some(Short::Int(u64::from_be_bytes(
+                self.bytes[1..9].try_into().ok()?,
+            ))),
+            (17, 16) => Some(Short::Wide(u128::from_be_bytes(
+                self.bytes[1..17].try_into().ok()?,
+            ))),
+            _ => None,
         }
     }
 

@@ -147,11 +147,7 @@ pub type StopFlag = Arc<watch::Sender<bool>>;
 /// Runs the forwarder until `stop` is set (or the demo's event count is reached).
 /// Every configured FMC has its own session, worker, bookmark and metadata cache; they share
 /// the transform threads and the outputs.
-pub async fn run(
-    cfg: Config,
-    mut opts: RunOptions,
-    stop: StopFlag,
-) -> anyhow::Result<Summary> {
+pub async fn run(cfg: Config, mut opts: RunOptions, stop: StopFlag) -> anyhow::Result<Summary> {
     if cfg.outputs.is_empty() && cfg.tap.is_none() {
         anyhow::bail!(
             "no output configured: add an [[output]] table (udp, tcp, tls, file or stdout) to the \
