@@ -95,6 +95,62 @@ pub struct Line {
     pub is_label: bool,
     /// The value of a constant line (labels), checked for its key once: written as it is.
     pub prepared: Option<Prepared>,
+    /// The source in one of the shapes most lines have, read without the general interpreter.
+    direct: Option<Direct>,
+}
+
+/// A line's source that is a root field, or `ipv4`/`ipv6`/`ms` of root fields (root slots).
+#[derive(Clone, Copy, Debug)]
+enum Direct {
+    Field(u16),
+    Ipv4(u16),
+    Ipv6(u16),
+    Ms(u16, Option<u16>),
+}
+
+impl Direct {
+    fn of(src: &Src) -> Option<Direct> {
+        let root = |s: &Src| match s {
+            Src::Field(FieldRef::Root(slot), _) => Some(*slot),
+            _ => None,
+        };
+        Some(match src {
+            Src::Field(FieldRef::Root(slot), _) => Direct::Field(*slot),
+            Src::Ipv4(a) => Direct::Ipv4(root(a)?),
+            Src::Ipv6(a) => Direct::Ipv6(root(a)?),
+            Src::Ms(s, None) => Direct::Ms(root(s)?, None),
+            Src::Ms(s, Some(us)) => Direct::Ms(root(s)?, Some(root(us)?)),
+            _ => return None,
+        })
+    }
+
+    /// What `eval` gives for the same source; `None` when a field is absent (then `eval` runs,
+    /// and notes it).
+    #[inline(always)]
+    fn eval<'a>(self, rec: &Record<'a>) -> Option<V<'a>> {
+        Some(match self {
+            Direct::Field(f) => from_value(rec.get(f)?),
+            Direct::Ipv4(f) => match as_ip(from_value(rec.get(f)?)) {
+                Some(IpAddr::V4(v4)) => V::Ip(IpAddr::V4(v4)),
+                _ => V::None,
+            },
+            Direct::Ipv6(f) => match as_ip(from_value(rec.get(f)?)) {
+                Some(IpAddr::V6(v6)) if !v6.is_unspecified() => V::Ip(IpAddr::V6(v6)),
+                _ => V::None,
+            },
+            Direct::Ms(s, us) => {
+                let s = as_int(&from_value(rec.get(s)?));
+                let us = match us {
+                    Some(u) => as_int(&from_value(rec.get(u)?)).unwrap_or(0),
+                    None => 0,
+                };
+                match s {
+                    Some(s) => V::Time(s as i64, us.min(999_999) as u32),
+                    None => V::None,
+                }
+            }
+        })
+    }
 }
 
 impl Line {
@@ -104,6 +160,7 @@ impl Line {
             _ => None,
         };
         Line {
+            direct: Direct::of(&src),
             key,
             src,
             omit_zero,
@@ -323,7 +380,10 @@ impl Plan {
                 }
                 continue;
             }
-            let v = eval(&l.src, &ctx, &mut w);
+            let v = match l.direct.and_then(|d| d.eval(rec)) {
+                Some(v) => v,
+                None => eval(&l.src, &ctx, &mut w),
+            };
             if l.omit_zero && v.is_zero() {
                 last_written = false;
                 continue;
