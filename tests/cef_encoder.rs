@@ -770,7 +770,14 @@ fn a_plain_value_is_written_exactly_as_text_would_write_it() {
     use estreamer_cef::cef::is_plain;
     // What the metadata cache marks plain, the encoder copies; what it does not, it escapes.
     assert!(is_plain("sensor-1 (Paris)"));
-    for not_plain in ["", "a=b", "back\\slash", "trailing ", "line\nbreak", "bell\u{7}"] {
+    for not_plain in [
+        "",
+        "a=b",
+        "back\\slash",
+        "trailing ",
+        "line\nbreak",
+        "bell\u{7}",
+    ] {
         assert!(!is_plain(not_plain), "{not_plain:?}");
     }
     let name = "Zone Ä inside";

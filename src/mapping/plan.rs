@@ -13,7 +13,7 @@ use crate::decode::value::{ip_from_bytes, write_hex, write_mac, write_uuid};
 use crate::decode::{FieldRef, Record, Value};
 use crate::metadata::Cache;
 use crate::metadata::cache::{Memo, Resolved};
-use crate::metadata::rules::CompiledResolve;
+use crate::metadata::rules::{CompiledResolve, MapId, Resolver};
 
 /// Fields every record has, whatever its layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,13 +99,15 @@ pub struct Line {
     direct: Option<Direct>,
 }
 
-/// A line's source that is a root field, or `ipv4`/`ipv6`/`ms` of root fields (root slots).
+/// A line's source that is a root field, or `ipv4`/`ipv6`/`ms` of root fields (root slots), or
+/// a name whose first resolver looks up one root field in a map (most names).
 #[derive(Clone, Copy, Debug)]
 enum Direct {
     Field(u16),
     Ipv4(u16),
     Ipv6(u16),
     Ms(u16, Option<u16>),
+    Name { map: MapId, field: u16 },
 }
 
 impl Direct {
@@ -120,15 +122,32 @@ impl Direct {
             Src::Ipv6(a) => Direct::Ipv6(root(a)?),
             Src::Ms(s, None) => Direct::Ms(root(s)?, None),
             Src::Ms(s, Some(us)) => Direct::Ms(root(s)?, Some(root(us)?)),
+            Src::Resolved(r, _, _) => match r.resolvers.first()? {
+                Resolver::Lookup {
+                    map,
+                    key,
+                    only_if: None,
+                    ..
+                } => match key[..] {
+                    [FieldRef::Root(field)] => Direct::Name { map: *map, field },
+                    _ => return None,
+                },
+                _ => return None,
+            },
             _ => return None,
         })
     }
 
-    /// What `eval` gives for the same source; `None` when a field is absent (then `eval` runs,
-    /// and notes it).
+    /// What `eval` gives for the same source; `None` when a field is absent or a name is not
+    /// found at once (then `eval` runs: it notes what is absent, tries the fallbacks).
     #[inline(always)]
-    fn eval<'a>(self, rec: &Record<'a>) -> Option<V<'a>> {
+    fn eval<'a>(self, rec: &Record<'a>, cache: &'a Cache) -> Option<V<'a>> {
         Some(match self {
+            Direct::Name { map, field } => match cache.find_short(map, &rec.get(field)?)? {
+                Resolved::Plain(s) => V::Plain(s),
+                Resolved::Name(s) => V::Str(Cow::Borrowed(s)),
+                _ => return None,
+            },
             Direct::Field(f) => from_value(rec.get(f)?),
             Direct::Ipv4(f) => match as_ip(from_value(rec.get(f)?)) {
                 Some(IpAddr::V4(v4)) => V::Ip(IpAddr::V4(v4)),
@@ -380,7 +399,7 @@ impl Plan {
                 }
                 continue;
             }
-            let v = match l.direct.and_then(|d| d.eval(rec)) {
+            let v = match l.direct.and_then(|d| d.eval(rec, cache)) {
                 Some(v) => v,
                 None => eval(&l.src, &ctx, &mut w),
             };

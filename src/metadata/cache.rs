@@ -337,6 +337,15 @@ impl Cache {
         n
     }
 
+    /// The name a one-field lookup in `map` finds for a field value, when the value has one of
+    /// the short key forms (an integer, a UUID) and the name is there; `None` otherwise, and
+    /// then [`resolve`](Self::resolve) decides (fallbacks, `when_zero`, a missing name).
+    #[inline]
+    pub fn find_short(&self, map: MapId, v: &Value) -> Option<Resolved<'_>> {
+        let slot = self.maps.get(map as usize)?.short_slot(v)??;
+        Some(self.slab[slot as usize].resolved())
+    }
+
     /// Resolves one compiled name for a record.
     pub fn resolve<'c>(&'c self, rec: &Record<'_>, r: &'c CompiledResolve) -> Resolved<'c> {
         self.resolve_memo(rec, r, &mut Memo::default())
@@ -664,7 +673,10 @@ mod tests {
         let mut two_parts = Key::new();
         two_parts.push_value(&Value::Uuid(&uuid));
         two_parts.push_int(42);
-        assert_eq!(by_uuid.short(), Some(Short::Wide(u128::from_be_bytes(uuid))));
+        assert_eq!(
+            by_uuid.short(),
+            Some(Short::Wide(u128::from_be_bytes(uuid)))
+        );
         assert_eq!(by_int.short(), Some(Short::Int(42)));
         assert_eq!(two_parts.short(), None);
         c.insert(devices, by_uuid, "zone=inside");
@@ -675,7 +687,10 @@ mod tests {
         assert_eq!(c.get(devices, &two_parts), Some("rule 42"));
         // The lookup from a field value lands on the entry the built key does.
         let map = &c.maps[devices as usize];
-        assert_eq!(map.short_slot(&Value::Uuid(&uuid)), Some(map.slot(&by_uuid)));
+        assert_eq!(
+            map.short_slot(&Value::Uuid(&uuid)),
+            Some(map.slot(&by_uuid))
+        );
         assert_eq!(map.short_slot(&Value::Hex(&uuid)), Some(map.slot(&by_uuid)));
         assert_eq!(map.short_slot(&Value::Int(42)), Some(map.slot(&by_int)));
         assert_eq!(map.short_slot(&Value::Text(b"x")), None);
