@@ -47,9 +47,10 @@ pub struct Args {
     /// Records to forward (e2e) or to decode per record type (decode).
     #[arg(long, default_value_t = 1_000_000)]
     pub records: u64,
-    /// Record type to stream end to end: 71 (connection) or 400 (intrusion).
-    #[arg(long, default_value = "71", value_parser = ["71", "400"])]
-    pub record_type: String,
+    /// Record type: the one streamed end to end (default 71, connection; or 400, intrusion);
+    /// with `decode`, only this one (default: both, one after the other).
+    #[arg(long, value_parser = ["71", "400"])]
+    pub record_type: Option<String>,
     /// Distinct records the simulator holds; it repeats them (later in time) as often as needed.
     #[arg(long, default_value_t = 20_000)]
     pub distinct: usize,
@@ -196,7 +197,11 @@ pub(crate) fn mib(bytes: u64) -> f64 {
 }
 
 pub(crate) fn record_type(args: &Args) -> u32 {
-    if args.record_type == "400" { 400 } else { 71 }
+    if args.record_type.as_deref() == Some("400") {
+        400
+    } else {
+        71
+    }
 }
 
 fn events(record_type: u32, n: usize, seed: u64) -> Vec<SimRecord> {
@@ -284,7 +289,9 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     println!(
         "end to end: {n} records of type {} ({} distinct, repeated), bundles of {}, TLS in and out, \
          {fmcs} simulated FMC(s) and the receiver in this process",
-        args.record_type, args.distinct, args.bundle_size
+        record_type(args),
+        args.distinct,
+        args.bundle_size
     );
     let fwd = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -406,7 +413,11 @@ fn decode(args: &Args) -> anyhow::Result<ExitCode> {
     let n = args.records.max(1) as usize;
     println!("decode, one thread, {n} records per type (10,000 distinct, repeated):");
     let mappings = Arc::new(Mappings::builtin());
-    for record_type in [71u32, 400] {
+    let types: &[u32] = match args.record_type {
+        Some(_) => &[record_type(args)],
+        None => &[71, 400],
+    };
+    for &record_type in types {
         let records = events(record_type, 10_000, args.seed);
         let bodies: Vec<&[u8]> = records.iter().map(|r| &r.body[..]).collect();
 

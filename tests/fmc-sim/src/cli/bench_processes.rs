@@ -213,7 +213,7 @@ pub fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
         "end to end, separate processes: {n} records of type {} ({} distinct, repeated), bundles \
          of {}, TLS in and out, {fmcs} simulated FMC process(es), the forwarder {} and the \
          receiver each in its own process",
-        args.record_type,
+        super::bench::record_type(args),
         args.distinct,
         args.bundle_size,
         forwarder.display()
