@@ -107,7 +107,15 @@ enum Direct {
     Ipv4(u16),
     Ipv6(u16),
     Ms(u16, Option<u16>),
-    Name { map: MapId, field: u16 },
+    Name {
+        map: MapId,
+        field: u16,
+    },
+    /// The same with a key of two root fields (a policy and a rule id).
+    Name2 {
+        map: MapId,
+        fields: [u16; 2],
+    },
 }
 
 impl Direct {
@@ -130,6 +138,10 @@ impl Direct {
                     ..
                 } => match key[..] {
                     [FieldRef::Root(field)] => Direct::Name { map: *map, field },
+                    [FieldRef::Root(a), FieldRef::Root(b)] => Direct::Name2 {
+                        map: *map,
+                        fields: [a, b],
+                    },
                     _ => return None,
                 },
                 _ => return None,
@@ -144,6 +156,14 @@ impl Direct {
     fn eval<'a>(self, rec: &Record<'a>, cache: &'a Cache) -> Option<V<'a>> {
         Some(match self {
             Direct::Name { map, field } => match cache.find_short(map, &rec.get(field)?)? {
+                Resolved::Plain(s) => V::Plain(s),
+                Resolved::Name(s) => V::Str(Cow::Borrowed(s)),
+                _ => return None,
+            },
+            Direct::Name2 {
+                map,
+                fields: [a, b],
+            } => match cache.find_compact(map, &[rec.get(a)?, rec.get(b)?])? {
                 Resolved::Plain(s) => V::Plain(s),
                 Resolved::Name(s) => V::Str(Cow::Borrowed(s)),
                 _ => return None,

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use rustc_hash::FxHashMap;
 use serde_json::{Map, Value as Json};
 
-use super::key::{Key, Short};
+use super::key::{Key, Short, compact_of};
 use super::rules::{CompiledResolve, Function, MapId, Resolver, Rules, ScopeRules, rules};
 use crate::decode::{FieldRef, Record, Value};
 
@@ -100,6 +100,8 @@ struct MapData {
     index: FxHashMap<Key, u32>,
     ints: FxHashMap<u64, u32>,
     wides: FxHashMap<u128, u32>,
+    /// Other keys of at most 32 bytes: (policy UUID, rule id) pairs, addresses.
+    compact: FxHashMap<[u64; 4], u32>,
 }
 
 impl MapData {
@@ -107,6 +109,7 @@ impl MapData {
         match key.short() {
             Some(Short::Int(i)) => self.ints.get(&i).copied(),
             Some(Short::Wide(w)) => self.wides.get(&w).copied(),
+            Some(Short::Compact(c)) => self.compact.get(&c).copied(),
             None => self.index.get(key).copied(),
         }
     }
@@ -115,6 +118,7 @@ impl MapData {
         match key.short() {
             Some(Short::Int(i)) => self.ints.insert(i, slot),
             Some(Short::Wide(w)) => self.wides.insert(w, slot),
+            Some(Short::Compact(c)) => self.compact.insert(c, slot),
             None => self.index.insert(key, slot),
         };
     }
@@ -123,6 +127,7 @@ impl MapData {
         match key.short() {
             Some(Short::Int(i)) => self.ints.remove(&i),
             Some(Short::Wide(w)) => self.wides.remove(&w),
+            Some(Short::Compact(c)) => self.compact.remove(&c),
             None => self.index.remove(key),
         }
     }
@@ -343,6 +348,14 @@ impl Cache {
     #[inline]
     pub fn find_short(&self, map: MapId, v: &Value) -> Option<Resolved<'_>> {
         let slot = self.maps.get(map as usize)?.short_slot(v)??;
+        Some(self.slab[slot as usize].resolved())
+    }
+
+    /// Like [`find_short`](Self::find_short) for a key of several fields, given their values.
+    #[inline]
+    pub fn find_compact(&self, map: MapId, values: &[Value]) -> Option<Resolved<'_>> {
+        let key = compact_of(values)?;
+        let slot = *self.maps.get(map as usize)?.compact.get(&key)?;
         Some(self.slab[slot as usize].resolved())
     }
 
@@ -678,7 +691,13 @@ mod tests {
             Some(Short::Wide(u128::from_be_bytes(uuid)))
         );
         assert_eq!(by_int.short(), Some(Short::Int(42)));
-        assert_eq!(two_parts.short(), None);
+        assert!(matches!(two_parts.short(), Some(Short::Compact(_))));
+        let mut too_long = Key::new();
+        too_long.push_value(&Value::Uuid(&uuid));
+        too_long.push_value(&Value::Uuid(&uuid));
+        assert_eq!(too_long.short(), None);
+        c.insert(devices, too_long, "two zones");
+        assert_eq!(c.get(devices, &too_long), Some("two zones"));
         c.insert(devices, by_uuid, "zone=inside");
         c.insert(devices, by_int, "sensor-42");
         c.insert(devices, two_parts, "rule 42");
@@ -694,12 +713,26 @@ mod tests {
         assert_eq!(map.short_slot(&Value::Hex(&uuid)), Some(map.slot(&by_uuid)));
         assert_eq!(map.short_slot(&Value::Int(42)), Some(map.slot(&by_int)));
         assert_eq!(map.short_slot(&Value::Text(b"x")), None);
+        let pair = [Value::Uuid(&uuid), Value::Int(42)];
+        assert_eq!(
+            c.find_compact(devices, &pair),
+            Some(Resolved::Plain("rule 42"))
+        );
+        assert_eq!(
+            c.find_compact(devices, &[Value::Int(42), Value::Uuid(&uuid)]),
+            None
+        );
+        // Forms the compact builder does not take go the long way (`resolve`).
+        assert_eq!(
+            c.find_compact(devices, &[Value::Text(b"a"), Value::Int(1)]),
+            None
+        );
         // Plain names are copied by the encoder; one with `=` is escaped.
         let e = |k: &Key| c.entry(devices, k).unwrap().resolved();
         assert_eq!(e(&by_int), Resolved::Plain("sensor-42"));
         assert_eq!(e(&by_uuid), Resolved::Name("zone=inside"));
         // Persisted entries come back in insertion order whatever their key's shape.
         let saved: Vec<&str> = c.entries().map(|(_, _, v)| v).collect();
-        assert_eq!(saved, ["zone=inside", "sensor-42", "rule 42"]);
+        assert_eq!(saved, ["two zones", "zone=inside", "sensor-42", "rule 42"]);
     }
 }

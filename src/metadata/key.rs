@@ -20,6 +20,44 @@ const _: () = assert!(MAX_KEY.is_multiple_of(8));
 pub enum Short {
     Int(u64),
     Wide(u128),
+    /// Any other key of at most 32 bytes (two parts such as a policy UUID and a rule id, an
+    /// IPv4 address), zero-padded: the parts carry their lengths, so the padding is unambiguous.
+    Compact([u64; 4]),
+}
+
+/// Builds the [`Short::Compact`] form of the key [`Key::push_value`] would build from these
+/// values, on the stack, for integers and 4- or 16-byte binary values only (`None` otherwise,
+/// or when it would not fit).
+#[inline]
+pub fn compact_of(values: &[Value]) -> Option<[u64; 4]> {
+    let mut b = [0u8; 32];
+    let mut at = 0;
+    for v in values {
+        match *v {
+            Value::Int(i) if at + 9 <= 32 => {
+                b[at] = 8;
+                b[at + 1..at + 9].copy_from_slice(&i.to_be_bytes());
+                at += 9;
+            }
+            Value::Uuid(x) | Value::Ip(x) | Value::Hex(x) if x.len() == 16 && at + 17 <= 32 => {
+                b[at] = 16;
+                b[at + 1..at + 17].copy_from_slice(x);
+                at += 17;
+            }
+            Value::Ip(x) if x.len() == 4 && at + 5 <= 32 => {
+                b[at] = 4;
+                b[at + 1..at + 5].copy_from_slice(x);
+                at += 5;
+            }
+            _ => return None,
+        }
+    }
+    Some(words(&b))
+}
+
+fn words(b: &[u8; 32]) -> [u64; 4] {
+    let w = |i: usize| u64::from_ne_bytes(b[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+    [w(0), w(1), w(2), w(3)]
 }
 
 #[derive(Clone, Copy)]
@@ -99,7 +137,7 @@ impl Key {
     }
 
     /// A key of one 8-byte part (an integer) or one 16-byte part (a UUID, a 128-bit value, an
-    /// IPv6 address) as that number.
+    /// IPv6 address) as that number; any other key of at most 32 bytes as four words.
     #[inline]
     pub fn short(&self) -> Option<Short> {
         match (self.len, self.bytes[0]) {
@@ -109,6 +147,7 @@ impl Key {
             (17, 16) => Some(Short::Wide(u128::from_be_bytes(
                 self.bytes[1..17].try_into().ok()?,
             ))),
+            (1..=32, _) => Some(Short::Compact(words(self.bytes[..32].try_into().ok()?))),
             _ => None,
         }
     }
