@@ -169,24 +169,14 @@ impl Direct {
                 _ => return None,
             },
             Direct::Field(f) => from_value(rec.get(f)?),
-            Direct::Ipv4(f) => match as_ip(from_value(rec.get(f)?)) {
-                Some(IpAddr::V4(v4)) => V::Ip(IpAddr::V4(v4)),
-                _ => V::None,
-            },
-            Direct::Ipv6(f) => match as_ip(from_value(rec.get(f)?)) {
-                Some(IpAddr::V6(v6)) if !v6.is_unspecified() => V::Ip(IpAddr::V6(v6)),
-                _ => V::None,
-            },
+            Direct::Ipv4(f) => ipv4(from_value(rec.get(f)?)),
+            Direct::Ipv6(f) => ipv6(from_value(rec.get(f)?)),
             Direct::Ms(s, us) => {
-                let s = as_int(&from_value(rec.get(s)?));
                 let us = match us {
-                    Some(u) => as_int(&from_value(rec.get(u)?)).unwrap_or(0),
-                    None => 0,
+                    Some(u) => Some(from_value(rec.get(u)?)),
+                    None => None,
                 };
-                match s {
-                    Some(s) => V::Time(s as i64, us.min(999_999) as u32),
-                    None => V::None,
-                }
+                ms(from_value(rec.get(s)?), us)
             }
         })
     }
@@ -522,6 +512,34 @@ fn as_ip(v: V) -> Option<IpAddr> {
     }
 }
 
+/// `ipv4(x)`: an IPv4 address, or nothing (the interpreter and the direct lines share it).
+#[inline(always)]
+fn ipv4(v: V) -> V {
+    match as_ip(v) {
+        Some(IpAddr::V4(v4)) => V::Ip(IpAddr::V4(v4)),
+        _ => V::None,
+    }
+}
+
+/// `ipv6(x)`: an IPv6 address other than `::`, or nothing.
+#[inline(always)]
+fn ipv6(v: V) -> V {
+    match as_ip(v) {
+        Some(IpAddr::V6(v6)) if !v6.is_unspecified() => V::Ip(IpAddr::V6(v6)),
+        _ => V::None,
+    }
+}
+
+/// `ms(seconds[, microseconds])`: a timestamp, or nothing when the seconds are not a number.
+#[inline(always)]
+fn ms<'a>(seconds: V<'a>, microseconds: Option<V<'a>>) -> V<'a> {
+    let us = microseconds.and_then(|u| as_int(&u)).unwrap_or(0);
+    match as_int(&seconds) {
+        Some(s) => V::Time(s as i64, us.min(999_999) as u32),
+        None => V::None,
+    }
+}
+
 fn as_int(v: &V) -> Option<u64> {
     match v {
         V::Int(i) => Some(*i),
@@ -582,24 +600,12 @@ fn eval<'a>(src: &'a Src, ctx: &Ctx<'a>, w: &mut Work) -> V<'a> {
         }
         Src::Const(c) => V::Str(Cow::Borrowed(c)),
         Src::Ms(sec, usec) => {
-            let s = as_int(&eval(sec, ctx, w));
-            let us = usec
-                .as_ref()
-                .and_then(|u| as_int(&eval(u, ctx, w)))
-                .unwrap_or(0);
-            match s {
-                Some(s) => V::Time(s as i64, us.min(999_999) as u32),
-                None => V::None,
-            }
+            let s = eval(sec, ctx, w);
+            let us = usec.as_ref().map(|u| eval(u, ctx, w));
+            ms(s, us)
         }
-        Src::Ipv4(a) => match as_ip(eval(a, ctx, w)) {
-            Some(IpAddr::V4(v4)) => V::Ip(IpAddr::V4(v4)),
-            _ => V::None,
-        },
-        Src::Ipv6(a) => match as_ip(eval(a, ctx, w)) {
-            Some(IpAddr::V6(v6)) if !v6.is_unspecified() => V::Ip(IpAddr::V6(v6)),
-            _ => V::None,
-        },
+        Src::Ipv4(a) => ipv4(eval(a, ctx, w)),
+        Src::Ipv6(a) => ipv6(eval(a, ctx, w)),
         Src::Lookup(x, table) => {
             let v = eval(x, ctx, w);
             let mut key = String::new();

@@ -25,29 +25,49 @@ pub enum Short {
     Compact([u64; 4]),
 }
 
+/// A value whose key part is its own bytes (no conversion).
+enum Part<'a> {
+    Int(u64),
+    Bytes(&'a [u8]),
+}
+
+/// Integers, UUIDs, addresses, MACs and 128-bit values are keyed by their bytes; other hex
+/// values and text by a conversion (`None`).
+#[inline]
+fn raw_part<'a>(v: &Value<'a>) -> Option<Part<'a>> {
+    match *v {
+        Value::Int(i) => Some(Part::Int(i)),
+        Value::Uuid(b) | Value::Ip(b) | Value::Mac(b) => Some(Part::Bytes(b)),
+        // A 128-bit value is a UUID typed as u128 by the catalog (security context, SSL
+        // policy): key it like the UUID its metadata record carries.
+        Value::Hex(b) if b.len() == 16 => Some(Part::Bytes(b)),
+        _ => None,
+    }
+}
+
 /// Builds the [`Short::Compact`] form of the key [`Key::push_value`] would build from these
-/// values, on the stack, for integers and 4- or 16-byte binary values only (`None` otherwise,
-/// or when it would not fit).
+/// values, on the stack; `None` when a value is keyed by a conversion (text, hex) or the key
+/// would be longer than 32 bytes (then build the [`Key`]).
 #[inline]
 pub fn compact_of(values: &[Value]) -> Option<[u64; 4]> {
     let mut b = [0u8; 32];
     let mut at = 0;
     for v in values {
-        match *v {
-            Value::Int(i) if at + 9 <= 32 => {
+        match raw_part(v)? {
+            Part::Int(i) if at + 9 <= 32 => {
                 b[at] = 8;
                 b[at + 1..at + 9].copy_from_slice(&i.to_be_bytes());
                 at += 9;
             }
-            Value::Uuid(x) | Value::Ip(x) | Value::Hex(x) if x.len() == 16 && at + 17 <= 32 => {
-                b[at] = 16;
-                b[at + 1..at + 17].copy_from_slice(x);
-                at += 17;
-            }
-            Value::Ip(x) if x.len() == 4 && at + 5 <= 32 => {
-                b[at] = 4;
-                b[at + 1..at + 5].copy_from_slice(x);
-                at += 5;
+            Part::Bytes(x) if at + 1 + x.len() <= 32 => {
+                b[at] = x.len() as u8;
+                // Fixed-size copies for UUIDs and IPv4 addresses (no call to memcpy).
+                match x.len() {
+                    16 => b[at + 1..at + 17].copy_from_slice(&x[..16]),
+                    4 => b[at + 1..at + 5].copy_from_slice(&x[..4]),
+                    n => b[at + 1..at + 1 + n].copy_from_slice(x),
+                }
+                at += 1 + x.len();
             }
             _ => return None,
         }
@@ -107,12 +127,13 @@ impl Key {
 
     /// Adds a field value in its canonical key encoding.
     pub fn push_value(&mut self, v: &Value) {
+        match raw_part(v) {
+            Some(Part::Int(i)) => return self.push_int(i),
+            Some(Part::Bytes(b)) => return self.push(b),
+            None => {}
+        }
         match *v {
-            Value::Int(i) => self.push_int(i),
-            Value::Uuid(b) | Value::Ip(b) | Value::Mac(b) => self.push(b),
-            // A 128-bit value is a UUID typed as u128 by the catalog (security context, SSL
-            // policy): key it like the UUID its metadata record carries.
-            Value::Hex(b) if b.len() == 16 => self.push(b),
+            Value::Int(_) | Value::Uuid(_) | Value::Ip(_) | Value::Mac(_) => {}
             Value::Hex(b) => {
                 let mut hex = [0u8; 64];
                 let n = b.len().min(32);
