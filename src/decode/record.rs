@@ -385,15 +385,8 @@ impl Decoder {
                         // A run of fixed-width fields that fits: all its slots at once.
                         if let Some(run) = scope.runs.get(i).filter(|r| r.count > 0)
                             && bound - pos >= run.width as usize
-                            && let Some(fields) = scope
-                                .run_fields
-                                .get(run.first as usize..run.first as usize + run.count as usize)
                         {
-                            let arena = &mut self.arena[base..];
-                            for f in fields {
-                                arena[f.slot as usize] =
-                                    slot_at(pos + f.off as usize, f.width as usize);
-                            }
+                            fill_run(&mut self.arena, base, scope, run, pos);
                             pos += run.width as usize;
                             i += run.count as usize;
                             continue;
@@ -614,6 +607,28 @@ impl Decoder {
             a[HOST_IP as usize] = slot_at(pos + 4, 4);
             Ok(pos + FIXED_LEN)
         }
+    }
+}
+
+/// Fills a run's slots: its template with `pos` added to each offset (a loop the compiler
+/// turns into vector adds).
+#[inline(always)]
+fn fill_run(arena: &mut [Slot], base: usize, scope: &Scope, run: &FixedRun, pos: usize) {
+    let count = run.count as usize;
+    let first = run.first as usize;
+    let at = base + run.slot as usize;
+    let (Some(dst), Some(template)) = (
+        arena.get_mut(at..at + count),
+        scope.run_slots.get(first..first + count),
+    ) else {
+        return;
+    };
+    let pos = pos as u32;
+    for (d, t) in dst.iter_mut().zip(template) {
+        *d = Slot {
+            off: t.off + pos,
+            len: t.len,
+        };
     }
 }
 

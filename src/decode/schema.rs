@@ -185,29 +185,25 @@ pub struct Scope {
     /// Parallel to `ops`: for an `Op::Scalar` that starts a run of consecutive fixed-width
     /// fields, the run (see [`FixedRun`]); empty runs elsewhere. Filled by [`Scope::find_runs`].
     pub runs: Vec<FixedRun>,
-    /// The fields of all runs, each run's contiguous.
-    pub run_fields: Vec<RunField>,
+    /// The slots of all runs as they are filled when a run starts at offset 0, each run's
+    /// contiguous: the interpreter adds the run's position to each offset.
+    pub run_slots: Vec<crate::decode::record::Slot>,
 }
 
-/// Consecutive `Op::Scalar`s (a connection record has runs of 40 fields): when all of them fit
-/// before the bound, the interpreter fills their slots in one tight loop instead of dispatching
-/// on each op. When they do not all fit it runs the ops one by one, so the result is the same.
+/// Consecutive `Op::Scalar`s with consecutive slots (a connection record has runs of 40
+/// fields): when all of them fit before the bound, the interpreter fills their slots in one
+/// tight loop (a copy of the template with the position added) instead of dispatching on each
+/// op. When they do not all fit it runs the ops one by one, so the result is the same.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FixedRun {
-    /// First field in `Scope::run_fields`.
+    /// First entry in `Scope::run_slots`.
     pub first: u32,
     /// Ops (fields) in the run; 0 when the op starts no run.
     pub count: u16,
+    /// Slot of the run's first field; the others follow it.
+    pub slot: u16,
     /// Bytes of the whole run.
     pub width: u32,
-}
-
-/// One field of a [`FixedRun`]: its slot, its offset from the start of the run, its width.
-#[derive(Clone, Copy, Debug)]
-pub struct RunField {
-    pub slot: u16,
-    pub width: u16,
-    pub off: u32,
 }
 
 impl Scope {
@@ -226,22 +222,25 @@ impl Scope {
         }
     }
 
-    /// Finds the runs of consecutive `Op::Scalar`s (two or more) for the interpreter's fast path.
+    /// Finds the runs of consecutive `Op::Scalar`s (two or more, with consecutive slots) for
+    /// the interpreter's fast path.
     pub fn find_runs(&mut self) {
+        use crate::decode::record::Slot;
         self.runs = vec![FixedRun::default(); self.ops.len()];
-        self.run_fields.clear();
+        self.run_slots.clear();
         let mut i = 0;
         while i < self.ops.len() {
             let start = i;
-            let first = self.run_fields.len();
+            let first = self.run_slots.len();
             let mut width = 0u32;
+            let mut first_slot = None;
             while let Some(&Op::Scalar { slot, scalar }) = self.ops.get(i) {
+                let first_slot = *first_slot.get_or_insert(slot);
+                if slot as usize != first_slot as usize + (i - start) {
+                    break;
+                }
                 let w = scalar.width() as u32;
-                self.run_fields.push(RunField {
-                    slot,
-                    width: w as u16,
-                    off: width,
-                });
+                self.run_slots.push(Slot { off: width, len: w });
                 width += w;
                 i += 1;
             }
@@ -250,10 +249,11 @@ impl Scope {
                 self.runs[start] = FixedRun {
                     first: first as u32,
                     count: count as u16,
+                    slot: first_slot.unwrap_or_default(),
                     width,
                 };
             } else {
-                self.run_fields.truncate(first);
+                self.run_slots.truncate(first);
             }
             i = i.max(start + 1);
         }
