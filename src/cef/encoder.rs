@@ -31,8 +31,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::dictionary::ValueType;
 use super::escape::{
-    append, escape_extension, escape_header, extension_needs_escaping, trimmed_len,
-    truncation_point,
+    append, escape_extension, escape_extension_checked, escape_header, extension_needs_escaping,
+    trimmed_len, truncation_point,
 };
 use super::header::{CLASS_ID_MAX_CHARS, CefHeader, NAME_MAX_CHARS, SEVERITY_MAX};
 use super::key::{AddressKeys, CUSTOM_SLOT, Counter, Key};
@@ -221,6 +221,41 @@ impl<'a> CefLine<'a> {
     /// become U+FFFD, counted.
     #[inline]
     pub fn bytes_lossy(&mut self, key: &Key, value: &[u8]) -> &mut Self {
+        // Fewer bytes than the limit: it fits whatever the characters (a replaced sequence is
+        // one character too). The check and the escape are then one pass; trimming the bytes
+        // is trimming the text, as the trimmed characters are ASCII.
+        if value.len() <= key.raw_max_chars() as usize {
+            let bytes = &value[..trimmed_len(value)];
+            if bytes.is_empty() || !self.open_pair(key) {
+                return self;
+            }
+            match escape_extension_checked(self.buf, bytes) {
+                Some(0) => {}
+                Some(replaced) => self.value_warnings(
+                    Field::Extension(key.clone()),
+                    Some(key),
+                    None,
+                    0,
+                    replaced,
+                    key.raw_max_chars(),
+                ),
+                None => {
+                    let mut scratch = std::mem::take(&mut self.st.scratch);
+                    let invalid = lossy_into(&mut scratch, bytes);
+                    let replaced = escape_extension(self.buf, scratch.as_bytes());
+                    self.st.scratch = scratch;
+                    self.value_warnings(
+                        Field::Extension(key.clone()),
+                        Some(key),
+                        None,
+                        invalid,
+                        replaced,
+                        key.raw_max_chars(),
+                    );
+                }
+            }
+            return self;
+        }
         match std::str::from_utf8(value) {
             Ok(s) => self.put_str(key, s, 0),
             Err(_) => {

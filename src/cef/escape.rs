@@ -143,6 +143,68 @@ fn escape_slow<const HEADER: bool>(out: &mut Vec<u8>, bytes: &[u8]) -> u32 {
     replaced
 }
 
+/// Appends a byte string that should be UTF-8 as an extension value, escaped, checking it as it
+/// goes: one pass instead of a UTF-8 check and then an escape scan. `None` (and `out` as it
+/// was) when the bytes are not valid UTF-8; the caller then replaces the invalid sequences
+/// first. Otherwise the number of control characters replaced by a space.
+pub(crate) fn escape_extension_checked(out: &mut Vec<u8>, bytes: &[u8]) -> Option<u32> {
+    let start = out.len();
+    let mut replaced = 0;
+    let mut run = 0; // start of the bytes not yet copied
+    let mut i = 0;
+    while i < bytes.len() {
+        // Skip 8 bytes at a time to the next byte that needs work or is not ASCII. The lowest
+        // flagged byte is exact: `x & HI` is exact per byte, and the work mask's lowest bit is.
+        if let Some(word) = bytes.get(i..i + 8) {
+            let x = u64::from_le_bytes(word.try_into().unwrap());
+            let mask = work_mask::<false>(x) | (x & HI);
+            if mask == 0 {
+                i += 8;
+                continue;
+            }
+            i += (mask.trailing_zeros() / 8) as usize;
+        }
+        let b = bytes[i];
+        if b >= 0x80 {
+            // One whole character, checked by the standard library (overlong forms,
+            // surrogates and values past U+10FFFF are invalid); copied with its run.
+            let width = match b {
+                0xC2..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                0xF0..=0xF4 => 4,
+                _ => 0,
+            };
+            match bytes.get(i..i + width) {
+                Some(c) if width > 0 && std::str::from_utf8(c).is_ok() => {
+                    i += width;
+                    continue;
+                }
+                _ => {
+                    out.truncate(start);
+                    return None;
+                }
+            }
+        }
+        match action::<false>(b) {
+            Action::Copy => {}
+            Action::Escape(e) => {
+                append(out, &bytes[run..i]);
+                out.extend_from_slice(&[b'\\', e]);
+                run = i + 1;
+            }
+            Action::Space => {
+                append(out, &bytes[run..i]);
+                out.push(b' ');
+                replaced += 1;
+                run = i + 1;
+            }
+        }
+        i += 1;
+    }
+    append(out, &bytes[run..]);
+    Some(replaced)
+}
+
 /// Appends an extension value, escaped. Returns the number of control characters replaced by a
 /// space (CR and LF are escaped, not replaced, and are not counted).
 #[inline]
@@ -305,6 +367,44 @@ mod tests {
         );
         assert_eq!(hdr("a=b\\c|d\ne\rf\tg"), ("a=b\\\\c\\|d e f g".into(), 3));
         assert_eq!(ext("plain ascii value"), ("plain ascii value".into(), 0));
+    }
+
+    #[test]
+    fn checked_escape_agrees_with_the_utf8_check_and_the_escaper() {
+        // Every byte at every position of a short and a word-long value, and some characters.
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for b in 0..=255u8 {
+            for pos in 0..11 {
+                let mut v = b"xa=b\\cdefgh".to_vec();
+                v[pos] = b;
+                cases.push(v);
+            }
+        }
+        for s in ["", "ü", "日本語=x", "a\u{10FFFF}b", "Привет\nмир", "ab\tc"] {
+            cases.push(s.as_bytes().to_vec());
+        }
+        for bad in [
+            &b"\xC0\x80"[..],
+            b"\xED\xA0\x80",
+            b"\xF4\x90\x80\x80",
+            b"ab\xE2\x82",
+            b"\xFF",
+        ] {
+            cases.push(bad.to_vec());
+            cases.push([b"0123456789".as_slice(), bad, b"z"].concat());
+        }
+        for v in cases {
+            let mut out = b"kept".to_vec();
+            let got = escape_extension_checked(&mut out, &v);
+            match std::str::from_utf8(&v) {
+                Ok(s) => {
+                    let mut want = b"kept".to_vec();
+                    let n = escape_extension(&mut want, s.as_bytes());
+                    assert_eq!((out, got), (want, Some(n)), "{v:?}");
+                }
+                Err(_) => assert_eq!((out, got), (b"kept".to_vec(), None), "{v:?}"),
+            }
+        }
     }
 
     #[test]
