@@ -237,6 +237,20 @@ impl<'a> Record<'a> {
         self.value_at(scope, base, slot)
     }
 
+    /// The value of a root-scope field the caller knows to be an integer (a mapping line
+    /// compiled for this layout), read without going through [`Value`].
+    #[inline(always)]
+    pub fn root_uint(&self, slot: u16) -> Option<u64> {
+        let s = *self.slots.get(slot as usize)?;
+        if !s.is_present() {
+            return None;
+        }
+        let b = self
+            .data
+            .get(s.off as usize..(s.off as usize + s.len as usize))?;
+        Some(be_uint(b))
+    }
+
     /// Reads the u32-or-smaller integer field at `slot` of the root scope.
     pub fn int(&self, slot: u16) -> Option<u64> {
         match self.get(slot)? {
@@ -330,7 +344,7 @@ impl Decoder {
         };
         let catalog = self.catalog;
         let scope = catalog.scope(variant.scope);
-        self.arena.resize(scope.slot_count(), ABSENT_SLOT);
+        fill_absent(&mut self.arena, scope.slot_count());
         let end = match self.run(variant.scope, 0, data, 0, data.len()) {
             Ok(end) => end,
             Err(fail) => {
@@ -534,7 +548,7 @@ impl Decoder {
             if ibase + width > u32::MAX as usize / 2 {
                 return Err(fail(p, "too many list items"));
             }
-            self.arena.resize(ibase + width, ABSENT_SLOT);
+            fill_absent(&mut self.arena, width);
             let (start, item_end) = match header {
                 ItemHeader::Detect(number) if end - p >= 8 && be32(data, p) == number => {
                     let l = be32(data, p + 4) as usize;
@@ -610,6 +624,16 @@ impl Decoder {
     }
 }
 
+/// Appends `n` absent slots: a copy from a ready block (`memcpy`) rather than a store per slot.
+#[inline(always)]
+fn fill_absent(arena: &mut Vec<Slot>, n: usize) {
+    static ABSENT_SLOTS: [Slot; 256] = [ABSENT_SLOT; 256];
+    match ABSENT_SLOTS.get(..n) {
+        Some(block) => arena.extend_from_slice(block),
+        None => arena.resize(arena.len() + n, ABSENT_SLOT),
+    }
+}
+
 /// Fills a run's slots: its template with `pos` added to each offset (a loop the compiler
 /// turns into vector adds).
 #[inline(always)]
@@ -669,5 +693,21 @@ pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
 #[inline]
 pub(crate) fn read_uint(data: &[u8], s: Slot) -> u64 {
     let b = &data[s.off as usize..s.off as usize + s.len as usize];
-    b.iter().fold(0u64, |acc, &x| (acc << 8) | x as u64)
+    match *b {
+        // Lengths and block lengths are u32: the common case without a loop.
+        [a, b, c, d] => u32::from_be_bytes([a, b, c, d]) as u64,
+        _ => be_uint(b),
+    }
+}
+
+/// A big-endian unsigned integer of up to 8 bytes (longer values keep their last 8).
+#[inline(always)]
+pub(crate) fn be_uint(b: &[u8]) -> u64 {
+    match *b {
+        [a] => a as u64,
+        [a, b] => u16::from_be_bytes([a, b]) as u64,
+        [a, b, c, d] => u32::from_be_bytes([a, b, c, d]) as u64,
+        [a, b, c, d, e, f, g, h] => u64::from_be_bytes([a, b, c, d, e, f, g, h]),
+        _ => b.iter().fold(0u64, |acc, &x| (acc << 8) | x as u64),
+    }
 }

@@ -28,12 +28,9 @@ impl<'a> Value<'a> {
     pub fn from_field(kind: FieldKind, b: &'a [u8]) -> Option<Value<'a>> {
         Some(match kind {
             FieldKind::Scalar(s) => match s {
-                Scalar::U8 | Scalar::U16 | Scalar::U32 | Scalar::U64 => Value::Int(match b.len() {
-                    1 => b[0] as u64,
-                    2 => u16::from_be_bytes([b[0], b[1]]) as u64,
-                    4 => u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u64,
-                    _ => b.iter().fold(0u64, |acc, &x| (acc << 8) | x as u64),
-                }),
+                Scalar::U8 | Scalar::U16 | Scalar::U32 | Scalar::U64 => {
+                    Value::Int(super::record::be_uint(b))
+                }
                 Scalar::U128 | Scalar::U160 | Scalar::U256 => Value::Hex(b),
                 Scalar::Ipv4 | Scalar::Ipv6 => Value::Ip(b),
                 Scalar::Mac => Value::Mac(b),
