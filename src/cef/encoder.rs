@@ -287,6 +287,21 @@ impl<'a> CefLine<'a> {
     /// An unsigned number (clamped to the key's type, see the module docs).
     #[inline]
     pub fn uint(&mut self, key: &Key, value: u64) -> &mut Self {
+        // Most numbers fit every numeric type: no clamping to look at.
+        if value <= i32::MAX as u64 {
+            if self.open_pair(key) {
+                append(
+                    self.buf,
+                    itoa::Buffer::new().format(value as u32).as_bytes(),
+                );
+            }
+            return self;
+        }
+        self.wide_uint(key, value)
+    }
+
+    #[inline(never)]
+    fn wide_uint(&mut self, key: &Key, value: u64) -> &mut Self {
         if value <= i64::MAX as u64 {
             return self.int(key, value as i64);
         }

@@ -480,6 +480,7 @@ impl<'a> Compiler<'a> {
                 src,
                 ldef.omit_zero(),
                 label_base(key).is_some(),
+                layouts.map(|(scope, _)| scope),
             ));
         }
         if self.errors.len() > before {
