@@ -252,6 +252,7 @@ impl Compiler<'_> {
         }
         scope.kinds = scope.fields.iter().map(|f| f.kind).collect();
         scope.find_runs();
+        scope.find_string_blocks();
         self.scopes.push(scope);
         Ok(id as ScopeId)
     }

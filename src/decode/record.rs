@@ -452,6 +452,24 @@ impl Decoder {
                         i = end_op as usize + 1;
                         continue;
                     }
+                    // A string block whose header and length fit: its four slots at once.
+                    if let Some(Some(sb)) = scope.string_blocks.get(i)
+                        && bound - pos >= 8
+                    {
+                        let len = be32(data, pos + 4) as usize;
+                        if len >= 8 && bound - pos >= len {
+                            let arena = &mut self.arena[base..];
+                            arena[sb.type_slot as usize] = slot_at(pos, 4);
+                            arena[sb.len_slot as usize] = slot_at(pos + 4, 4);
+                            arena[sb.data_slot as usize] = slot_at(pos + 8, len - 8);
+                            if let Some(g) = sb.group {
+                                arena[g as usize] = slot_at(pos, len);
+                            }
+                            pos += len;
+                            i = sb.next as usize;
+                            continue;
+                        }
+                    }
                     // The bound is set by BlockBound once the length field is read.
                     self.blocks.push((pos, bound, group));
                 }

@@ -188,6 +188,25 @@ pub struct Scope {
     /// The slots of all runs as they are filled when a run starts at offset 0, each run's
     /// contiguous: the interpreter adds the run's position to each offset.
     pub run_slots: Vec<crate::decode::record::Slot>,
+    /// Parallel to `ops`: for an `Op::BlockBegin` that opens a string (or BLOB) block, the
+    /// block's slots (see [`StringBlock`]); `None` elsewhere. Filled by
+    /// [`Scope::find_string_blocks`].
+    pub string_blocks: Vec<Option<StringBlock>>,
+}
+
+/// A block that is a type, a length and data of the length minus 8 (a string or BLOB block;
+/// a connection record has eight): the six ops `BlockBegin`, type, length, `BlockBound`, `Var`,
+/// `BlockEnd`. When the header fits and the length fits its container, the interpreter fills
+/// the four slots at once and goes on at `next`; otherwise it runs the ops one by one, so the
+/// result (and any error) is the same.
+#[derive(Clone, Copy, Debug)]
+pub struct StringBlock {
+    pub group: Option<u16>,
+    pub type_slot: u16,
+    pub len_slot: u16,
+    pub data_slot: u16,
+    /// The op after the block's `BlockEnd`.
+    pub next: u16,
 }
 
 /// Consecutive `Op::Scalar`s with consecutive slots (a connection record has runs of 40
@@ -257,6 +276,42 @@ impl Scope {
             }
             i = i.max(start + 1);
         }
+    }
+
+    /// Finds the string blocks for the interpreter's fast path.
+    pub fn find_string_blocks(&mut self) {
+        self.string_blocks = (0..self.ops.len())
+            .map(|i| match self.ops.get(i..i + 6)? {
+                &[
+                    Op::BlockBegin { group, end_op, .. },
+                    Op::Scalar {
+                        slot: type_slot,
+                        scalar: Scalar::U32,
+                    },
+                    Op::Scalar {
+                        slot: len_slot,
+                        scalar: Scalar::U32,
+                    },
+                    Op::BlockBound { len_slot: bound_by },
+                    Op::Var {
+                        slot: data_slot,
+                        len_slot: var_len,
+                        adjust: -8,
+                        ..
+                    },
+                    Op::BlockEnd,
+                ] if end_op as usize == i + 5 && bound_by == len_slot && var_len == len_slot => {
+                    Some(StringBlock {
+                        group,
+                        type_slot,
+                        len_slot,
+                        data_slot,
+                        next: u16::try_from(i + 6).ok()?,
+                    })
+                }
+                _ => None,
+            })
+            .collect();
     }
 
     /// For a string/BLOB block group, the slot of its `data` child.
