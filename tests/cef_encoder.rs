@@ -766,6 +766,53 @@ fn a_prepared_constant_is_written_like_text_and_only_values_text_leaves_unchange
 }
 
 #[test]
+fn a_prepared_header_is_written_like_begin_and_only_headers_begin_leaves_unchanged_qualify() {
+    use estreamer_cef::cef::PreparedHeader;
+    let line = |prepared: bool, class_id: &str, name: &str, severity: u8| {
+        let mut enc = CefEncoder::default();
+        let mut buf = Vec::new();
+        let warnings = if prepared {
+            let h = PreparedHeader::new(class_id, name).expect("needs no change");
+            enc.begin_prepared(&mut buf, &h, severity).finish().to_vec()
+        } else {
+            enc.begin(&mut buf, class_id, name, severity)
+                .finish()
+                .to_vec()
+        };
+        (String::from_utf8(buf).unwrap(), warnings)
+    };
+    for (class_id, name) in [
+        ("RNA:1003:1", "CONNECTION STATISTICS"),
+        ("", ""),
+        ("a=b", "trailing "),
+        ("Ω", "Привет"),
+    ] {
+        for severity in [0, 7, 10, 12] {
+            assert_eq!(
+                line(true, class_id, name, severity),
+                line(false, class_id, name, severity),
+                "{class_id:?} {name:?} {severity}"
+            );
+        }
+    }
+    // What `begin` escapes or cuts (and reports) is not prepared.
+    for (class_id, name) in [
+        ("a|b", "n"),
+        ("c", "back\\slash"),
+        ("c", "line\nbreak"),
+        (&*"c".repeat(1024), "n"),
+        ("c", &*"n".repeat(513)),
+    ] {
+        assert_eq!(
+            PreparedHeader::new(class_id, name),
+            None,
+            "{class_id:?} {name:?}"
+        );
+    }
+    assert!(PreparedHeader::new(&"c".repeat(1023), &"n".repeat(512)).is_some());
+}
+
+#[test]
 fn a_plain_value_is_written_exactly_as_text_would_write_it() {
     use estreamer_cef::cef::is_plain;
     // What the metadata cache marks plain, the encoder copies; what it does not, it escapes.

@@ -32,7 +32,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::dictionary::ValueType;
 use super::escape::{
     append, escape_extension, escape_extension_checked, escape_header, extension_needs_escaping,
-    trimmed_len, truncation_point,
+    header_needs_escaping, trimmed_len, truncation_point,
 };
 use super::header::{CLASS_ID_MAX_CHARS, CefHeader, NAME_MAX_CHARS, SEVERITY_MAX};
 use super::key::{AddressKeys, CUSTOM_SLOT, Counter, Key};
@@ -107,6 +107,19 @@ impl CefEncoder {
         line
     }
 
+    /// Like [`begin`](Self::begin) with a class id and name checked beforehand: one copy.
+    pub fn begin_prepared<'a>(
+        &'a mut self,
+        buf: &'a mut Vec<u8>,
+        header: &PreparedHeader,
+        severity: u8,
+    ) -> CefLine<'a> {
+        let mut line = self.start(buf);
+        line.buf.extend_from_slice(&header.0);
+        line.finish_header(severity);
+        line
+    }
+
     /// Like [`begin`](Self::begin) for class id and name given as bytes that may not be valid
     /// UTF-8 (rule messages from eStreamer): invalid sequences become U+FFFD and are reported.
     pub fn begin_lossy<'a>(
@@ -160,6 +173,24 @@ impl Prepared {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// A constant class id and name (most mapping tables' `class_id` and `name`), checked once:
+/// [`CefEncoder::begin_prepared`] writes `class_id|name` as one copy, exactly as
+/// [`CefEncoder::begin`] would.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreparedHeader(Box<[u8]>);
+
+impl PreparedHeader {
+    /// `None` when the encoder would change either (cut or escaped): such values go through
+    /// [`CefEncoder::begin`], which reports it.
+    pub fn new(class_id: &str, name: &str) -> Option<PreparedHeader> {
+        let unchanged = |v: &str, max| {
+            truncation_point(v, max).is_none() && !header_needs_escaping(v.as_bytes())
+        };
+        (unchanged(class_id, CLASS_ID_MAX_CHARS) && unchanged(name, NAME_MAX_CHARS))
+            .then(|| PreparedHeader(format!("{class_id}|{name}").into_bytes().into()))
     }
 }
 

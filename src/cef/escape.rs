@@ -217,6 +217,11 @@ pub(crate) fn extension_needs_escaping(value: &[u8]) -> bool {
     needs_work::<false>(value)
 }
 
+/// Whether [`escape_header`] would change the value.
+pub(crate) fn header_needs_escaping(value: &[u8]) -> bool {
+    needs_work::<true>(value)
+}
+
 /// Appends a header field, escaped. Returns the number of control characters (CR and LF included)
 /// replaced by a space.
 #[inline]

@@ -19,7 +19,7 @@ pub use dictionary::{
     KeyCheck, KeyError, KeyInfo, KeyOptions, KeyOptionsError, MaxLen, Since, ValueType, check_key,
     label_for, lookup,
 };
-pub use encoder::{CefEncoder, CefLine, EncoderStats, Prepared, is_plain};
+pub use encoder::{CefEncoder, CefLine, EncoderStats, Prepared, PreparedHeader, is_plain};
 pub use header::{
     CLASS_ID_MAX_CHARS, CefHeader, DEFAULT_PRODUCT, DEFAULT_VENDOR, DEFAULT_VERSION, HeaderError,
     NAME_MAX_CHARS, PRODUCT_MAX_CHARS, SEVERITY_MAX, VENDOR_MAX_CHARS, VERSION_MAX_CHARS,

@@ -497,11 +497,13 @@ impl<'a> Compiler<'a> {
             }
         }
         let lines = ordered;
+        let (class_id, name) = (class_id?, name?);
         Some(Plan {
             record_type,
             origin: def.origin.clone(),
-            class_id: class_id?,
-            name: name?,
+            header: Plan::prepare_header(&class_id, &name),
+            class_id,
+            name,
             severity: severity?,
             msgid: Arc::from(def.msgid.as_ref().map_or("-", |m| m.value.as_str())),
             lines,

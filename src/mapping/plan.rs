@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::cef::{CefEncoder, Key, Prepared, Warning};
+use crate::cef::{CefEncoder, Key, Prepared, PreparedHeader, Warning};
 use crate::decode::schema::{FieldKind, Scope};
 use crate::decode::value::{ip_from_bytes, write_hex, write_mac, write_uuid};
 use crate::decode::{FieldRef, Record, Value};
@@ -226,6 +226,24 @@ pub struct Plan {
     pub severity: Severity,
     pub msgid: Arc<str>,
     pub lines: Vec<Line>,
+    /// `class_id` and `name` when both are constants that go on the wire as they are.
+    pub header: Option<PreparedHeader>,
+}
+
+impl Plan {
+    /// The constant header of a class id and name template, when both are plain text.
+    pub fn prepare_header(class_id: &[TPart], name: &[TPart]) -> Option<PreparedHeader> {
+        let text = |parts: &[TPart]| {
+            parts.iter().try_fold(String::new(), |mut s, p| match p {
+                TPart::Text(t) => {
+                    s.push_str(t);
+                    Some(s)
+                }
+                TPart::Src(_) => None,
+            })
+        };
+        PreparedHeader::new(&text(class_id)?, &text(name)?)
+    }
 }
 
 /// A value while a line is evaluated.
@@ -400,12 +418,21 @@ impl Plan {
             cache,
             collect: *collect_notes,
         };
-        class_id.clear();
-        name.clear();
-        render(&self.class_id, &ctx, &mut w, class_id);
-        render(&self.name, &ctx, &mut w, name);
-        let severity = self.severity(&ctx, &mut w, text);
-        let mut line = encoder.begin(buf, class_id, name, severity);
+        let severity;
+        let mut line = match &self.header {
+            Some(header) => {
+                severity = self.severity(&ctx, &mut w, text);
+                encoder.begin_prepared(buf, header, severity)
+            }
+            None => {
+                class_id.clear();
+                name.clear();
+                render(&self.class_id, &ctx, &mut w, class_id);
+                render(&self.name, &ctx, &mut w, name);
+                severity = self.severity(&ctx, &mut w, text);
+                encoder.begin(buf, class_id, name, severity)
+            }
+        };
         let mut last_written = false;
         for l in &self.lines {
             if l.is_label && !last_written {
