@@ -127,7 +127,13 @@ impl<S> Connection<S> {
             wanted = wanted.max(missing.min(self.max_body + HEADER_LEN));
         }
         if self.buffer.capacity() - self.buffer.len() < wanted.min(READ_CHUNK) {
-            self.buffer.reserve(wanted);
+            // A fresh buffer with the few bytes of the next message copied over, rather than
+            // `reserve`: the messages split off earlier may still share the old allocation, and
+            // when they no longer do, growing it copies everything it ever held (the messages
+            // already handed on included), not just the unread part.
+            let mut fresh = BytesMut::with_capacity(wanted.max(2 * READ_CHUNK));
+            fresh.extend_from_slice(&self.buffer);
+            self.buffer = fresh;
         }
     }
 }
