@@ -290,9 +290,7 @@ impl V<'_> {
     fn write_text(&self, out: &mut String) {
         match self {
             V::None => {}
-            V::Int(v) => {
-                let _ = write!(out, "{v}");
-            }
+            V::Int(v) => out.push_str(itoa::Buffer::new().format(*v)),
             V::Raw(b) | V::Bytes(b) => {
                 out.extend(String::from_utf8_lossy(b).chars().filter(|&c| c != '\0'))
             }
@@ -305,7 +303,7 @@ impl V<'_> {
             V::Uuid(b) => write_uuid(out, b),
             V::Hex(b) => write_hex(out, b),
             V::Time(s, us) => {
-                let _ = write!(out, "{}", *s * 1000 + (*us / 1000) as i64);
+                out.push_str(itoa::Buffer::new().format(*s * 1000 + (*us / 1000) as i64))
             }
         }
     }
