@@ -110,37 +110,7 @@ fn escape_into<const HEADER: bool>(out: &mut Vec<u8>, bytes: &[u8]) -> u32 {
 #[cold]
 fn escape_slow<const HEADER: bool>(out: &mut Vec<u8>, bytes: &[u8]) -> u32 {
     out.reserve(2 * bytes.len());
-    let mut replaced = 0;
-    let mut run = 0; // start of the bytes not yet copied
-    let mut i = 0;
-    while i < bytes.len() {
-        // Skip 8 bytes at a time to the next byte that needs work.
-        if let Some(word) = bytes.get(i..i + 8) {
-            let mask = work_mask::<HEADER>(u64::from_le_bytes(word.try_into().unwrap()));
-            if mask == 0 {
-                i += 8;
-                continue;
-            }
-            i += (mask.trailing_zeros() / 8) as usize;
-        }
-        match action::<HEADER>(bytes[i]) {
-            Action::Copy => {}
-            Action::Escape(e) => {
-                append(out, &bytes[run..i]);
-                out.extend_from_slice(&[b'\\', e]);
-                run = i + 1;
-            }
-            Action::Space => {
-                append(out, &bytes[run..i]);
-                out.push(b' ');
-                replaced += 1;
-                run = i + 1;
-            }
-        }
-        i += 1;
-    }
-    append(out, &bytes[run..]);
-    replaced
+    escape_loop::<HEADER, false>(out, bytes).unwrap_or(0)
 }
 
 /// Appends a byte string that should be UTF-8 as an extension value, escaped, checking it as it
@@ -148,16 +118,28 @@ fn escape_slow<const HEADER: bool>(out: &mut Vec<u8>, bytes: &[u8]) -> u32 {
 /// was) when the bytes are not valid UTF-8; the caller then replaces the invalid sequences
 /// first. Otherwise the number of control characters replaced by a space.
 pub(crate) fn escape_extension_checked(out: &mut Vec<u8>, bytes: &[u8]) -> Option<u32> {
+    escape_loop::<false, true>(out, bytes)
+}
+
+/// Copies the runs of bytes that need no work and escapes or replaces the others; returns how
+/// many control characters became spaces. With `CHECK_UTF8` it also checks the bytes as UTF-8
+/// and gives `None` (and `out` as it was) at the first invalid sequence.
+#[inline(always)]
+fn escape_loop<const HEADER: bool, const CHECK_UTF8: bool>(
+    out: &mut Vec<u8>,
+    bytes: &[u8],
+) -> Option<u32> {
     let start = out.len();
     let mut replaced = 0;
     let mut run = 0; // start of the bytes not yet copied
     let mut i = 0;
     while i < bytes.len() {
-        // Skip 8 bytes at a time to the next byte that needs work or is not ASCII. The lowest
-        // flagged byte is exact: `x & HI` is exact per byte, and the work mask's lowest bit is.
+        // Skip 8 bytes at a time to the next byte that needs work (or is not ASCII, when
+        // checking). The lowest flagged byte is exact: `x & HI` is exact per byte, and the work
+        // mask's lowest bit is.
         if let Some(word) = bytes.get(i..i + 8) {
             let x = u64::from_le_bytes(word.try_into().unwrap());
-            let mask = work_mask::<false>(x) | (x & HI);
+            let mask = work_mask::<HEADER>(x) | if CHECK_UTF8 { x & HI } else { 0 };
             if mask == 0 {
                 i += 8;
                 continue;
@@ -165,7 +147,7 @@ pub(crate) fn escape_extension_checked(out: &mut Vec<u8>, bytes: &[u8]) -> Optio
             i += (mask.trailing_zeros() / 8) as usize;
         }
         let b = bytes[i];
-        if b >= 0x80 {
+        if CHECK_UTF8 && b >= 0x80 {
             // One whole character, checked by the standard library (overlong forms,
             // surrogates and values past U+10FFFF are invalid); copied with its run.
             let width = match b {
@@ -185,7 +167,7 @@ pub(crate) fn escape_extension_checked(out: &mut Vec<u8>, bytes: &[u8]) -> Optio
                 }
             }
         }
-        match action::<false>(b) {
+        match action::<HEADER>(b) {
             Action::Copy => {}
             Action::Escape(e) => {
                 append(out, &bytes[run..i]);
