@@ -260,30 +260,25 @@ impl<'a> CefLine<'a> {
             if bytes.is_empty() || !self.open_pair(key) {
                 return self;
             }
-            match escape_extension_checked(self.buf, bytes) {
-                Some(0) => {}
-                Some(replaced) => self.value_warnings(
-                    Field::Extension(key.clone()),
-                    Some(key),
-                    None,
-                    0,
-                    replaced,
-                    key.raw_max_chars(),
-                ),
+            let (invalid, replaced) = match escape_extension_checked(self.buf, bytes) {
+                Some(replaced) => (0, replaced),
                 None => {
                     let mut scratch = std::mem::take(&mut self.st.scratch);
                     let invalid = lossy_into(&mut scratch, bytes);
                     let replaced = escape_extension(self.buf, scratch.as_bytes());
                     self.st.scratch = scratch;
-                    self.value_warnings(
-                        Field::Extension(key.clone()),
-                        Some(key),
-                        None,
-                        invalid,
-                        replaced,
-                        key.raw_max_chars(),
-                    );
+                    (invalid, replaced)
                 }
+            };
+            if invalid > 0 || replaced > 0 {
+                self.value_warnings(
+                    Field::Extension(key.clone()),
+                    Some(key),
+                    None,
+                    invalid,
+                    replaced,
+                    key.raw_max_chars(),
+                );
             }
             return self;
         }

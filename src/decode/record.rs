@@ -178,14 +178,19 @@ impl<'a> Record<'a> {
     /// The value of field `slot` of the scope instance whose slots start at `base`.
     #[inline(always)]
     pub fn value_at(&self, scope: &Scope, base: usize, slot: u16) -> Option<Value<'a>> {
-        let s = *self.slots.get(base + slot as usize)?;
+        let bytes = self.bytes_at(base + slot as usize)?;
+        Value::from_field(*scope.kinds.get(slot as usize)?, bytes)
+    }
+
+    /// The bytes of the field in arena slot `index`, if present.
+    #[inline(always)]
+    fn bytes_at(&self, index: usize) -> Option<&'a [u8]> {
+        let s = *self.slots.get(index)?;
         if !s.is_present() {
             return None;
         }
-        let bytes = self
-            .data
-            .get(s.off as usize..(s.off as usize + s.len as usize))?;
-        Value::from_field(*scope.kinds.get(slot as usize)?, bytes)
+        self.data
+            .get(s.off as usize..(s.off as usize + s.len as usize))
     }
 
     /// Whether a field (of any kind) is present.
@@ -241,14 +246,7 @@ impl<'a> Record<'a> {
     /// compiled for this layout), read without going through [`Value`].
     #[inline(always)]
     pub fn root_uint(&self, slot: u16) -> Option<u64> {
-        let s = *self.slots.get(slot as usize)?;
-        if !s.is_present() {
-            return None;
-        }
-        let b = self
-            .data
-            .get(s.off as usize..(s.off as usize + s.len as usize))?;
-        Some(be_uint(b))
+        self.bytes_at(slot as usize).map(be_uint)
     }
 
     /// Reads the u32-or-smaller integer field at `slot` of the root scope.
@@ -710,12 +708,7 @@ pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
 /// Reads a big-endian unsigned integer of 1, 2, 4 or 8 bytes.
 #[inline]
 pub(crate) fn read_uint(data: &[u8], s: Slot) -> u64 {
-    let b = &data[s.off as usize..s.off as usize + s.len as usize];
-    match *b {
-        // Lengths and block lengths are u32: the common case without a loop.
-        [a, b, c, d] => u32::from_be_bytes([a, b, c, d]) as u64,
-        _ => be_uint(b),
-    }
+    be_uint(&data[s.off as usize..s.off as usize + s.len as usize])
 }
 
 /// A big-endian unsigned integer of up to 8 bytes (longer values keep their last 8).
