@@ -10,6 +10,7 @@
 //! Generic over the stream, so the client (TLS to the FMC), the simulator (TLS from the client)
 //! and tests (in-memory pipes) share it.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 
@@ -20,6 +21,13 @@ use super::message::{self, DEFAULT_MAX_BODY, FrameError, HEADER_LEN, Message};
 
 /// Room made in the buffer before each read.
 const READ_CHUNK: usize = 64 * 1024;
+/// The size of an ordinary read buffer (a larger one is made for a large bundle).
+const BUFFER_SIZE: usize = 2 * READ_CHUNK;
+/// Earlier read buffers watched for reuse: enough to cover the messages in flight downstream
+/// at full speed (a few MiB).
+const RETIRED: usize = 64;
+/// Of those, how many may wait unused (the rest are freed).
+const SPARE: usize = 8;
 
 /// Why a message could not be read.
 #[derive(Debug)]
@@ -67,6 +75,12 @@ impl From<io::Error> for ConnError {
 pub struct Connection<S> {
     stream: S,
     buffer: BytesMut,
+    /// Allocated size of `buffer`'s memory.
+    buffer_size: usize,
+    /// Earlier ordinary buffers, oldest first, whose messages may still be in use downstream.
+    retired: VecDeque<BytesMut>,
+    /// Buffers allocated so far (for tests of the reuse).
+    allocated: u64,
     max_body: usize,
 }
 
@@ -80,6 +94,9 @@ impl<S> Connection<S> {
         Connection {
             stream,
             buffer: BytesMut::with_capacity(READ_CHUNK),
+            buffer_size: READ_CHUNK,
+            retired: VecDeque::new(),
+            allocated: 1,
             max_body,
         }
     }
@@ -131,10 +148,39 @@ impl<S> Connection<S> {
             // `reserve`: the messages split off earlier may still share the old allocation, and
             // when they no longer do, growing it copies everything it ever held (the messages
             // already handed on included), not just the unread part.
-            let mut fresh = BytesMut::with_capacity(wanted.max(2 * READ_CHUNK));
+            let size = wanted.max(BUFFER_SIZE);
+            let mut fresh = self.reuse_retired(size).unwrap_or_else(|| {
+                self.allocated += 1;
+                BytesMut::with_capacity(size)
+            });
             fresh.extend_from_slice(&self.buffer);
-            self.buffer = fresh;
+            let mut old = std::mem::replace(&mut self.buffer, fresh);
+            if std::mem::replace(&mut self.buffer_size, size) == BUFFER_SIZE {
+                old.clear();
+                self.retired.push_back(old);
+                // Buffers still in use downstream cost nothing more here; unused ones do.
+                let mut spare = 0;
+                self.retired.retain_mut(|b| {
+                    let unused = b.try_reclaim(BUFFER_SIZE);
+                    spare += usize::from(unused);
+                    !unused || spare <= SPARE
+                });
+                if self.retired.len() > RETIRED {
+                    self.retired.pop_front();
+                }
+            }
         }
+    }
+
+    /// A retired buffer that nothing downstream holds messages of any more, with room for
+    /// `size` bytes. Reusing memory that is already mapped saves the page faults (and the
+    /// zeroing by the kernel) of a new allocation: about 4 % of the forwarder's CPU.
+    fn reuse_retired(&mut self, size: usize) -> Option<BytesMut> {
+        if size > BUFFER_SIZE {
+            return None;
+        }
+        let free = self.retired.iter_mut().position(|b| b.try_reclaim(size))?;
+        self.retired.remove(free)
     }
 }
 
@@ -290,5 +336,58 @@ mod tests {
                 max: 1000
             }))
         ));
+    }
+
+    /// Read buffers are reused once the messages split off them are dropped, and never while
+    /// one is still held: held messages keep their bytes.
+    #[tokio::test]
+    async fn buffers_are_reused_only_when_their_messages_are_gone() {
+        let (client, mut server) = tokio::io::duplex(1 << 20);
+        let mut conn = Connection::new(client);
+        let body = |i: u32| {
+            let mut b = vec![0u8; 40_000];
+            b[..4].copy_from_slice(&i.to_be_bytes());
+            b
+        };
+        let writer = tokio::spawn(async move {
+            for i in 0..200u32 {
+                server
+                    .write_all(&encode(kind::EVENT_DATA, &body(i)))
+                    .await
+                    .unwrap();
+            }
+            server
+        });
+        // Hold every message of the first 40: their buffers must not be written over.
+        let mut held = Vec::new();
+        for i in 0..200u32 {
+            let m = conn.read_message().await.unwrap().unwrap();
+            assert_eq!(&m.body[..], &body(i)[..], "message {i}");
+            if i < 40 {
+                held.push(m);
+            }
+        }
+        let mut server = writer.await.unwrap();
+        for (i, m) in held.iter().enumerate() {
+            assert_eq!(&m.body[..], &body(i as u32)[..], "held message {i}");
+        }
+        // 200 messages of 40 kB fill about 70 buffers of 128 KiB; the 40 held take about 15.
+        assert!(conn.allocated < 30, "{} buffers allocated", conn.allocated);
+        assert!(conn.allocated > 10, "{} buffers allocated", conn.allocated);
+
+        // Once nothing is held, at most `SPARE` unused buffers stay (and the one just retired).
+        drop(held);
+        for i in 0..6u32 {
+            server
+                .write_all(&encode(kind::EVENT_DATA, &body(i)))
+                .await
+                .unwrap();
+            conn.read_message().await.unwrap().unwrap();
+        }
+        assert!(
+            conn.retired.len() <= SPARE + 1,
+            "{} kept",
+            conn.retired.len()
+        );
     }
 }
