@@ -148,24 +148,20 @@ fn escape_loop<const HEADER: bool, const CHECK_UTF8: bool>(
         }
         let b = bytes[i];
         if CHECK_UTF8 && b >= 0x80 {
-            // One whole character, checked by the standard library (overlong forms,
-            // surrogates and values past U+10FFFF are invalid); copied with its run.
-            let width = match b {
-                0xC2..=0xDF => 2,
-                0xE0..=0xEF => 3,
-                0xF0..=0xF4 => 4,
-                _ => 0,
-            };
-            match bytes.get(i..i + width) {
-                Some(c) if width > 0 && std::str::from_utf8(c).is_ok() => {
-                    i += width;
-                    continue;
-                }
-                _ => {
-                    out.truncate(start);
-                    return None;
-                }
+            // The whole run of non-ASCII bytes, checked by the standard library in one call
+            // (overlong forms, surrogates and values past U+10FFFF are invalid). A character's
+            // bytes are all non-ASCII, so a valid run holds whole characters; it is copied
+            // with the bytes around it.
+            let end = bytes[i..]
+                .iter()
+                .position(|&c| c < 0x80)
+                .map_or(bytes.len(), |n| i + n);
+            if std::str::from_utf8(&bytes[i..end]).is_err() {
+                out.truncate(start);
+                return None;
             }
+            i = end;
+            continue;
         }
         match action::<HEADER>(b) {
             Action::Copy => {}
