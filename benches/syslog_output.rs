@@ -24,7 +24,8 @@ fn event(seq: u64) -> OutEvent {
              cs1Label=Access Control Policy cs1=Default Policy cs2Label=Rule cs2=Block DB \
              cs3Label=Ingress Zone cs3=outside cs4Label=Egress Zone cs4=inside dvchost=sensor-01.example.com \
              msg=ET POLICY Suspicious inbound to mySQL port 3306 suser=Jörg"
-        ),
+        )
+        .into(),
         cef_severity: 7,
         msgid: "INTRUSION",
     }

@@ -346,7 +346,7 @@ async fn syslog_ng_receives_every_line_intact() {
         .enumerate()
         .map(|(i, m)| OutEvent {
             seq: i as u64 + 1,
-            cef: m.line.clone(),
+            cef: m.line.clone().into(),
             cef_severity: m.severity,
             msgid: msgids
                 .entry(m.msgid.clone())

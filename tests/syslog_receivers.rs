@@ -128,7 +128,10 @@ async fn tcp_lf_framing_to_a_line_reader() {
     out.send_all(batches(1, 300, 50)).await;
     // A raw line break that slipped past CEF escaping must not split the event in two.
     let mut bad = event(301);
-    bad.cef = bad.cef.replace("msg=line1\\nline2", "msg=line1\nline2");
+    bad.cef = bad
+        .cef
+        .replace("msg=line1\\nline2", "msg=line1\nline2")
+        .into();
     out.send(Arc::new(Batch { events: vec![bad] })).await;
     let (progress, stats) = out.finish(Duration::from_secs(30)).await;
     assert_eq!(progress, 301);
@@ -265,7 +268,8 @@ fn long_event(seq: u64) -> OutEvent {
         seq,
         cef: format!(
             "CEF:0|{VENDOR}|Firepower|7.2.5|1:2000:3|{NAME_ESCAPED}|5|externalId={seq} src=10.0.0.1 msg={msg} request={url} dpt=443"
-        ),
+        )
+        .into(),
         cef_severity: 5,
         msgid: "-",
     }
@@ -298,7 +302,8 @@ async fn tcp_oversize_event_is_truncated_and_the_connection_survives() {
     let mut big = event(2);
     big.cef = big
         .cef
-        .replace("msg=line1", &format!("msg={}line1", "ü".repeat(40_000)));
+        .replace("msg=line1", &format!("msg={}line1", "ü".repeat(40_000)))
+        .into();
     out.send(Arc::new(Batch {
         events: vec![event(1), big, event(3)],
     }))
@@ -425,7 +430,7 @@ async fn udp_datagrams_never_exceed_the_cap() {
             cef_text.contains(" request=http://h.example/p?q") && cef_text.ends_with(" dpt=443"),
             "{cef_text}"
         );
-        if cef_text != full {
+        if cef_text != &*full {
             truncated += 1;
         }
     }
@@ -443,7 +448,7 @@ async fn udp_send_policy_skips_a_message_larger_than_any_datagram() {
         "transport = \"udp\"\nhost = \"127.0.0.1\"\nport = {port}\noversize = \"send\""
     ));
     let mut huge = event(1);
-    huge.cef.push_str(&format!(" cs1={}", "x".repeat(70_000)));
+    huge.cef = format!("{} cs1={}", huge.cef, "x".repeat(70_000)).into();
     out.send(Arc::new(Batch {
         events: vec![huge, event(2)],
     }))

@@ -4,6 +4,7 @@
 //! - [`Key`]: a key checked once against the dictionary, with its type, limit and counters.
 //! - [`CefEncoder`] / [`CefLine`]: write a line into a reused buffer, escaping in one pass.
 //! - [`Warning`]: what was truncated, replaced or dropped in a line.
+//! - [`CefText`]: a finished line as the outputs receive it.
 //!
 //! The rules implemented here are those of `shared/reference/cef-and-syslog.md`, section 1.
 
@@ -12,6 +13,7 @@ mod encoder;
 mod escape;
 mod header;
 mod key;
+mod text;
 mod values;
 mod warning;
 
@@ -25,4 +27,5 @@ pub use header::{
     NAME_MAX_CHARS, PRODUCT_MAX_CHARS, SEVERITY_MAX, VENDOR_MAX_CHARS, VERSION_MAX_CHARS,
 };
 pub use key::{AddressKeys, Key, KeyStats};
+pub use text::CefText;
 pub use warning::{Field, Warning};

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, mpsc, watch};
 
+use crate::cef::CefText;
 use crate::syslog::{Batch, OutEvent};
 
 /// How handing a batch to the outputs went.
@@ -31,7 +32,7 @@ pub struct Emitter {
 
 /// One event to emit: its CEF line and what the outputs need to frame it.
 pub struct Event {
-    pub cef: String,
+    pub cef: CefText,
     pub severity: u8,
     pub msgid: &'static str,
 }

@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
+use crate::cef::CefText;
 use crate::decode::json::record_fields;
 use crate::delivery::family::families;
 use crate::mapping::Mappings;
@@ -36,7 +37,7 @@ pub struct Job {
 pub struct Line {
     /// The event's device identity (see `delivery::family`), when the job asked for it.
     pub identity: Option<u64>,
-    pub cef: String,
+    pub cef: CefText,
     pub severity: u8,
     pub msgid: &'static str,
 }
@@ -86,7 +87,6 @@ impl Pool {
             let handle = std::thread::Builder::new()
                 .name(format!("transform-{thread}"))
                 .spawn(move || {
-                    let mut line = Vec::with_capacity(4096);
                     while let Ok(work) = rx.recv() {
                         match work {
                             Work::Mappings(m) => {
@@ -101,7 +101,7 @@ impl Pool {
                                     continue;
                                 };
                                 let _in_span = span.enter();
-                                let done = run(transform, cache, &job, &mut line, thread);
+                                let done = run(transform, cache, &job, thread);
                                 let _ = job.reply.send(done);
                             }
                         }
@@ -145,58 +145,53 @@ impl Drop for Pool {
     }
 }
 
-fn run(
-    transform: &mut Transform,
-    cache: &RwLock<Cache>,
-    job: &Job,
-    line: &mut Vec<u8>,
-    thread: usize,
-) -> Done {
-    let mut lines = Vec::with_capacity(job.records.len());
+fn run(transform: &mut Transform, cache: &RwLock<Cache>, job: &Job, thread: usize) -> Done {
+    // Every line of the job goes into one buffer, which the events then share.
+    let mut text = Vec::with_capacity(job.records.len() * 1024);
+    let mut ranges = Vec::with_capacity(job.records.len());
+    let mut events = Vec::with_capacity(job.records.len());
     let mut tap = Vec::new();
     for (index, body) in &job.records {
-        line.clear();
-        let (outcome, seen) = transform.apply_inspect(*index, body, cache, line, |record, _| {
-            (
-                job.identities.then(|| families().identity(record)),
-                job.tap_json
-                    .then(|| (record.record_type(), record_fields(record))),
-            )
-        });
+        let start = text.len();
+        let (outcome, seen) =
+            transform.apply_inspect(*index, body, cache, &mut text, |record, _| {
+                (
+                    job.identities.then(|| families().identity(record)),
+                    job.tap_json
+                        .then(|| (record.record_type(), record_fields(record))),
+                )
+            });
         let Outcome::Event { severity, msgid } = outcome else {
+            text.truncate(start);
             continue;
         };
-        let cef = cef_string(line);
         let (identity, seen) = seen.unwrap_or((None, None));
         if let Some((record_type, fields)) = seen {
             tap.push(TapRecord {
                 record_type,
                 fields: serde_json::Value::Object(fields),
-                cef: Some(cef.clone()),
+                cef: Some(String::from_utf8_lossy(&text[start..]).into_owned()),
                 warnings: transform.notes().to_strings(),
                 wire: Vec::new(),
             });
         }
-        lines.push(Line {
+        ranges.push(start..text.len());
+        events.push((identity, severity, msgid));
+    }
+    let lines = CefText::split(text, &ranges)
+        .into_iter()
+        .zip(events)
+        .map(|(cef, (identity, severity, msgid))| Line {
             identity,
             cef,
             severity,
             msgid,
-        });
-    }
+        })
+        .collect();
     Done {
         lines,
         tap,
         thread,
         counters: transform.counters().clone(),
-    }
-}
-
-/// The CEF line as a string. The encoder writes UTF-8 (it replaces invalid input), so the
-/// check passes; it is the fast one, not the lossy conversion's chunk by chunk walk.
-fn cef_string(buf: &[u8]) -> String {
-    match std::str::from_utf8(buf) {
-        Ok(s) => s.to_owned(),
-        Err(_) => String::from_utf8_lossy(buf).into_owned(),
     }
 }

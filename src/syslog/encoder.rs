@@ -180,7 +180,7 @@ mod tests {
     fn ev(cef: String) -> OutEvent {
         OutEvent {
             seq: 1,
-            cef,
+            cef: cef.into(),
             cef_severity: 5,
             msgid: "-",
         }

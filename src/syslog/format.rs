@@ -290,7 +290,7 @@ mod tests {
     fn ev(cef: &str, sev: u8, msgid: &'static str) -> OutEvent {
         OutEvent {
             seq: 1,
-            cef: cef.to_string(),
+            cef: cef.into(),
             cef_severity: sev,
             msgid,
         }

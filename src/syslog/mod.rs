@@ -18,6 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::Serialize;
+
+use crate::cef::CefText;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -52,7 +54,7 @@ pub struct OutEvent {
     /// Position in the stream; strictly increasing, starting at 1.
     pub seq: u64,
     /// `CEF:0|…`, already CEF-escaped, without CR or LF.
-    pub cef: String,
+    pub cef: CefText,
     /// CEF severity 0..=10 (chooses the syslog severity).
     pub cef_severity: u8,
     /// RFC 5424 MSGID, e.g. `INTRUSION`, or `-`.

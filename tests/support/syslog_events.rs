@@ -46,7 +46,7 @@ pub fn expected_ext(seq: u64) -> BTreeMap<String, String> {
 pub fn event(seq: u64) -> OutEvent {
     OutEvent {
         seq,
-        cef: cef(seq),
+        cef: cef(seq).into(),
         cef_severity: (seq % 11) as u8,
         msgid: "INTRUSION",
     }
