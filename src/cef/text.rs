@@ -86,7 +86,8 @@ mod tests {
         assert_eq!(lines[0].as_str(), "CEF:0|a|ü|1");
         assert_eq!(&*lines[1], "CEF:0|b");
         // A range through the middle of a character is not a line the encoder writes.
-        let lines = CefText::split("aü".as_bytes().to_vec(), &[0..2]);
+        let mid_char = 0..2;
+        let lines = CefText::split("aü".as_bytes().to_vec(), std::slice::from_ref(&mid_char));
         assert_eq!(lines[0].as_str(), "a\u{fffd}");
         let mut buf = b"ok".to_vec();
         buf.push(0xff);
