@@ -302,7 +302,7 @@ impl<'a> CefLine<'a> {
                 ValueType::Integer => value.clamp(i32::MIN as i64, i32::MAX as i64),
                 _ => value,
             };
-            append(self.buf, itoa::Buffer::new().format(written).as_bytes());
+            self.digits(written);
             if written != value {
                 self.clamped(key, value as i128, written);
             }
@@ -316,14 +316,17 @@ impl<'a> CefLine<'a> {
         // Most numbers fit every numeric type: no clamping to look at.
         if value <= i32::MAX as u64 {
             if self.open_pair(key) {
-                append(
-                    self.buf,
-                    itoa::Buffer::new().format(value as u32).as_bytes(),
-                );
+                self.digits(value as u32);
             }
             return self;
         }
         self.wide_uint(key, value)
+    }
+
+    /// Appends a number's decimal digits (the value of a pair just opened).
+    #[inline(always)]
+    fn digits(&mut self, n: impl itoa::Integer) {
+        append(self.buf, itoa::Buffer::new().format(n).as_bytes());
     }
 
     #[inline(never)]
@@ -336,11 +339,11 @@ impl<'a> CefLine<'a> {
                 ValueType::Integer => i32::MAX as i64,
                 ValueType::Long | ValueType::Timestamp => i64::MAX,
                 _ => {
-                    append(self.buf, itoa::Buffer::new().format(value).as_bytes());
+                    self.digits(value);
                     return self;
                 }
             };
-            append(self.buf, itoa::Buffer::new().format(written).as_bytes());
+            self.digits(written);
             self.clamped(key, value as i128, written);
         }
         self

@@ -23,21 +23,15 @@ impl CefText {
     /// The lines `ranges` of a buffer the encoder wrote. The buffer is checked as UTF-8 once;
     /// a line that is not valid on its own (the encoder never writes one) is replaced lossily.
     pub fn split(buffer: Vec<u8>, ranges: &[Range<usize>]) -> Vec<CefText> {
-        let whole = std::str::from_utf8(&buffer).is_ok();
         let shared = Bytes::from(buffer);
+        let whole = std::str::from_utf8(&shared).ok();
         ranges
             .iter()
-            .map(|r| {
-                let valid = whole && {
-                    // SAFETY: checked as UTF-8 just above.
-                    let s = unsafe { std::str::from_utf8_unchecked(&shared) };
-                    s.is_char_boundary(r.start) && s.is_char_boundary(r.end)
-                };
-                if valid {
+            .map(|r| match whole {
+                Some(s) if s.is_char_boundary(r.start) && s.is_char_boundary(r.end) => {
                     CefText(shared.slice(r.clone()))
-                } else {
-                    CefText::from(String::from_utf8_lossy(&shared[r.clone()]).into_owned())
                 }
+                _ => CefText::from(String::from_utf8_lossy(&shared[r.clone()]).into_owned()),
             })
             .collect()
     }
