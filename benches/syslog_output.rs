@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use estreamer_cef::syslog::{Batch, FrameEncoder, OutEvent, Output, OutputConfig, OutputStats};
+use estreamer_cef::output::{Batch, FrameEncoder, OutEvent, Output, OutputConfig, OutputStats};
 use openssl::asn1::Asn1Time;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;

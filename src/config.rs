@@ -54,10 +54,10 @@ pub struct Config {
     /// Where events go: one `[[output]]` table per receiver (udp, tcp, tls, file, stdout). Every
     /// output gets every event; the bookmark moves only past what all of them delivered.
     #[serde(default, rename = "output")]
-    pub outputs: Vec<crate::syslog::OutputConfig>,
+    pub outputs: Vec<crate::output::OutputConfig>,
     /// A troubleshooting copy of what is sent (`--tap-file` on the command line).
     #[serde(default)]
-    pub tap: Option<crate::syslog::TapConfig>,
+    pub tap: Option<crate::output::TapConfig>,
 }
 
 fn one_fmc() -> Vec<FmcConfig> {

@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
 use crate::estreamer::session::SessionStats;
-use crate::syslog::OutputStats;
+use crate::output::OutputStats;
 
 /// Counters of the decode/map stage (written by the worker, read by the monitor).
 #[derive(Debug, Default)]

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::thread::JoinHandle;
 
 use delivery_support::*;
-use estreamer_cef::syslog::WireReader;
+use estreamer_cef::output::WireReader;
 use estreamer_cef_sim::generate::{GenOptions, Generated, generate};
 use estreamer_cef_sim::server::SimulatorConfig;
 

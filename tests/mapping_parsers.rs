@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use estreamer_cef::cef::{Key, ValueType};
 use estreamer_cef::mapping::Mappings;
-use estreamer_cef::syslog::{Batch, OutEvent};
+use estreamer_cef::output::{Batch, OutEvent};
 use estreamer_cef_sim::generate::{GenOptions, generate, unknown_record};
 use mapping_run::{Mapped, map_records, split_line, unescape_value};
 use serde_json::Value as Json;

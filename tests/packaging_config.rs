@@ -3,7 +3,7 @@
 //!
 //! - the keys each section accepts come from the binary: `check-config` on a file with an unknown
 //!   key answers "expected one of ..." (every struct is `deny_unknown_fields`), so a key added
-//!   to `src/config.rs` or `src/syslog/config.rs` shows up here without editing this test;
+//!   to `src/config.rs` or `src/output/config.rs` shows up here without editing this test;
 //! - the packaged file, uncommented, must be accepted by `check-config`, name every key, and
 //!   show for every key the default `check-config` prints;
 //! - the README's reference must name every key in its section, and its "Default" column must

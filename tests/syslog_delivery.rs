@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use estreamer_cef::syslog::framing::{WireFraming, parse};
+use estreamer_cef::output::syslog::framing::{WireFraming, parse};
 use syslog_events::*;
 use syslog_ng::SyslogNg;
 use tokio::io::AsyncReadExt;
@@ -157,7 +157,7 @@ async fn freeze_then_kill(
     u64,
     Vec<serde_json::Value>,
     u64,
-    estreamer_cef::syslog::OutputStatsSnapshot,
+    estreamer_cef::output::OutputStatsSnapshot,
 ) {
     let mut sng = SyslogNg::start();
     let out = Running::start(&format!(

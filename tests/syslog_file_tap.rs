@@ -5,7 +5,7 @@ mod syslog_events;
 
 use std::time::Duration;
 
-use estreamer_cef::syslog::{
+use estreamer_cef::output::{
     FrameEncoder, Output, OutputConfig, TapConfig, TapRecord, WireReader, spawn_tap,
 };
 use syslog_events::*;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use estreamer_cef::syslog::{Batch, OutEvent};
+use estreamer_cef::output::{Batch, OutEvent};
 use syslog_events::*;
 use syslog_ng::SyslogNg;
 

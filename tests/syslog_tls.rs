@@ -13,8 +13,8 @@ mod syslog_ng;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use estreamer_cef::syslog::framing::{WireFraming, parse};
-use estreamer_cef::syslog::{Output, OutputConfig};
+use estreamer_cef::output::syslog::framing::{WireFraming, parse};
+use estreamer_cef::output::{Output, OutputConfig};
 use openssl::hash::MessageDigest;
 use openssl::pkcs12::Pkcs12;
 use openssl::pkey::{PKey, Private};
@@ -125,7 +125,7 @@ fn tls_toml(port: u16, extra: &str) -> String {
 }
 
 /// Runs an output for 100 events; returns (progress, stats) once stopped.
-async fn deliver(toml_text: &str) -> (u64, estreamer_cef::syslog::OutputStatsSnapshot) {
+async fn deliver(toml_text: &str) -> (u64, estreamer_cef::output::OutputStatsSnapshot) {
     let out = Running::start(toml_text);
     out.send_all(batches(1, 100, 25)).await;
     let (progress, stats) = out.finish(Duration::from_secs(20)).await;

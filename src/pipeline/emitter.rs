@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, mpsc, watch};
 
 use crate::cef::CefText;
-use crate::syslog::{Batch, OutEvent};
+use crate::output::{Batch, OutEvent};
 
 /// How handing a batch to the outputs went.
 pub enum Handoff {

@@ -24,7 +24,7 @@ use crate::estreamer::session::{self, Resume, SessionConfig, SessionStats};
 use crate::mapping::Mappings;
 use crate::metadata::Cache;
 use crate::monitor::{FmcStats, Monitor, PipelineStats};
-use crate::syslog::{self, Output, OutputStats};
+use crate::output::{self, Output, OutputStats};
 use crate::transform::Transform;
 use emitter::Emitter;
 use pool::Pool;
@@ -169,7 +169,7 @@ pub async fn run(cfg: Config, mut opts: RunOptions, stop: StopFlag) -> anyhow::R
     let json_tap_wanted = cfg
         .tap
         .as_ref()
-        .is_some_and(|t| t.format == syslog::TapFormat::Json);
+        .is_some_and(|t| t.format == output::TapFormat::Json);
     let mut fmcs = Vec::new();
     for i in 0..cfg.fmcs.len() {
         fmcs.push(open_fmc(&cfg, i, &mappings, &header, json_tap_wanted)?);
@@ -181,13 +181,13 @@ pub async fn run(cfg: Config, mut opts: RunOptions, stop: StopFlag) -> anyhow::R
     // first output) frames.
     let tap = match &cfg.tap {
         Some(t) => {
-            if t.format == syslog::TapFormat::Wire && cfg.outputs.is_empty() {
+            if t.format == output::TapFormat::Wire && cfg.outputs.is_empty() {
                 anyhow::bail!(
                     "tap.format = \"wire\" copies the messages the first output sends, and there \
                      is no [[output]]: add one, or use tap.format = \"json\""
                 );
             }
-            let (h, task) = syslog::spawn_tap(t, "tap")?;
+            let (h, task) = output::spawn_tap(t, "tap")?;
             tracing::info!(
                 "tap: writing {:?} records to {}",
                 t.format,
@@ -199,10 +199,10 @@ pub async fn run(cfg: Config, mut opts: RunOptions, stop: StopFlag) -> anyhow::R
     };
     let wire_tap = tap
         .as_ref()
-        .filter(|(h, _)| h.format() == syslog::TapFormat::Wire)
+        .filter(|(h, _)| h.format() == output::TapFormat::Wire)
         .map(|(h, _)| h.clone());
     let tapped = cfg.outputs.iter().position(|o| o.is_network()).unwrap_or(0);
-    let hostname = syslog::local_hostname();
+    let hostname = output::local_hostname();
     let mut out_tx = Vec::new();
     let mut progress = Vec::new();
     let mut out_stats = Vec::new();
@@ -284,7 +284,7 @@ pub async fn run(cfg: Config, mut opts: RunOptions, stop: StopFlag) -> anyhow::R
     // The transform on every core, shared by the FMCs.
     let json_tap = tap
         .as_ref()
-        .filter(|(h, _)| h.format() == syslog::TapFormat::Json)
+        .filter(|(h, _)| h.format() == output::TapFormat::Json)
         .map(|(h, _)| h.clone());
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let sources: Vec<pool::Source> = fmcs

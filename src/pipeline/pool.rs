@@ -17,7 +17,7 @@ use crate::decode::json::record_fields;
 use crate::delivery::family::families;
 use crate::mapping::Mappings;
 use crate::metadata::Cache;
-use crate::syslog::TapRecord;
+use crate::output::TapRecord;
 use crate::transform::{Counters, Outcome, Transform};
 
 /// Records of one message to transform.

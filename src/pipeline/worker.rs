@@ -24,7 +24,7 @@ use crate::estreamer::message::records as records_of;
 use crate::estreamer::session::{Resume, SourceMessage};
 use crate::metadata::Cache;
 use crate::monitor::PipelineStats;
-use crate::syslog::TapHandle;
+use crate::output::TapHandle;
 use crate::transform::Counters;
 
 /// What the worker of one FMC needs.

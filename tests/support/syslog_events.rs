@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use estreamer_cef::syslog::{Batch, OutEvent, Output, OutputConfig, OutputStats};
+use estreamer_cef::output::{Batch, OutEvent, Output, OutputConfig, OutputStats};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 

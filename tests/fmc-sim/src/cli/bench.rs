@@ -35,8 +35,8 @@ use estreamer_cef::decode::{Decoder, catalog};
 use estreamer_cef::delivery::identity;
 use estreamer_cef::mapping::Mappings;
 use estreamer_cef::metadata::{Cache, Limits};
+use estreamer_cef::output::OutputConfig;
 use estreamer_cef::pipeline::{self, RunOptions};
-use estreamer_cef::syslog::OutputConfig;
 use estreamer_cef::transform::{Outcome, Transform};
 
 #[derive(clap::Args, Debug)]

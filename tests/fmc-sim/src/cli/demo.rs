@@ -12,8 +12,8 @@ use estreamer_cef::cli::signals;
 use estreamer_cef::config::{Config, Start};
 use estreamer_cef::decode::filter::RecordFilter;
 use estreamer_cef::decode::{Decoder, catalog};
+use estreamer_cef::output::{Format, OutputConfig};
 use estreamer_cef::pipeline::{self, RunOptions};
-use estreamer_cef::syslog::{Format, OutputConfig};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use super::encoder::{Encoded, FrameEncoder};
 use super::rotate::RotatingFile;
+use super::syslog::encoder::{Encoded, FrameEncoder};
 use super::{Batch, OutputStats, publish_progress};
 use crate::net::backoff::Backoff;
 

@@ -19,8 +19,8 @@ use tracing::warn;
 
 use super::config::{TapConfig, TapFormat};
 use super::error::SyslogError;
-use super::framing::{FrameError, parse_auto};
 use super::rotate::RotatingFile;
+use super::syslog::framing::{FrameError, parse_auto};
 
 /// One record as the pipeline saw it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -32,9 +32,9 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 use tracing::{debug, info, warn};
 
 use super::config::StreamKeys;
-use super::encoder::{Encoded, FrameEncoder};
-use super::framing::WireFraming;
 use super::replay::{AckNote, ReplayBuffer};
+use super::syslog::encoder::{Encoded, FrameEncoder};
+use super::syslog::framing::WireFraming;
 use super::tls::{TlsSetup, describe_handshake_error};
 use super::{Batch, OutputStats, publish_progress};
 use crate::config::duration;

@@ -2,12 +2,12 @@
 
 use std::time::SystemTime;
 
-use super::OutEvent;
-use super::config::{Format, OutputConfig, Oversize};
 use super::format::MessageFormat;
 use super::framing::{WireFraming, frame_into};
-use super::tap::{TapHandle, TapRecord};
 use super::truncate::Truncator;
+use crate::output::OutEvent;
+use crate::output::config::{Format, OutputConfig, Oversize};
+use crate::output::tap::{TapHandle, TapRecord};
 
 /// What happened to one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,7 +171,7 @@ impl FrameEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syslog::framing::parse;
+    use crate::output::syslog::framing::parse;
 
     fn cfg(toml_text: &str) -> OutputConfig {
         toml::from_str(toml_text).unwrap()

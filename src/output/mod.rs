@@ -1,5 +1,6 @@
-//! Syslog sinks: CEF events out to receivers over UDP, TCP or TLS, or into files or stdout, plus
-//! the tap.
+//! The sinks: CEF events out to receivers over UDP, TCP or TLS syslog, or into files or stdout,
+//! plus the tap. Syslog message format and framing live in [`syslog`]; the transports, the resend
+//! journal and the tap beside it, so that a sink that is not syslog has its place here too.
 //!
 //! Each output runs as its own task and receives every [`Batch`] over a bounded channel. It
 //! reports how far it has *delivered* the stream on a `watch` channel: the highest sequence number
@@ -8,8 +9,8 @@
 //! resend journal then covers a receiver that crashes before reading it, see [`journal`]).
 //! Sequence numbers start at 1; 0 means "nothing delivered yet".
 //!
-//! Layers, each in its own file: [`format`](mod@format) (RFC 5424 / RFC 3164 / bare CEF) →
-//! [`truncate`] (size cap) → [`framing`] (octet counting / LF) → transport (`udp.rs`;
+//! Layers, each in its own file: [`syslog::format`] (RFC 5424 / RFC 3164 / bare CEF) →
+//! [`syslog::truncate`] (size cap) → [`syslog::framing`] (octet counting / LF) → transport (`udp.rs`;
 //! `stream.rs` for TCP and TLS, with [`replay`] and [`net`]; `file.rs`). [`config`] holds the
 //! user-facing keys, [`tap`] the troubleshooting copy.
 
@@ -24,28 +25,24 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub mod config;
-pub mod encoder;
 pub mod error;
 mod file;
-pub mod format;
-pub mod framing;
-pub mod hostname;
 pub mod journal;
 pub mod replay;
 pub mod rotate;
 mod stream;
+pub mod syslog;
 pub mod tap;
 pub mod tls;
-pub mod truncate;
 mod udp;
 
 pub use config::{
     Facility, FileConfig, Format, Framing, OutputConfig, Oversize, Severity, SeverityMap,
     StdoutConfig, TapConfig, TapFormat, TcpConfig, TlsConfig, UdpConfig,
 };
-pub use encoder::{Encoded, FrameEncoder};
 pub use error::SyslogError;
-pub use hostname::local_hostname;
+pub use syslog::encoder::{Encoded, FrameEncoder};
+pub use syslog::hostname::local_hostname;
 pub use tap::{TapHandle, TapRecord, TapStats, WireReader, spawn_tap};
 
 /// One CEF event for the outputs.

@@ -14,7 +14,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use super::encoder::{Encoded, FrameEncoder};
+use super::syslog::encoder::{Encoded, FrameEncoder};
 use super::{Batch, OutputStats, publish_progress};
 use crate::net::backoff::Backoff;
 

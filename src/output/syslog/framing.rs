@@ -5,8 +5,8 @@
 //! (borrowed, not copied) with the number of bytes it used, or `Ok(None)` when the buffer does not
 //! yet hold a whole frame.
 
-use super::config::Framing;
 use super::format::push_decimal;
+use crate::output::config::Framing;
 
 /// How a message is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
