@@ -283,8 +283,13 @@ impl Converter<'_> {
                 "the service logs to journald (`journalctl -u estreamer-cef`; -v for more)",
             ),
         ] {
-            if let Some(v) = top.get(k) {
-                dropped.push(format!("{k} = {v} is not carried over: {why}."));
+            match top.get(k) {
+                // A whole section: its name is enough.
+                Some(v) if v.is_object() => {
+                    dropped.push(format!("{k} is not carried over: {why}."))
+                }
+                Some(v) => dropped.push(format!("{k} = {v} is not carried over: {why}.")),
+                None => {}
             }
         }
         if let Some(v) = self.number_at(top, "", "responseTimeout")? {
@@ -540,8 +545,8 @@ impl Converter<'_> {
             .collect();
         if !shown.is_empty() {
             self.note(&format!(
-                "eNcore: monitor.{} are not carried over: the status line always gives the \
-                 rates, the\nbookmark and what was taken and delivered; monitor.listen adds \
+                "eNcore: monitor.{} are not carried over:\nthe status line always gives the \
+                 rates, the bookmark and what was taken and delivered;\nmonitor.listen adds \
                  Prometheus /metrics.",
                 shown.join(", monitor.")
             ));
@@ -606,9 +611,9 @@ impl Converter<'_> {
             }
             if let Some(opts) = stream.get("options") {
                 self.note(&format!(
-                    "eNcore: stream.options {opts} are not carried over: eNcore started a new \
-                     file every maxLogs\nlines; this file grows until rotate_bytes (or \
-                     logrotate with copytruncate)."
+                    "eNcore: stream.options {opts} are not carried over:\neNcore started a new \
+                     file every maxLogs lines; this file grows until rotate_bytes\n(or logrotate \
+                     with copytruncate)."
                 ));
             }
             match adapter.as_str() {
