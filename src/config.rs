@@ -8,6 +8,7 @@
 pub mod duration;
 pub mod output;
 pub mod renamed;
+mod warnings;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -139,6 +140,10 @@ pub struct FmcConfig {
     /// recognize what the new peer sends again after a switch. Size it to at least the events
     /// per second times `failover_overlap` plus a minute; about 16 bytes each.
     pub identity_window: usize,
+    /// HA pair: the events per second this FMC is expected to send at its busiest, used only to
+    /// warn when `identity_window` is too small to hold `failover_overlap` plus a minute of them
+    /// (the FMC does not announce its rate; `/metrics` shows the real one).
+    pub expected_rate: u64,
     /// This FMC's own state folder (bookmark, metadata cache, output journals). Default:
     /// `<state.dir>/<host>-<port>` (the first of `hosts`).
     pub state_dir: Option<PathBuf>,
@@ -197,6 +202,7 @@ impl Default for FmcConfig {
             failover_after: Duration::from_secs(60),
             failover_overlap: Duration::from_secs(60),
             identity_window: 262_144,
+            expected_rate: 2_000,
             name: None,
             hosts: Vec::new(),
             state_dir: None,

@@ -189,3 +189,157 @@ fn ha_pair_survives_both_peers_dying_and_a_restart_with_every_event_once() {
     let got = file_lines(&out);
     assert_exactly_once(&expected, &got);
 }
+
+/// Seconds in a logged duration such as "4.012s" or "850ms" at the start of `text`.
+fn logged_seconds(text: &str) -> Option<f64> {
+    let word = text.split_whitespace().next()?;
+    match word.strip_suffix("ms") {
+        Some(ms) => ms.parse::<f64>().ok().map(|v| v / 1000.0),
+        None => word.strip_suffix('s')?.parse().ok(),
+    }
+}
+
+#[test]
+fn a_killed_peer_is_left_within_failover_after_plus_one_connect_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = sim_support::TestPki::new();
+    let (port_a, port_b) = (free_port(), free_port());
+    // Long enough that A is still streaming when it is killed.
+    let scenario = || connection_scenario(40_000, 10, 1);
+    let sim = |port, offset| {
+        let mut c = SimulatorConfig::new(format!("127.0.0.1:{port}").parse().unwrap(), &pki.files);
+        c.rate = Some(1_000);
+        c.archive_offset = offset;
+        SimFmc::start(c, scenario())
+    };
+    let a = sim(port_a, 0);
+    let _b = sim(port_b, -5);
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let cfg_path = write_config(dir.path(), &pki, [port_a, port_b], &metrics_addr);
+    // failover_after 4 s; the backoff starts at 3.5 s, so that the old rule (switch only after
+    // a failed reconnect, waits doubling: 2.6-3.5 s, then 5.25-7 s) switched 7.9 s or more
+    // after the kill. A refused connect is immediate, so the bound is failover_after plus the
+    // connect timeout (2 s), and that 2 s is also the slack for a loaded machine.
+    // identity_window = 16 on this pair must be warned about at start.
+    let text = std::fs::read_to_string(&cfg_path)
+        .unwrap()
+        .replace(
+            "reconnect_delay_min = \"200ms\"",
+            "reconnect_delay_min = \"3.5s\"",
+        )
+        .replace(
+            "reconnect_delay_max = \"1s\"",
+            "reconnect_delay_max = \"60s\"",
+        )
+        .replace("connect_timeout = \"20s\"", "connect_timeout = \"2s\"")
+        .replace(
+            "failover_after = \"2s\"",
+            "failover_after = \"4s\"\nidentity_window = 16",
+        );
+    std::fs::write(&cfg_path, text).unwrap();
+    let out = dir.path().join("out.cef");
+    let mut fwd = Forwarder::run(&cfg_path, &[], &dir.path().join("run.log"));
+    assert!(
+        eventually(SOON, || file_lines(&out).len() >= 500),
+        "A streams nothing; log:\n{}",
+        tail(&fwd.log_text(), 30)
+    );
+    let switches = || {
+        scrape(&metrics_addr)
+            .ok()
+            .and_then(|m| metric(&m, "estreamer_cef_fmc_peer_switches_total"))
+            .unwrap_or(-1.0)
+    };
+    assert!(switches() < 1.0, "a switch before A was killed");
+    let killed = std::time::Instant::now();
+    drop(a);
+    assert!(
+        eventually(SOON, || switches() >= 1.0),
+        "no switch after A was killed; log:\n{}",
+        tail(&fwd.log_text(), 30)
+    );
+    let took = killed.elapsed();
+    let log = fwd.log_text();
+    assert!(
+        took < Duration::from_secs(6),
+        "the switch came {took:?} after the kill (failover_after 4s + connect_timeout 2s); \
+         log:\n{}",
+        tail(&log, 30)
+    );
+    // The log says the silence observed (at least failover_after, and not the configured
+    // value word for word).
+    let line = log
+        .lines()
+        .find(|l| l.contains(&format!("switching to its peer 127.0.0.1:{port_b}")))
+        .unwrap_or_else(|| panic!("no switch logged:\n{}", tail(&log, 30)));
+    let observed = line
+        .split("has sent nothing for ")
+        .nth(1)
+        .and_then(logged_seconds)
+        .unwrap_or_else(|| panic!("no silence in {line:?}"));
+    assert!(
+        (4.0..6.0).contains(&observed) && line.contains("failover_after = \"4s\""),
+        "{line}"
+    );
+    assert!(
+        log.contains("fmc.identity_window = 16 cannot hold"),
+        "no warning about the window at start:\n{}",
+        tail(&log, 30)
+    );
+    let status = fwd.terminate(SOON);
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn check_config_and_test_warn_about_a_window_too_small_for_the_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = sim_support::TestPki::new();
+    // Nothing listens on these ports: `test` fails to connect, but warns first.
+    let cfg_path = write_config(
+        dir.path(),
+        &pki,
+        [free_port(), free_port()],
+        &format!("127.0.0.1:{}", free_port()),
+    );
+    let text = std::fs::read_to_string(&cfg_path).unwrap().replace(
+        "failover_after = \"2s\"",
+        "failover_after = \"2s\"\nidentity_window = 16",
+    );
+    std::fs::write(&cfg_path, text).unwrap();
+    let run = |cmd: &str| {
+        std::process::Command::new(bin())
+            .arg("-c")
+            .arg(&cfg_path)
+            .arg(cmd)
+            .output()
+            .unwrap()
+    };
+    let check = run("check-config");
+    assert!(check.status.success(), "{check:?}");
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        stderr.contains("warning: fmc.identity_window = 16 cannot hold")
+            && stderr.contains("fmc.failover_overlap = \"60s\"")
+            && stderr.contains("fmc.expected_rate = 2000")
+            && stderr.contains("Set fmc.identity_window = 240000"),
+        "{stderr}"
+    );
+    // The printed configuration itself stays a loadable file (the warning is not in it).
+    assert!(!String::from_utf8_lossy(&check.stdout).contains("cannot hold"));
+    let test = run("test");
+    let stdout = String::from_utf8_lossy(&test.stdout);
+    assert!(
+        stdout.contains("[WARN] configuration: fmc.identity_window = 16 cannot hold"),
+        "{stdout}"
+    );
+    // With the value proposed, no warning.
+    let text = std::fs::read_to_string(&cfg_path)
+        .unwrap()
+        .replace("identity_window = 16", "identity_window = 240000");
+    std::fs::write(&cfg_path, text).unwrap();
+    let check = run("check-config");
+    assert!(
+        !String::from_utf8_lossy(&check.stderr).contains("warning"),
+        "{check:?}"
+    );
+}

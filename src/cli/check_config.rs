@@ -20,5 +20,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         )?,
     }
     out.write_all(cfg.to_redacted_toml().as_bytes())?;
+    // On stderr, so that the printed configuration stays a valid file.
+    for w in cfg.warnings() {
+        eprintln!("estreamer-cef: warning: {w}");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 
 mod check_config;
 mod decode;
+mod import_encore;
 mod mappings;
 mod run;
 pub mod signals;
@@ -50,6 +51,11 @@ pub enum Command {
     Decode(decode::Args),
     /// Print the effective configuration (defaults, file, environment, flags), secrets redacted.
     CheckConfig,
+    /// Print an equivalent, commented estreamer-cef.toml for eNcore's estreamer.conf (the FMC,
+    /// PKCS12, start, subscription, records, monitor and outputters; a comment on each setting
+    /// that does not carry over). With --bookmark, also carry eNcore's bookmark over so that the
+    /// first start resumes where eNcore stopped.
+    ImportEncore(import_encore::Args),
     /// Check or show the CEF mapping tables (built-in, and the overrides in the mappings folder).
     #[command(subcommand)]
     Mappings(mappings::Command),
@@ -66,6 +72,7 @@ pub fn main() -> ExitCode {
         Command::Test => test::run(&cli),
         Command::Decode(args) => decode::run(&cli, args),
         Command::CheckConfig => check_config::run(&cli),
+        Command::ImportEncore(args) => import_encore::run(&cli, args),
         Command::Mappings(c) => mappings::run(&cli, c),
     };
     exit_code(result, "estreamer-cef")

@@ -52,6 +52,9 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(f) = &file {
         tracing::info!("configuration from {}", f.display());
     }
+    for w in cfg.warnings() {
+        tracing::warn!("{w}");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -15,6 +15,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
+    for w in cfg.warnings() {
+        println!("[WARN] configuration: {w}");
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

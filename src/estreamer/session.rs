@@ -466,61 +466,110 @@ pub async fn run(
                 let text = failure.to_string();
                 stats.set_last_error(text.clone());
                 stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                if peers > 1 && last_heard.elapsed() >= cfg.failover_after {
-                    // HA: the active peer has been unreachable or silent long enough.
-                    let next = (active + 1) % peers;
-                    warn!(
-                        "FMC {peer} failed ({text}) and has sent nothing for {}; switching to \
-                         its peer {}",
-                        duration::format(&cfg.failover_after),
-                        cfg.peers[next]
-                    );
-                    stats.switches.fetch_add(1, Ordering::Relaxed);
-                    active = next;
+                // HA: the moment the active peer has been unreachable or silent long enough.
+                let switch_at = (peers > 1).then(|| last_heard + cfg.failover_after);
+                let due = |at: Option<Instant>| at.is_some_and(|at| Instant::now() >= at);
+                if !due(switch_at) {
+                    let mut delay = backoff.next_delay();
+                    if let Some(at) = switch_at {
+                        // The wait never runs past the moment to switch: a doubling backoff
+                        // would otherwise keep us on a dead peer up to twice `failover_after`.
+                        delay = delay.min(at.saturating_duration_since(Instant::now()));
+                    }
+                    if !wait_to_retry(
+                        &failure,
+                        &text,
+                        delay,
+                        &mut last_failure,
+                        failed_attempts,
+                        &stats,
+                        &mut shutdown,
+                    )
+                    .await
+                    {
+                        info!("FMC session stopped");
+                        return Ok(());
+                    }
+                }
+                if due(switch_at) {
+                    // Time is up (now, or while waiting): switch rather than try the dead peer
+                    // again.
+                    active = switch_peer(&cfg, active, last_heard, &text, &stats);
                     last_heard = Instant::now();
                     last_failure = None;
                     failed_attempts = 0;
                     backoff.reset();
-                    continue;
-                }
-                let delay = backoff.next_delay();
-                // Log once per change of state: the same failure again is only a debug line.
-                if last_failure.as_deref() == Some(text.as_str()) {
-                    debug!(
-                        "still failing ({failed_attempts} attempts in a row): {text}; retrying in {}",
-                        duration::format(&delay)
-                    );
-                } else {
-                    match &failure {
-                        SessionFailure::Closed
-                        | SessionFailure::ClosedMidMessage { .. }
-                        | SessionFailure::IdleTimeout(_)
-                        | SessionFailure::Write(_) => warn!(
-                            "FMC connection lost: {text}; reconnecting in {}",
-                            duration::format(&delay)
-                        ),
-                        _ => error!(
-                            "FMC connection failed: {text}; retrying in {}",
-                            duration::format(&delay)
-                        ),
-                    }
-                    last_failure = Some(text);
-                }
-                stats
-                    .retry_delay_ms
-                    .store(delay.as_millis().max(1) as u64, Ordering::Relaxed);
-                let interrupted = tokio::select! {
-                    _ = tokio::time::sleep(delay) => false,
-                    _ = shutdown_requested(&mut shutdown) => true,
-                };
-                stats.retry_delay_ms.store(0, Ordering::Relaxed);
-                if interrupted {
-                    info!("FMC session stopped");
-                    return Ok(());
                 }
             }
         }
     }
+}
+
+/// Logs a failure (once per change of state: the same failure again is only a debug line) and
+/// waits `delay` before the next attempt. False when shutdown was asked for meanwhile.
+async fn wait_to_retry(
+    failure: &SessionFailure,
+    text: &str,
+    delay: Duration,
+    last_failure: &mut Option<String>,
+    failed_attempts: u64,
+    stats: &SessionStats,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    if last_failure.as_deref() == Some(text) {
+        debug!(
+            "still failing ({failed_attempts} attempts in a row): {text}; retrying in {}",
+            duration::format(&delay)
+        );
+    } else {
+        match failure {
+            SessionFailure::Closed
+            | SessionFailure::ClosedMidMessage { .. }
+            | SessionFailure::IdleTimeout(_)
+            | SessionFailure::Write(_) => warn!(
+                "FMC connection lost: {text}; reconnecting in {}",
+                duration::format(&delay)
+            ),
+            _ => error!(
+                "FMC connection failed: {text}; retrying in {}",
+                duration::format(&delay)
+            ),
+        }
+        *last_failure = Some(text.to_string());
+    }
+    stats
+        .retry_delay_ms
+        .store(delay.as_millis().max(1) as u64, Ordering::Relaxed);
+    let interrupted = tokio::select! {
+        _ = tokio::time::sleep(delay) => false,
+        _ = shutdown_requested(shutdown) => true,
+    };
+    stats.retry_delay_ms.store(0, Ordering::Relaxed);
+    !interrupted
+}
+
+/// HA: the active peer has been unreachable or silent for `failover_after`; logs the silence
+/// really observed (it includes the last connect attempt) and returns the next peer.
+fn switch_peer(
+    cfg: &SessionConfig,
+    active: usize,
+    last_heard: Instant,
+    failure: &str,
+    stats: &SessionStats,
+) -> usize {
+    let next = (active + 1) % cfg.peers.len().max(1);
+    // To the millisecond: the configured value is in the configuration, this is what happened.
+    let silence = Duration::from_millis(last_heard.elapsed().as_millis() as u64);
+    warn!(
+        "FMC {} failed ({failure}) and has sent nothing for {} (failover_after = \"{}\"); \
+         switching to its peer {}",
+        cfg.peers[active],
+        duration::format(&silence),
+        duration::format(&cfg.failover_after),
+        cfg.peers[next]
+    );
+    stats.switches.fetch_add(1, Ordering::Relaxed);
+    next
 }
 
 /// One connection, from connect to its end. `failed_before` counts the failed attempts since the
