@@ -95,7 +95,7 @@ fn assert_is_client(id: &ClientIdentity, fx: &Fixture) {
     let ca_cns: Vec<_> = id
         .ca_certs()
         .iter()
-        .map(|c| estreamer_cef::net::tls::common_name(c.subject_name()))
+        .map(|c| estreamer_cef::net::x509::common_name(c.subject_name()))
         .collect();
     assert_eq!(ca_cns, vec![Some("Test FMC CA".to_string())]);
 }

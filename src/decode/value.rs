@@ -159,6 +159,18 @@ pub fn write_text_or_hex(out: &mut String, b: &[u8]) {
     }
 }
 
+/// A big-endian unsigned integer of up to 8 bytes (longer values keep their last 8).
+#[inline(always)]
+pub(crate) fn be_uint(b: &[u8]) -> u64 {
+    match *b {
+        [a] => a as u64,
+        [a, b] => u16::from_be_bytes([a, b]) as u64,
+        [a, b, c, d] => u32::from_be_bytes([a, b, c, d]) as u64,
+        [a, b, c, d, e, f, g, h] => u64::from_be_bytes([a, b, c, d, e, f, g, h]),
+        _ => b.iter().fold(0u64, |acc, &x| (acc << 8) | x as u64),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,17 +211,5 @@ mod tests {
         assert_eq!(text(Value::Hex(&[0xde, 0xad])), "dead");
         assert_eq!(text(Value::Text(b"a\0b")), "ab");
         assert_eq!(text(Value::Text(b"caf\xe9")), "636166e9");
-    }
-}
-
-/// A big-endian unsigned integer of up to 8 bytes (longer values keep their last 8).
-#[inline(always)]
-pub(crate) fn be_uint(b: &[u8]) -> u64 {
-    match *b {
-        [a] => a as u64,
-        [a, b] => u16::from_be_bytes([a, b]) as u64,
-        [a, b, c, d] => u32::from_be_bytes([a, b, c, d]) as u64,
-        [a, b, c, d, e, f, g, h] => u64::from_be_bytes([a, b, c, d, e, f, g, h]),
-        _ => b.iter().fold(0u64, |acc, &x| (acc << 8) | x as u64),
     }
 }
