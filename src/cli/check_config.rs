@@ -20,5 +20,15 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         )?,
     }
     out.write_all(cfg.to_redacted_toml().as_bytes())?;
+    // Valid but not finished (the packaged file as installed): say what is left to set, on
+    // stderr so that the printed configuration stays TOML.
+    let todo = cfg.unfinished();
+    if !todo.is_empty() {
+        out.flush()?;
+        eprintln!("estreamer-cef: the configuration is valid, but still to be set before `run`:");
+        for t in todo {
+            eprintln!("  {t}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
