@@ -66,10 +66,8 @@ mod tests {
             vec!["`initiatorPort`"]
         );
         let keys = ["host", "hosts", "port", "pkcs12"].map(String::from);
-        assert_eq!(
-            did_you_mean("prot", keys.into_iter()),
-            "; did you mean `port`?"
-        );
+        // The closest first.
+        assert!(did_you_mean("prot", keys.into_iter()).starts_with("; did you mean `port`"));
         assert_eq!(
             did_you_mean("zz_unknown", ["port".to_string()].into_iter()),
             ""

@@ -254,8 +254,8 @@ fn a_bad_remove_list_does_not_hide_the_set_table_problems() {
     for want in [
         format!("{file}:3: cannot remove `cs7`"),
         format!("{file}:3: the patch removes `cs2` but keeps `cs2Label`: remove both"),
-        format!("{file}:6: record 71 has no field `responderPrt`; did you mean `responderPort`?"),
-        format!("{file}:7: "),
+        format!("{file}:6: record 71 has no field `responderPrt`; did you mean `responderPort`"),
+        format!("{file}:7: `@accessControlRul` is not a resolved name"),
     ] {
         assert!(err.contains(&want), "missing {want:?} in:\n{err}");
     }
