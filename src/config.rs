@@ -982,6 +982,17 @@ mod tests {
                 ":4: output[0].connect_timeout_secs was renamed",
             ),
         ];
+        let e = load_text("[fmc]\npkcs12_password = 73915502\n")
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains(":2: `fmc.pkcs12_password` = (value hidden)"),
+            "{e}"
+        );
+        assert!(
+            !e.contains("73915502"),
+            "a password in an error message: {e}"
+        );
         for (text, want) in cases {
             let e = load_text(text).unwrap_err().0;
             assert!(e.contains(want), "{text}\nwant {want:?} in:\n{e}");

@@ -287,7 +287,10 @@ fn wrong_value(path: &[String], actual: &figment::error::Actual, expected: &str)
              each of them, not [{last}]"
         );
     }
+    let last = path.last().map(String::as_str).unwrap_or_default();
     let shown = match actual {
+        // Never repeat a password: error messages end up in logs.
+        _ if last.contains("password") => "(value hidden)".into(),
         Actual::Str(s) => format!("{s:?}"),
         Actual::Signed(n) => n.to_string(),
         Actual::Unsigned(n) => n.to_string(),
@@ -297,7 +300,6 @@ fn wrong_value(path: &[String], actual: &figment::error::Actual, expected: &str)
         Actual::Map => "a table".into(),
         other => other.to_string(),
     };
-    let last = path.last().map(String::as_str).unwrap_or_default();
     format!("`{key}` = {shown}: write {}", plain(expected, last))
 }
 
