@@ -27,19 +27,6 @@ use crate::net::tls::ServerTrust;
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/estreamer-cef/estreamer-cef.toml";
 pub const ENV_PREFIX: &str = "ESTREAMER_CEF_";
 
-/// The top-level tables of the configuration file.
-pub const SECTIONS: &[&str] = &[
-    "fmc",
-    "subscription",
-    "state",
-    "records",
-    "metadata",
-    "cef",
-    "monitor",
-    "output",
-    "tap",
-];
-
 /// The whole configuration file.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

@@ -143,11 +143,11 @@ pub fn place_validation_error(message: &str, file: &SourceFile<'_>) -> String {
         .next()
         .unwrap_or_default()
         .trim_end_matches(',');
+    // Only a key of the file counts: the file's top-level keys are its sections, so a message
+    // that starts with another word ("no FMC configured") finds no line.
     let path = key_path(first);
-    let known_section = path.first().is_some_and(|s| {
-        crate::config::SECTIONS.contains(&s.as_str()) && first.chars().all(is_key_char)
-    });
-    match file.line_of_key(&path).filter(|_| known_section) {
+    let looks_like_a_key = !first.is_empty() && first.chars().all(is_key_char);
+    match file.line_of_key(&path).filter(|_| looks_like_a_key) {
         Some(line) => format!("{}:{line}: {message}", file.path.display()),
         None => message.to_string(),
     }
