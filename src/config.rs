@@ -5,9 +5,11 @@
 //! The doc comments of these structs are the configuration reference (`check-config` prints the
 //! effective values, secrets redacted).
 
+pub mod diagnostic;
 pub mod duration;
 pub mod output;
 pub mod renamed;
+pub mod unfinished;
 mod warnings;
 
 use std::fmt;
@@ -713,17 +715,18 @@ impl Config {
             None if Path::new(DEFAULT_CONFIG_PATH).exists() => Some(DEFAULT_CONFIG_PATH.into()),
             None => None,
         };
+        let mut text = None;
         if let Some(path) = &file {
             // Read it ourselves: figment silently skips a missing file, and we want to say why
             // a file cannot be read.
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            let read = std::fs::read_to_string(path).map_err(|e| {
                 ConfigError(format!(
                     "cannot read the configuration file {}: {e}\n  → check the path and that the \
                      service user can read it (see `estreamer-cef check-config --help`)",
                     path.display()
                 ))
             })?;
-            let doc = text.parse::<toml::Table>().map_err(|e| {
+            let doc = read.parse::<toml::Table>().map_err(|e| {
                 ConfigError(format!(
                     "{} is not valid TOML: {}",
                     path.display(),
@@ -735,12 +738,19 @@ impl Config {
             if !old.is_empty() {
                 return Err(ConfigError(
                     old.iter()
-                        .map(|m| format!("{}: {m}", path.display()))
+                        .map(|m| {
+                            let f = diagnostic::SourceFile { path, text: &read };
+                            match diagnostic::place_validation_error(m, &f) {
+                                placed if placed != *m => placed,
+                                _ => format!("{}: {m}", path.display()),
+                            }
+                        })
                         .collect::<Vec<_>>()
                         .join("\n"),
                 ));
             }
             fig = fig.merge(Toml::file_exact(path));
+            text = Some(read);
         }
         if !sources.no_env {
             let old = renamed::old_keys_in_env(ENV_PREFIX, std::env::vars());
@@ -770,10 +780,15 @@ impl Config {
             }
             fig = fig.merge(Serialized::default(key, value.clone()));
         }
+        let source = file.as_deref().zip(text.as_deref());
+        let source = source.map(|(path, text)| diagnostic::SourceFile { path, text });
         let cfg: Config = fig
             .extract()
-            .map_err(|e| ConfigError(describe_figment_error(e)))?;
-        cfg.validate()?;
+            .map_err(|e| ConfigError(diagnostic::describe(e, source.as_ref())))?;
+        cfg.validate().map_err(|e| match &source {
+            Some(f) => ConfigError(diagnostic::place_validation_error(&e.0, f)),
+            None => e,
+        })?;
         Ok((cfg, file))
     }
 
@@ -895,31 +910,6 @@ impl Config {
     }
 }
 
-/// figment's error names the key and the source; we add what to do.
-fn describe_figment_error(e: figment::Error) -> String {
-    let mut out = Vec::new();
-    for err in e {
-        let key = err.path.join(".");
-        let source = err
-            .metadata
-            .as_ref()
-            .map(|m| match &m.source {
-                Some(figment::Source::File(p)) => format!("{}", p.display()),
-                Some(other) => format!("{other}"),
-                None => m.name.to_string(),
-            })
-            .unwrap_or_else(|| "configuration".into());
-        let what = err.kind.to_string();
-        let key = if key.is_empty() {
-            "(top level)".to_string()
-        } else {
-            key
-        };
-        out.push(format!("{source}: key `{key}`: {what}"));
-    }
-    out.join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -974,6 +964,69 @@ mod tests {
         assert!(e.contains("connect_timeout"), "{e}");
         let e = load_text("[fmc\nhost=1").unwrap_err().0;
         assert!(e.contains("not valid TOML"), "{e}");
+    }
+
+    /// Each error names the file and the key's line, and says in plain words what to write.
+    #[test]
+    fn errors_give_the_line_a_suggestion_and_plain_words() {
+        let cases = [
+            (
+                "[fmc]\nhost = \"a\"\nprot = 8302\n",
+                ":3: [fmc] has no key `prot`; did you mean `port`",
+            ),
+            (
+                "[fmc]\nport = \"eight\"\n",
+                ":2: `fmc.port` = \"eight\": write a port number, 1 to 65535",
+            ),
+            (
+                "[fmc]\nport = 70000\n",
+                ":2: `fmc.port` = 70000: write a port number, 1 to 65535",
+            ),
+            (
+                "[fmc]\nverify_hostname = \"no\"\n",
+                ":2: `fmc.verify_hostname` = \"no\": write true or false",
+            ),
+            (
+                "[output]\ntransport = \"udp\"\nhost = \"h\"\n",
+                ":1: `output` is a table of tables: write [[output]]",
+            ),
+            (
+                "[[output]]\ntransport = \"stdout\"\n\n[[output]]\ntransport = \"udp\"\nhost = \"h\"\nframing = \"lf\"\n",
+                ":7: `framing` is only for tcp and tls outputs, and output[1] is udp: remove it",
+            ),
+            (
+                "[[output]]\ntransport = \"udp\"\nhost = \"h\"\nport = 70000\n",
+                ":4: `output[0].port` = 70000: write a port number",
+            ),
+            (
+                "[[output]]\ntransport = \"udpp\"\nhost = \"h\"\n",
+                ":2: `output[0].transport` = \"udpp\" is not one of them; did you mean `udp`?",
+            ),
+            ("[fmc]\nhost = \"a\"\nport = 0\n", ":3: fmc.port is 0"),
+            (
+                "[[output]]\ntransport = \"tcp\"\nhost = \"h\"\nconnect_timeout_secs = 10\n",
+                ":4: output[0].connect_timeout_secs was renamed",
+            ),
+        ];
+        let e = load_text("[fmc]\npkcs12_password = 73915502\n")
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains(":2: `fmc.pkcs12_password` = (value hidden)"),
+            "{e}"
+        );
+        assert!(
+            !e.contains("73915502"),
+            "a password in an error message: {e}"
+        );
+        for (text, want) in cases {
+            let e = load_text(text).unwrap_err().0;
+            assert!(e.contains(want), "{text}\nwant {want:?} in:\n{e}");
+            assert!(
+                !e.contains("expected u16") && !e.contains("found map"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

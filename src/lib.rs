@@ -10,6 +10,7 @@ pub mod config;
 pub mod decode;
 pub mod delivery;
 pub mod diagnose;
+pub mod diagnostic;
 pub mod encore_import;
 pub mod estreamer;
 pub mod mapping;

@@ -236,6 +236,34 @@ fn check_reports_a_bad_patch_with_file_and_line() {
     assert!(!err.contains("builtin:connection.toml:4"), "{err}");
 }
 
+/// One patch with problems in its `remove` list and in its `set` table: every problem is
+/// reported in one run, not the `remove` ones first and the `set` ones after they are fixed.
+#[test]
+fn a_bad_remove_list_does_not_hide_the_set_table_problems() {
+    let (tmp, dir) = mappings_dir();
+    std::fs::write(
+        dir.join("local.toml"),
+        "[[patch]]\nrecord = 71\nremove = [\"cs7\", \"cs2\"]\n\n[patch.set]\ndpt = \"responderPrt\"\n\
+         cs6 = \"@accessControlRul\"\ncs6Label = \"'fwRule'\"\n",
+    )
+    .unwrap();
+    let out = run(tmp.path(), &["mappings", "check", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    let file = dir.join("local.toml").display().to_string();
+    for want in [
+        format!("{file}:3: cannot remove `cs7`"),
+        format!("{file}:3: the patch removes `cs2` but keeps `cs2Label`: remove both"),
+        format!("{file}:6: record 71 has no field `responderPrt`; did you mean `responderPort`"),
+        format!("{file}:7: `@accessControlRul` is not a resolved name"),
+    ] {
+        assert!(err.contains(&want), "missing {want:?} in:\n{err}");
+    }
+    assert!(err.contains("`@accessControlRule`"), "{err}");
+    // The label left without its value is reported once, as the patch's mistake.
+    assert_eq!(err.matches("cs2Label").count(), 1, "{err}");
+}
+
 /// A whole table in the mappings folder still replaces the built-in one (the way before patches).
 #[test]
 fn a_table_in_the_mappings_folder_changes_decode_output_without_a_rebuild() {

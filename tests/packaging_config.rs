@@ -1,118 +1,22 @@
 //! The packaged default configuration (`packaging/estreamer-cef.toml`) and the operator README's
 //! configuration reference, checked against the program itself:
 //!
-//! - the keys each section accepts come from the binary: `check-config` on a file with an unknown
-//!   key answers "expected one of ..." (every struct is `deny_unknown_fields`), so a key added
-//!   to `src/config.rs` or `src/output/config.rs` shows up here without editing this test;
+//! - the keys each section accepts come from the binary (`support/config_keys.rs`), so a key
+//!   added to the program shows up here without editing this test;
 //! - the packaged file, uncommented, must be accepted by `check-config`, name every key, and
 //!   show for every key the default `check-config` prints;
-//! - the README's reference must name every key in its section, and its "Default" column must
-//!   match the real defaults.
+//! - the README reference's "Default" column must match the real defaults (that it lists every
+//!   key, and only real ones, is `docs_config.rs`).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::path::Path;
-use std::process::Command;
+use std::collections::BTreeSet;
 
 use toml::{Table, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_estreamer-cef");
+#[path = "support/config_keys.rs"]
+mod config_keys;
+use config_keys::{accepted_by_section, check_config, readme, readme_sections, root, transports};
+
 const PACKAGED: &str = "packaging/estreamer-cef.toml";
-const TRANSPORTS: [&str; 5] = ["udp", "tcp", "tls", "file", "stdout"];
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// `estreamer-cef check-config -c <file with text>`: Ok(stdout) or Err(stderr). The
-/// environment's ESTREAMER_CEF_* variables are removed so they cannot change the result.
-fn check_config(text: &str) -> Result<String, String> {
-    let mut f = tempfile::NamedTempFile::new().unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.arg("check-config").arg("-c").arg(f.path());
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("ESTREAMER_CEF_") {
-            cmd.env_remove(k);
-        }
-    }
-    let out = cmd.output().expect("run estreamer-cef");
-    if out.status.success() {
-        Ok(String::from_utf8(out.stdout).unwrap())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
-/// The keys serde accepts where `snippet` puts the unknown key `zz_unknown`.
-fn accepted_keys(snippet: &str) -> BTreeSet<String> {
-    let err = check_config(snippet).expect_err("an unknown key must be rejected");
-    let expected = err
-        .split_once("expected")
-        .unwrap_or_else(|| panic!("no \"expected ...\" list in: {err}"))
-        .1;
-    // "`one of `host`, `port`, ...`" or "``event` or `version``": the names are the pieces
-    // between backticks that look like keys.
-    let keys: BTreeSet<String> = expected
-        .split('`')
-        .filter(|p| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        })
-        .map(str::to_string)
-        .collect();
-    assert!(!keys.is_empty(), "cannot read the keys from: {err}");
-    keys
-}
-
-/// Every section of the configuration and the keys the program accepts in it. Outputs are
-/// `output.<transport>`; `transport` itself is the tag, accepted by all.
-fn accepted_by_section() -> BTreeMap<String, BTreeSet<String>> {
-    let mut m = BTreeMap::new();
-    m.insert(String::new(), accepted_keys("zz_unknown = 1\n"));
-    for s in [
-        "fmc",
-        "subscription",
-        "state",
-        "records",
-        "metadata",
-        "cef",
-        "monitor",
-    ] {
-        m.insert(
-            s.to_string(),
-            accepted_keys(&format!("[{s}]\nzz_unknown = 1\n")),
-        );
-    }
-    m.insert(
-        "tap".into(),
-        accepted_keys("[tap]\npath = \"/tmp/t\"\nzz_unknown = 1\n"),
-    );
-    m.insert(
-        "subscription.events".into(),
-        accepted_keys("[subscription]\nevents = [{ event = 12, version = 9, zz_unknown = 1 }]\n"),
-    );
-    for t in TRANSPORTS {
-        let required = match t {
-            "file" => "path = \"/tmp/out\"\n",
-            "stdout" => "",
-            _ => "host = \"h\"\n",
-        };
-        let mut keys = accepted_keys(&format!(
-            "[[output]]\ntransport = \"{t}\"\n{required}zz_unknown = 1\n"
-        ));
-        keys.insert("transport".into());
-        m.insert(format!("output.{t}"), keys);
-    }
-    m.insert(
-        "output.severity_map".into(),
-        accepted_keys(
-            "[[output]]\ntransport = \"udp\"\nhost = \"h\"\nseverity_map = { zz_unknown = 1 }\n",
-        ),
-    );
-    m
-}
 
 /// The packaged file with its settings uncommented: `#key = value`, `#[section]` and
 /// `#[[output]]` lose their `#`; explanations (`# ...`) are dropped.
@@ -210,10 +114,13 @@ fn packaged_config_is_accepted_as_shipped_and_uncommented() {
     // Uncommented: every key is known to the program, every value valid.
     let (text, table) = packaged();
     effective(&text);
-    let transports: BTreeSet<&str> = outputs(&table).into_iter().map(transport).collect();
+    let shown: BTreeSet<String> = outputs(&table)
+        .into_iter()
+        .map(|o| transport(o).to_string())
+        .collect();
     assert_eq!(
-        transports,
-        TRANSPORTS.into_iter().collect(),
+        shown,
+        transports(),
         "{PACKAGED} should show an [[output]] example for every transport"
     );
 }
@@ -299,77 +206,6 @@ fn packaged_config_shows_the_real_defaults() {
         wrong.is_empty(),
         "{PACKAGED} shows wrong defaults:\n{}",
         wrong.join("\n")
-    );
-}
-
-/// The README that holds the configuration reference.
-fn readme() -> (String, String) {
-    for name in ["README.md"] {
-        if let Ok(text) = std::fs::read_to_string(root().join(name))
-            && text.contains("## Configuration reference")
-        {
-            return (name.to_string(), text);
-        }
-    }
-    panic!("no README with a \"## Configuration reference\" section");
-}
-
-/// The reference's text per section: from a heading that names `[section]` or `[[output]]` to
-/// the next heading.
-fn readme_sections(text: &str) -> BTreeMap<String, String> {
-    let reference = text.split_once("## Configuration reference").unwrap().1;
-    let reference = match reference.find("\n## ") {
-        Some(end) => &reference[..end],
-        None => reference,
-    };
-    let mut m = BTreeMap::new();
-    let mut current: Option<String> = None;
-    for line in reference.lines() {
-        if line.starts_with('#') {
-            current = line
-                .split('`')
-                .nth(1)
-                .filter(|s| s.starts_with('['))
-                .map(|s| s.trim_matches(|c| c == '[' || c == ']').to_string());
-            continue;
-        }
-        if let Some(c) = &current {
-            let e: &mut String = m.entry(c.clone()).or_default();
-            e.push_str(line);
-            e.push('\n');
-        }
-    }
-    m
-}
-
-#[test]
-fn readme_reference_names_every_key() {
-    let (name, text) = readme();
-    let sections = readme_sections(&text);
-    let accepted = accepted_by_section();
-    let mut missing = Vec::new();
-    for top in &accepted[""] {
-        if !sections.contains_key(top) {
-            missing.push(format!("a heading for `[{top}]`"));
-        }
-    }
-    for (section, keys) in &accepted {
-        let readme_section = match section.as_str() {
-            "" => continue,
-            "subscription.events" => "subscription",
-            s if s.starts_with("output.") => "output",
-            s => s,
-        };
-        let body = sections.get(readme_section).cloned().unwrap_or_default();
-        for k in keys {
-            if !body.contains(&format!("`{k}`")) && !body.contains(&format!("{k} =")) {
-                missing.push(format!("{section}.{k}"));
-            }
-        }
-    }
-    assert!(
-        missing.is_empty(),
-        "{name}'s configuration reference lacks: {missing:?}"
     );
 }
 

@@ -20,9 +20,19 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         )?,
     }
     out.write_all(cfg.to_redacted_toml().as_bytes())?;
+    out.flush()?;
     // On stderr, so that the printed configuration stays a valid file.
     for w in cfg.warnings() {
         eprintln!("estreamer-cef: warning: {w}");
+    }
+    // Valid but not finished (the packaged file as installed): say what is left to set, on
+    // stderr so that the printed configuration stays TOML.
+    let todo = cfg.unfinished();
+    if !todo.is_empty() {
+        eprintln!("estreamer-cef: the configuration is valid, but still to be set before `run`:");
+        for t in todo {
+            eprintln!("  {t}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

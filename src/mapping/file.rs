@@ -120,11 +120,4 @@ pub struct Range {
     pub severity: u8,
 }
 
-/// 1-based line number of a byte offset.
-pub fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
+pub use crate::diagnostic::line_of;

@@ -18,6 +18,7 @@ use rustc_hash::FxHashMap;
 
 use crate::cef::{Key, KeyOptions, check_key};
 use crate::decode::{Record, Scope, catalog};
+use crate::diagnostic::suggest;
 use crate::metadata::rules;
 use expr::{Expr, Func, TemplatePart};
 use file::{LineDef, MappingFile, Records, SeverityDef, line_of};
@@ -155,17 +156,13 @@ impl Mappings {
                 }),
             }
         }
-        // A table whose patch failed is not compiled: its errors would only echo the patch's.
-        let mut broken = std::collections::BTreeSet::new();
+        // A patched table is compiled even when the patch has errors (a `remove` naming a key
+        // the table lacks is skipped), so that every problem of the patch shows at once.
         for p in &patches {
             for patch in &p.parsed {
                 let t = *patch.get_ref().record.get_ref();
                 match tables.types.get_mut(&t) {
-                    Some(def) => {
-                        if !def.apply(patch, &p.file, &p.text, &p.tables, &mut errors) {
-                            broken.insert(t);
-                        }
-                    }
+                    Some(def) => def.apply(patch, &p.file, &p.text, &p.tables, &mut errors),
                     None => errors.push(MappingError {
                         file: p.file.clone(),
                         line: line_of(&p.text, patch.get_ref().record.span().start),
@@ -186,7 +183,7 @@ impl Mappings {
         }
         let mut m = Mappings::default();
         let mut compile_errors = Vec::new();
-        for (t, def) in tables.types.iter().filter(|(t, _)| !broken.contains(*t)) {
+        for (t, def) in &tables.types {
             m.compile_type(*t, def, &key_opts, &mut compile_errors);
         }
         if let Some(def) = &tables.unknown {
@@ -822,38 +819,6 @@ fn did_you_mean_names(wrong: &str, known: impl Iterator<Item = String>) -> Strin
     format!("; did you mean {}?", names.join(", "))
 }
 
-/// Up to three known names closest to a misspelled one.
-fn suggest(wrong: &str, known: impl Iterator<Item = String>) -> Vec<String> {
-    let w = wrong.to_ascii_lowercase();
-    let mut scored: Vec<(usize, String)> = known
-        .filter(|k| !k.contains('#'))
-        .map(|k| (distance(&w, &k.to_ascii_lowercase()), k))
-        .filter(|(d, k)| *d <= 2 + k.len() / 4)
-        .collect();
-    scored.sort();
-    scored.dedup_by(|a, b| a.1 == b.1);
-    scored
-        .into_iter()
-        .take(3)
-        .map(|(_, k)| format!("`{k}`"))
-        .collect()
-}
-
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 fn list_toml(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -879,14 +844,5 @@ mod tests {
         assert_eq!(label_base("fooLabel"), None);
         assert!(is_custom_family("deviceCustomDate2"));
         assert!(!is_custom_family("cs7"));
-    }
-
-    #[test]
-    fn suggestions_find_near_misses() {
-        let known = ["initiatorPort", "responderPort", "initiatorIpAddress"].map(String::from);
-        assert_eq!(
-            suggest("initiatorPrt", known.into_iter()),
-            vec!["`initiatorPort`"]
-        );
     }
 }

@@ -106,7 +106,8 @@ impl TableDef {
     }
 
     /// Applies a `[[patch]]` of `file`. Problems (a key to remove that the table does not set, a
-    /// label separated from its value) are added to `errors` with the patch's line; false then.
+    /// label separated from its value) are added to `errors` with the patch's line; the rest of the
+    /// patch still applies, so that the table's check finds the problems of its `set` lines too.
     pub fn apply(
         &mut self,
         patch: &Spanned<PatchDef>,
@@ -114,8 +115,7 @@ impl TableDef {
         text: &str,
         tables: &LookupTables,
         errors: &mut Vec<MappingError>,
-    ) -> bool {
-        let errors_before = errors.len();
+    ) {
         let p = patch.get_ref();
         let record = *p.record.get_ref();
         let error = |errors: &mut Vec<MappingError>, at: usize, message: String| {
@@ -188,6 +188,9 @@ impl TableDef {
                     at,
                     format!("the patch removes `{key}` but keeps `{partner}`: remove both"),
                 );
+                // Checked as if both were removed, so that the table's own check does not
+                // report the same mistake again, and the `set` lines are still checked.
+                self.extension.shift_remove(&partner);
             }
         }
         for (key, line) in &p.set {
@@ -208,7 +211,6 @@ impl TableDef {
             file: file.to_string(),
             line: line_of(text, patch.span().start),
         });
-        errors.len() == errors_before
     }
 
     /// What `mappings show` prints. A table as written is shown as written (with its comments)
