@@ -93,6 +93,35 @@ impl Key {
         })))
     }
 
+    /// A key sent as another producer sends it (a compatibility profile's `bytesIn`, `eventId`,
+    /// `fsize` above 32 bits): not held to the dictionary's names or types, its value written as
+    /// text (numbers exact, not clamped). It must still be a well-formed key; a header field or an
+    /// out-of-range custom field (`cs7`) stays refused. Its duplicate check is by name.
+    pub fn verbatim(name: &str) -> Result<Key, KeyError> {
+        match dictionary::check_key(name) {
+            Ok(_)
+            | Err(
+                KeyError::FullName { .. }
+                | KeyError::WrongCase { .. }
+                | KeyError::ConsumerOnly { .. },
+            ) => {}
+            Err(e) => return Err(e),
+        }
+        let mut wire = Vec::with_capacity(name.len() + 2);
+        wire.push(b' ');
+        wire.extend_from_slice(name.as_bytes());
+        wire.push(b'=');
+        Ok(Key(Arc::new(KeyData {
+            name: name.into(),
+            wire: wire.into(),
+            max_chars: CUSTOM_KEY_MAX_CHARS,
+            value_type: ValueType::String,
+            slot: CUSTOM_SLOT,
+            info: None,
+            counters: Counters::default(),
+        })))
+    }
+
     /// The key as written on the wire.
     pub fn name(&self) -> &str {
         &self.0.name

@@ -6,6 +6,7 @@
 
 pub mod expr;
 pub mod file;
+pub mod frame;
 pub mod plan;
 pub mod table;
 
@@ -52,6 +53,9 @@ pub struct LoadOptions {
     pub dir: Option<PathBuf>,
     /// Longest `csN` value.
     pub cs_max_len: usize,
+    /// The profile (`[cef] profile`): "standard" (the built-in tables as they are) or the name of
+    /// a folder of `mappings/profiles/`, whose patches change the built-in tables.
+    pub profile: String,
 }
 
 impl Default for LoadOptions {
@@ -60,8 +64,30 @@ impl Default for LoadOptions {
             builtin: true,
             dir: None,
             cs_max_len: 1023,
+            profile: STANDARD.to_string(),
         }
     }
+}
+
+/// The profile that changes nothing: the built-in tables as they are.
+pub const STANDARD: &str = "standard";
+
+/// The profiles `[cef] profile` can name: "standard", then the shipped ones.
+pub fn profile_names() -> Vec<&'static str> {
+    std::iter::once(STANDARD)
+        .chain(builtin::PROFILES.iter().map(|(name, _)| *name))
+        .collect()
+}
+
+/// The patch files of a profile; `None` for a name that is not a profile.
+fn profile_files(name: &str) -> Option<&'static [(&'static str, &'static str)]> {
+    if name == STANDARD {
+        return Some(&[]);
+    }
+    builtin::PROFILES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, files)| *files)
 }
 
 /// The effective tables, compiled.
@@ -92,6 +118,8 @@ struct Patches {
     text: String,
     parsed: Vec<toml::Spanned<file::PatchDef>>,
     tables: LookupTables,
+    /// From a shipped profile (which may send keys `verbatim`).
+    profile: bool,
 }
 
 impl Mappings {
@@ -120,7 +148,14 @@ impl Mappings {
                     false,
                 );
             }
+            profile_patches(opts, &mut patches, &mut errors);
         }
+        // A table whose patch failed is not compiled: its errors would only echo the patch's.
+        let mut broken = std::collections::BTreeSet::new();
+        // The profile changes the built-in tables; a table of the mappings folder replaces the
+        // profile's version of its record type too.
+        apply_patches(&mut tables, &patches, &mut errors, &mut broken);
+        patches.clear();
         if let Some(dir) = &opts.dir {
             match list_toml(dir) {
                 Ok(files) => {
@@ -155,35 +190,7 @@ impl Mappings {
                 }),
             }
         }
-        // A table whose patch failed is not compiled: its errors would only echo the patch's.
-        let mut broken = std::collections::BTreeSet::new();
-        for p in &patches {
-            for patch in &p.parsed {
-                let t = *patch.get_ref().record.get_ref();
-                match tables.types.get_mut(&t) {
-                    Some(def) => {
-                        if !def.apply(patch, &p.file, &p.text, &p.tables, &mut errors) {
-                            broken.insert(t);
-                        }
-                    }
-                    None => errors.push(MappingError {
-                        file: p.file.clone(),
-                        line: line_of(&p.text, patch.get_ref().record.span().start),
-                        message: if catalog().record(t).is_some() {
-                            format!(
-                                "no table maps record type {t}, so there is nothing to patch: \
-                                 write a whole [[mapping]] for it instead"
-                            )
-                        } else {
-                            format!(
-                                "record type {t} is not in the catalog (`estreamer-cef mappings \
-                                 check` lists the mapped types)"
-                            )
-                        },
-                    }),
-                }
-            }
-        }
+        apply_patches(&mut tables, &patches, &mut errors, &mut broken);
         let mut m = Mappings::default();
         let mut compile_errors = Vec::new();
         for (t, def) in tables.types.iter().filter(|(t, _)| !broken.contains(*t)) {
@@ -254,6 +261,7 @@ impl Mappings {
             builtin: true,
             dir: Some(dir.unwrap_or_else(|| cfg.cef.mappings_dir.clone())),
             cs_max_len: cfg.cef.cs_max_len,
+            profile: cfg.cef.profile.clone(),
         })
         .map_err(|errors| {
             errors
@@ -310,6 +318,80 @@ impl Mappings {
             None => self.unknown_source.as_ref()?,
         };
         Some(text.clone())
+    }
+}
+
+/// Reads the patch files of the profile `opts` names into `patches`. A profile only patches: a
+/// whole `[[mapping]]` in one is an error (it would hide the built-in table from upgrades).
+fn profile_patches(opts: &LoadOptions, patches: &mut Vec<Patches>, errors: &mut Vec<MappingError>) {
+    let Some(files) = profile_files(&opts.profile) else {
+        errors.push(MappingError {
+            file: "[cef] profile".into(),
+            line: 0,
+            message: format!(
+                "`{}` is not a profile; the profiles are {}",
+                opts.profile,
+                profile_names()
+                    .iter()
+                    .map(|n| format!("\"{n}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+        return;
+    };
+    for (name, text) in files {
+        let file = format!("builtin:{name}");
+        let mut whole = Tables::default();
+        let first = patches.len();
+        read_file(&file, text, &mut whole, patches, errors, false);
+        for p in &mut patches[first..] {
+            p.profile = true;
+        }
+        if !whole.types.is_empty() || whole.unknown.is_some() {
+            errors.push(MappingError {
+                file: file.clone(),
+                line: 0,
+                message: "a profile changes the built-in tables with [[patch]] only".into(),
+            });
+        }
+    }
+}
+
+/// Applies `patches` in order to the tables of their record types; a record type whose patch
+/// failed goes into `broken`.
+fn apply_patches(
+    tables: &mut Tables,
+    patches: &[Patches],
+    errors: &mut Vec<MappingError>,
+    broken: &mut std::collections::BTreeSet<u32>,
+) {
+    for p in patches {
+        for patch in &p.parsed {
+            let t = *patch.get_ref().record.get_ref();
+            match tables.types.get_mut(&t) {
+                Some(def) => {
+                    if !def.apply(patch, &p.file, &p.text, &p.tables, p.profile, errors) {
+                        broken.insert(t);
+                    }
+                }
+                None => errors.push(MappingError {
+                    file: p.file.clone(),
+                    line: line_of(&p.text, patch.get_ref().record.span().start),
+                    message: if catalog().record(t).is_some() {
+                        format!(
+                            "no table maps record type {t}, so there is nothing to patch: \
+                             write a whole [[mapping]] for it instead"
+                        )
+                    } else {
+                        format!(
+                            "record type {t} is not in the catalog (`estreamer-cef mappings \
+                             check` lists the mapped types)"
+                        )
+                    },
+                }),
+            }
+        }
     }
 }
 
@@ -399,6 +481,7 @@ fn read_file(
             text: text.to_string(),
             parsed: parsed.patch,
             tables: Arc::unwrap_or_clone(lookups),
+            profile: false,
         });
     }
 }
@@ -454,7 +537,12 @@ impl<'a> Compiler<'a> {
         let keys: Vec<&str> = def.extension.keys().map(|k| k.as_str()).collect();
         for (key, line) in &def.extension {
             let at = &line.at;
-            let k = match check_key(key).and_then(|_| Key::with_options(key, self.key_opts)) {
+            let checked = if def.verbatim.contains(key) {
+                Key::verbatim(key)
+            } else {
+                check_key(key).and_then(|_| Key::with_options(key, self.key_opts))
+            };
+            let k = match checked {
                 Ok(k) => k,
                 Err(e) => {
                     self.error(at, format!("`{key}`: {e}"));
@@ -758,6 +846,8 @@ impl<'a> Compiler<'a> {
                     Func::Ipv6 => Src::Ipv6(one(&mut a)),
                     Func::Hex => Src::Hex(one(&mut a)),
                     Func::Ascii => Src::Ascii(one(&mut a)),
+                    Func::AsciiOnly => Src::AsciiOnly(one(&mut a)),
+                    Func::L7 => Src::L7(one(&mut a)),
                     Func::First => Src::First(a),
                     Func::Truncate => match &args[1] {
                         Expr::Number(n) => Src::Truncate(one(&mut a), *n as usize),

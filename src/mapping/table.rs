@@ -73,6 +73,8 @@ pub struct TableDef {
     pub removed: Vec<(String, Origin)>,
     /// The `[[patch]]` headers applied, in order.
     pub patches: Vec<Origin>,
+    /// Keys a profile's patch sends verbatim (see [`PatchDef::verbatim`]).
+    pub verbatim: std::collections::BTreeSet<String>,
 }
 
 impl TableDef {
@@ -102,17 +104,20 @@ impl TableDef {
             tables,
             removed: Vec::new(),
             patches: Vec::new(),
+            verbatim: Default::default(),
         }
     }
 
-    /// Applies a `[[patch]]` of `file`. Problems (a key to remove that the table does not set, a
-    /// label separated from its value) are added to `errors` with the patch's line; false then.
+    /// Applies a `[[patch]]` of `file` (`profile`: a shipped profile's). Problems (a key to remove
+    /// that the table does not set, a label separated from its value) are added to `errors` with
+    /// the patch's line; false then.
     pub fn apply(
         &mut self,
         patch: &Spanned<PatchDef>,
         file: &str,
         text: &str,
         tables: &LookupTables,
+        profile: bool,
         errors: &mut Vec<MappingError>,
     ) -> bool {
         let errors_before = errors.len();
@@ -147,6 +152,7 @@ impl TableDef {
                     format!("the patch both sets and removes `{key}`: keep one"),
                 );
             } else if self.extension.shift_remove(key).is_some() {
+                self.verbatim.remove(key);
                 self.removed.push((
                     key.clone(),
                     Origin {
@@ -188,6 +194,29 @@ impl TableDef {
                     at,
                     format!("the patch removes `{key}` but keeps `{partner}`: remove both"),
                 );
+            }
+        }
+        for key in &p.verbatim {
+            let at = key.span().start;
+            let key = key.get_ref();
+            if !profile {
+                error(
+                    errors,
+                    at,
+                    format!(
+                        "`verbatim` is only for the profiles shipped with estreamer-cef: write `{key}` \
+                         as a dictionary key or a custom key, or choose `[cef] profile = \"encore\"` \
+                         for eNcore's keys"
+                    ),
+                );
+            } else if !p.set.contains_key(key) {
+                error(
+                    errors,
+                    at,
+                    format!("`verbatim` names `{key}`, which this patch does not set"),
+                );
+            } else {
+                self.verbatim.insert(key.clone());
             }
         }
         for (key, line) in &p.set {
@@ -268,10 +297,15 @@ impl TableDef {
         for (key, item) in &self.extension {
             let _ = writeln!(
                 out,
-                "{} = {}  # {}",
+                "{} = {}  # {}{}",
                 toml_key(key),
                 item.toml,
-                item.written_at()
+                item.written_at(),
+                if self.verbatim.contains(key) {
+                    ", verbatim (not a CEF dictionary key or type)"
+                } else {
+                    ""
+                }
             );
         }
         for (key, at) in &self.removed {
