@@ -245,3 +245,23 @@ impl AddressKeys {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbatim_keys_skip_the_dictionary_rules_but_not_the_syntax() {
+        // eNcore's keys: a dictionary full name, a connector-only key, an Integer key unclamped.
+        for name in ["bytesIn", "eventId", "fsize"] {
+            let k = Key::verbatim(name).unwrap();
+            assert_eq!(k.value_type(), ValueType::String, "{name}");
+            assert!(k.is_custom(), "{name}");
+        }
+        assert!(Key::new("bytesIn").is_err() && Key::new("eventId").is_err());
+        // Still refused: not a key at all, a header field, a custom field CEF does not have.
+        for bad in ["", "bytes In", "severity", "cs7"] {
+            assert!(Key::verbatim(bad).is_err(), "{bad:?}");
+        }
+    }
+}
