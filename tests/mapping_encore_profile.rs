@@ -141,7 +141,7 @@ impl Truth {
 }
 
 fn hex_bytes(h: &str) -> Option<Vec<u8>> {
-    (h.len() % 2 == 0 && h.bytes().all(|b| b.is_ascii_hexdigit())).then(|| {
+    (h.len().is_multiple_of(2) && h.bytes().all(|b| b.is_ascii_hexdigit())).then(|| {
         (0..h.len() / 2)
             .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap())
             .collect()
