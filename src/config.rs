@@ -618,7 +618,7 @@ impl Default for CefConfig {
             version: "6.0".into(),
             mappings_dir: "/etc/estreamer-cef/mappings".into(),
             cs_max_len: 1023,
-            profile: crate::mapping::STANDARD.into(),
+            profile: crate::mapping::builtin::STANDARD.into(),
         }
     }
 }
@@ -793,7 +793,7 @@ impl Config {
                 self.cef.cs_max_len
             )));
         }
-        let profiles = crate::mapping::profile_names();
+        let profiles = crate::mapping::builtin::profile_names();
         if !profiles.contains(&self.cef.profile.as_str()) {
             return Err(ConfigError(format!(
                 "cef.profile = {:?} is not a profile: use {} (\"standard\": the CEF dictionary's \

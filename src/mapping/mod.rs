@@ -4,6 +4,7 @@
 //! new ones. Every table is checked when it is loaded; errors name the file, the line and what
 //! would be valid. See `mappings/README.md` for the language.
 
+pub mod builtin;
 pub mod expr;
 pub mod file;
 pub mod frame;
@@ -25,9 +26,7 @@ use file::{LineDef, MappingFile, Records, SeverityDef, line_of};
 use plan::{HeaderField, Line, Origin, Plan, Severity, Src, TPart};
 use table::{Item, LookupTables, TableDef};
 
-mod builtin {
-    include!(concat!(env!("OUT_DIR"), "/builtin_mappings.rs"));
-}
+pub use builtin::{STANDARD, profile_names};
 
 /// A problem in a mapping file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,27 +66,6 @@ impl Default for LoadOptions {
             profile: STANDARD.to_string(),
         }
     }
-}
-
-/// The profile that changes nothing: the built-in tables as they are.
-pub const STANDARD: &str = "standard";
-
-/// The profiles `[cef] profile` can name: "standard", then the shipped ones.
-pub fn profile_names() -> Vec<&'static str> {
-    std::iter::once(STANDARD)
-        .chain(builtin::PROFILES.iter().map(|(name, _)| *name))
-        .collect()
-}
-
-/// The patch files of a profile; `None` for a name that is not a profile.
-fn profile_files(name: &str) -> Option<&'static [(&'static str, &'static str)]> {
-    if name == STANDARD {
-        return Some(&[]);
-    }
-    builtin::PROFILES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, files)| *files)
 }
 
 /// The effective tables, compiled.
@@ -324,7 +302,7 @@ impl Mappings {
 /// Reads the patch files of the profile `opts` names into `patches`. A profile only patches: a
 /// whole `[[mapping]]` in one is an error (it would hide the built-in table from upgrades).
 fn profile_patches(opts: &LoadOptions, patches: &mut Vec<Patches>, errors: &mut Vec<MappingError>) {
-    let Some(files) = profile_files(&opts.profile) else {
+    let Some(files) = builtin::profile_files(&opts.profile) else {
         errors.push(MappingError {
             file: "[cef] profile".into(),
             line: 0,
