@@ -6,6 +6,7 @@
 //! effective values, secrets redacted).
 
 pub mod duration;
+pub mod output;
 pub mod renamed;
 
 use std::fmt;
@@ -17,7 +18,6 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::estreamer::request::{DEFAULT_EXTENDED_EVENTS, EventVersion, StartAt, flag};
-use crate::estreamer::session::SessionConfig;
 use crate::net::identity::ClientIdentity;
 pub use crate::net::secret::Secret;
 use crate::net::tls::ServerTrust;
@@ -54,10 +54,10 @@ pub struct Config {
     /// Where events go: one `[[output]]` table per receiver (udp, tcp, tls, file, stdout). Every
     /// output gets every event; the bookmark moves only past what all of them delivered.
     #[serde(default, rename = "output")]
-    pub outputs: Vec<crate::output::OutputConfig>,
+    pub outputs: Vec<output::OutputConfig>,
     /// A troubleshooting copy of what is sent (`--tap-file` on the command line).
     #[serde(default)]
-    pub tap: Option<crate::output::TapConfig>,
+    pub tap: Option<output::TapConfig>,
 }
 
 fn one_fmc() -> Vec<FmcConfig> {
@@ -270,6 +270,39 @@ impl FmcConfig {
             )
         })
     }
+}
+
+/// What the FMC session (`estreamer::session`) needs to know of one FMC, built from the
+/// configuration with [`SessionConfig::from_config`]. A configuration type, so it lives here: the
+/// session depends on the configuration, never the other way round.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Where the FMC is: one peer, or the peers of an HA pair (each dialled by its name or
+    /// address, which its certificate is checked against).
+    pub peers: Vec<Peer>,
+    /// Our certificate and key (the FMC-issued PKCS12).
+    pub identity: ClientIdentity,
+    /// How the FMC's certificate is verified.
+    pub trust: ServerTrust,
+    pub verify_hostname: bool,
+    /// Time allowed for name resolution, TCP connect and TLS handshake together.
+    pub connect_timeout: Duration,
+    /// No message at all (not even a keepalive Null) for this long: the connection is dead.
+    pub idle_timeout: Duration,
+    /// The first wait before reconnecting; it doubles after each failed attempt.
+    pub reconnect_delay_min: Duration,
+    /// Upper bound of the reconnect backoff.
+    pub reconnect_delay_max: Duration,
+    /// HA pair: switch peers when the active one was unreachable or silent this long.
+    pub failover_after: Duration,
+    /// HA pair: a new peer is asked for events from this long before where the old one was.
+    pub failover_overlap: Duration,
+    /// Request flags (section 3 of the reference).
+    pub flags: u32,
+    /// The extended request's event list (used when `flags` has the extended bit).
+    pub events: Vec<EventVersion>,
+    /// Where the first connection starts.
+    pub start: StartAt,
 }
 
 impl SessionConfig {

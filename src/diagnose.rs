@@ -25,7 +25,8 @@ use crate::estreamer::tls::{self, HandshakeError};
 use crate::net::connect::{ConnectError, connect_tcp, resolve};
 use crate::net::identity::{ClientIdentity, Pkcs12Error, load_pkcs12};
 use crate::net::tls::ServerTrust;
-use crate::net::tls::{build_connector, name_to_string, session_info};
+use crate::net::tls::{build_connector, session_info};
+use crate::net::x509::name_to_string;
 
 /// Runs the checks for every FMC (every peer of an HA pair) and writes the report to `out`.
 /// True when every check passed (exit code 0).

@@ -9,11 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use estreamer_cef::config::SessionConfig;
 use estreamer_cef::delivery::cursor::Cursor;
 use estreamer_cef::estreamer::request::StartAt;
-use estreamer_cef::estreamer::session::{
-    self, SessionConfig, SessionError, SessionStats, SessionStatsSnapshot,
-};
+use estreamer_cef::estreamer::session::{self, SessionError, SessionStats, SessionStatsSnapshot};
 use estreamer_cef::net::identity::load_pkcs12;
 use estreamer_cef_sim::faults::Fault;
 use sim_support::*;

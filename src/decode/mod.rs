@@ -7,7 +7,8 @@ pub mod schema;
 pub mod value;
 
 pub use catalog::{Catalog, catalog};
-pub use record::{DecodeError, Decoder, Record, RecordHeader, Slot};
+pub use record::{DecodeError, Decoder, Record, RecordHeader};
+pub use schema::Slot;
 pub use schema::{Category, FieldKind, FieldRef, RecordSchema, Scalar, Scope};
 pub use value::Value;
 pub mod filter;

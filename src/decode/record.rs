@@ -6,27 +6,7 @@ use std::fmt;
 
 use super::catalog::Catalog;
 use super::schema::*;
-use super::value::Value;
-
-/// Where a field's bytes are, relative to the record data. `len == ABSENT` when the record ended
-/// before the field (older, shorter layouts) or the field was skipped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Slot {
-    pub off: u32,
-    pub len: u32,
-}
-
-pub const ABSENT: u32 = u32::MAX;
-const ABSENT_SLOT: Slot = Slot {
-    off: ABSENT,
-    len: ABSENT,
-};
-
-impl Slot {
-    pub fn is_present(self) -> bool {
-        self.len != ABSENT
-    }
-}
+use super::value::{Value, be_uint};
 
 /// The record header at the start of every EventData body (reference 6.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -709,16 +689,4 @@ pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
 #[inline]
 pub(crate) fn read_uint(data: &[u8], s: Slot) -> u64 {
     be_uint(&data[s.off as usize..s.off as usize + s.len as usize])
-}
-
-/// A big-endian unsigned integer of up to 8 bytes (longer values keep their last 8).
-#[inline(always)]
-pub(crate) fn be_uint(b: &[u8]) -> u64 {
-    match *b {
-        [a] => a as u64,
-        [a, b] => u16::from_be_bytes([a, b]) as u64,
-        [a, b, c, d] => u32::from_be_bytes([a, b, c, d]) as u64,
-        [a, b, c, d, e, f, g, h] => u64::from_be_bytes([a, b, c, d, e, f, g, h]),
-        _ => b.iter().fold(0u64, |acc, &x| (acc << 8) | x as u64),
-    }
 }

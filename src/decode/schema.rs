@@ -7,6 +7,26 @@
 
 use std::collections::HashMap;
 
+/// Where a field's bytes are, relative to the record data. `len == ABSENT` when the record ended
+/// before the field (older, shorter layouts) or the field was skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub off: u32,
+    pub len: u32,
+}
+
+pub const ABSENT: u32 = u32::MAX;
+pub(crate) const ABSENT_SLOT: Slot = Slot {
+    off: ABSENT,
+    len: ABSENT,
+};
+
+impl Slot {
+    pub fn is_present(self) -> bool {
+        self.len != ABSENT
+    }
+}
+
 /// Fixed-width wire types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scalar {
@@ -187,7 +207,7 @@ pub struct Scope {
     pub runs: Vec<FixedRun>,
     /// The slots of all runs as they are filled when a run starts at offset 0, each run's
     /// contiguous: the interpreter adds the run's position to each offset.
-    pub run_slots: Vec<crate::decode::record::Slot>,
+    pub run_slots: Vec<Slot>,
     /// Parallel to `ops`: for an `Op::BlockBegin` that opens a string (or BLOB) block, the
     /// block's slots (see [`StringBlock`]); `None` elsewhere. Filled by
     /// [`Scope::find_string_blocks`].
@@ -244,7 +264,6 @@ impl Scope {
     /// Finds the runs of consecutive `Op::Scalar`s (two or more, with consecutive slots) for
     /// the interpreter's fast path.
     pub fn find_runs(&mut self) {
-        use crate::decode::record::Slot;
         self.runs = vec![FixedRun::default(); self.ops.len()];
         self.run_slots.clear();
         let mut i = 0;

@@ -28,9 +28,7 @@ impl<'a> Value<'a> {
     pub fn from_field(kind: FieldKind, b: &'a [u8]) -> Option<Value<'a>> {
         Some(match kind {
             FieldKind::Scalar(s) => match s {
-                Scalar::U8 | Scalar::U16 | Scalar::U32 | Scalar::U64 => {
-                    Value::Int(super::record::be_uint(b))
-                }
+                Scalar::U8 | Scalar::U16 | Scalar::U32 | Scalar::U64 => Value::Int(be_uint(b)),
                 Scalar::U128 | Scalar::U160 | Scalar::U256 => Value::Hex(b),
                 Scalar::Ipv4 | Scalar::Ipv6 => Value::Ip(b),
                 Scalar::Mac => Value::Mac(b),
@@ -201,5 +199,17 @@ mod tests {
         assert_eq!(text(Value::Hex(&[0xde, 0xad])), "dead");
         assert_eq!(text(Value::Text(b"a\0b")), "ab");
         assert_eq!(text(Value::Text(b"caf\xe9")), "636166e9");
+    }
+}
+
+/// A big-endian unsigned integer of up to 8 bytes (longer values keep their last 8).
+#[inline(always)]
+pub(crate) fn be_uint(b: &[u8]) -> u64 {
+    match *b {
+        [a] => a as u64,
+        [a, b] => u16::from_be_bytes([a, b]) as u64,
+        [a, b, c, d] => u32::from_be_bytes([a, b, c, d]) as u64,
+        [a, b, c, d, e, f, g, h] => u64::from_be_bytes([a, b, c, d, e, f, g, h]),
+        _ => b.iter().fold(0u64, |acc, &x| (acc << 8) | x as u64),
     }
 }

@@ -32,14 +32,11 @@ use super::connection::{ConnError, Connection};
 use super::message::{
     ESTREAMER_SERVICE, ErrorBody, FrameError, NULL_MESSAGE, kind, streaming_information,
 };
-use super::request::{
-    EventVersion, StartAt, describe_flags, event_stream_request, streaming_request,
-};
+use super::request::{StartAt, describe_flags, event_stream_request, streaming_request};
 use super::tls::{self, HandshakeError};
-use crate::config::{Peer, duration};
+use crate::config::{Peer, SessionConfig, duration};
 use crate::net::backoff::Backoff;
 use crate::net::connect::{ConnectError, connect_tcp, resolve};
-use crate::net::identity::ClientIdentity;
 use crate::net::tls::{ServerTrust, TlsSetupError, build_connector, session_info};
 
 /// A connection that stayed up this long counts as successful even without data (a quiet FMC
@@ -47,38 +44,6 @@ use crate::net::tls::{ServerTrust, TlsSetupError, build_connector, session_info}
 const STABLE_SESSION: Duration = Duration::from_secs(60);
 /// How long a clean close of our side may take at shutdown.
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
-
-/// What the session needs to know. Built from the configuration with `SessionConfig::from_config`
-/// (in `crate::config`, so that this module does not depend on the whole configuration).
-#[derive(Clone, Debug)]
-pub struct SessionConfig {
-    /// Where the FMC is: one peer, or the peers of an HA pair (each dialled by its name or
-    /// address, which its certificate is checked against).
-    pub peers: Vec<Peer>,
-    /// Our certificate and key (the FMC-issued PKCS12).
-    pub identity: ClientIdentity,
-    /// How the FMC's certificate is verified.
-    pub trust: ServerTrust,
-    pub verify_hostname: bool,
-    /// Time allowed for name resolution, TCP connect and TLS handshake together.
-    pub connect_timeout: Duration,
-    /// No message at all (not even a keepalive Null) for this long: the connection is dead.
-    pub idle_timeout: Duration,
-    /// The first wait before reconnecting; it doubles after each failed attempt.
-    pub reconnect_delay_min: Duration,
-    /// Upper bound of the reconnect backoff.
-    pub reconnect_delay_max: Duration,
-    /// HA pair: switch peers when the active one was unreachable or silent this long.
-    pub failover_after: Duration,
-    /// HA pair: a new peer is asked for events from this long before where the old one was.
-    pub failover_overlap: Duration,
-    /// Request flags (section 3 of the reference).
-    pub flags: u32,
-    /// The extended request's event list (used when `flags` has the extended bit).
-    pub events: Vec<EventVersion>,
-    /// Where the first connection starts.
-    pub start: StartAt,
-}
 
 /// Where a new connection resumes: the newest archive second received and the peer whose
 /// clock it is on. Kept up to date by the pipeline, read by the session at each connect.

@@ -16,7 +16,7 @@ use openssl::x509::X509VerifyResult;
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
-use crate::net::tls::{cert_names, name_to_string, one_line};
+use crate::net::x509::{cert_names, name_to_string, one_line};
 
 /// The warning to log at every connect made with [`ServerTrust::Insecure`](crate::net::tls::ServerTrust::Insecure).
 pub fn insecure_warning() -> &'static str {

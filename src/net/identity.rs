@@ -13,7 +13,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::provider::Provider;
 use openssl::x509::{X509, X509Ref};
 
-use super::tls::{common_name, name_to_string, one_line};
+use super::x509::{common_name, name_to_string, one_line};
 
 // ---------------------------------------------------------------------------------------------
 // OpenSSL providers

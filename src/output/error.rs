@@ -25,6 +25,15 @@ pub enum SyslogError {
     Tls { key: String, problem: String },
 }
 
+impl From<crate::config::output::InvalidKey> for SyslogError {
+    fn from(e: crate::config::output::InvalidKey) -> Self {
+        SyslogError::Config {
+            key: e.key,
+            problem: e.problem,
+        }
+    }
+}
+
 impl SyslogError {
     pub(crate) fn file(
         key: impl Into<String>,

@@ -24,7 +24,6 @@ use crate::cef::CefText;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-pub mod config;
 pub mod error;
 mod file;
 pub mod journal;
@@ -36,7 +35,7 @@ pub mod tap;
 pub mod tls;
 mod udp;
 
-pub use config::{
+pub use crate::config::output::{
     Facility, FileConfig, Format, Framing, OutputConfig, Oversize, Severity, SeverityMap,
     StdoutConfig, TapConfig, TapFormat, TcpConfig, TlsConfig, UdpConfig,
 };

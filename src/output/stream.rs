@@ -31,13 +31,13 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout_at};
 use tracing::{debug, info, warn};
 
-use super::config::StreamKeys;
 use super::replay::{AckNote, ReplayBuffer};
 use super::syslog::encoder::{Encoded, FrameEncoder};
 use super::syslog::framing::WireFraming;
 use super::tls::{TlsSetup, describe_handshake_error};
 use super::{Batch, OutputStats, publish_progress};
 use crate::config::duration;
+use crate::config::output::StreamKeys;
 use crate::net::backoff::Backoff;
 use crate::net::connect::{ConnectError, connect_tcp, resolve};
 use crate::net::socket::{CountingStream, set_keepalive, set_user_timeout, unacknowledged_bytes};

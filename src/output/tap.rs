@@ -17,10 +17,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use super::config::{TapConfig, TapFormat};
 use super::error::SyslogError;
 use super::rotate::RotatingFile;
 use super::syslog::framing::{FrameError, parse_auto};
+use crate::config::output::{TapConfig, TapFormat};
 
 /// One record as the pipeline saw it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -4,8 +4,8 @@
 
 use openssl::ssl::{Ssl, SslConnector};
 
-use super::config::TlsConfig;
 use super::error::SyslogError;
+use crate::config::output::TlsConfig;
 use crate::net::identity::load_pkcs12;
 use crate::net::password::pkcs12_password;
 use crate::net::tls::{ServerTrust, client_connector, parse_fingerprint};

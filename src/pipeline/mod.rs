@@ -17,10 +17,11 @@ use tokio::sync::{Notify, mpsc, watch};
 use tracing::Instrument;
 
 use crate::cef::CefHeader;
+use crate::config::SessionConfig;
 use crate::config::{Config, Start};
 use crate::decode::filter::RecordFilter;
 use crate::delivery::{Bookmark, Delivery, HaOptions};
-use crate::estreamer::session::{self, Resume, SessionConfig, SessionStats};
+use crate::estreamer::session::{self, Resume, SessionStats};
 use crate::mapping::Mappings;
 use crate::metadata::Cache;
 use crate::monitor::{FmcStats, Monitor, PipelineStats};

@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use estreamer_cef::config::Peer;
+use estreamer_cef::config::SessionConfig;
 use estreamer_cef::decode::RecordHeader;
 use estreamer_cef::decode::stream::{StreamEvent, walk};
 use estreamer_cef::delivery::cursor::{self, Cursor};
 use estreamer_cef::estreamer::message::{Bundle, kind};
 use estreamer_cef::estreamer::request::{DEFAULT_EXTENDED_EVENTS, StartAt};
-use estreamer_cef::estreamer::session::{Resume, ResumePoint, SessionConfig, SourceMessage};
+use estreamer_cef::estreamer::session::{Resume, ResumePoint, SourceMessage};
 use estreamer_cef::net::identity::{ClientIdentity, load_pkcs12};
 use estreamer_cef::net::password::read_password_file;
 use estreamer_cef::net::tls::ServerTrust;

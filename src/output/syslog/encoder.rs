@@ -5,8 +5,8 @@ use std::time::SystemTime;
 use super::format::MessageFormat;
 use super::framing::{WireFraming, frame_into};
 use super::truncate::Truncator;
+use crate::config::output::{Format, OutputConfig, Oversize};
 use crate::output::OutEvent;
-use crate::output::config::{Format, OutputConfig, Oversize};
 use crate::output::tap::{TapHandle, TapRecord};
 
 /// What happened to one event.

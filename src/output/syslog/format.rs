@@ -8,8 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Datelike, Timelike};
 
+use crate::config::output::{Format, HeaderKeys};
 use crate::output::OutEvent;
-use crate::output::config::{Format, HeaderKeys};
 
 /// UTF-8 byte order mark, written before an RFC 5424 MSG when `bom = true`.
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -272,7 +272,7 @@ pub(crate) fn push_decimal(out: &mut Vec<u8>, n: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::config::{Facility, SeverityMap};
+    use crate::config::output::{Facility, SeverityMap};
     use std::time::Duration;
     use syslog_loose::{Protocol, SyslogFacility, SyslogSeverity, Variant, parse_message};
 

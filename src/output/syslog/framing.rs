@@ -6,7 +6,7 @@
 //! yet hold a whole frame.
 
 use super::format::push_decimal;
-use crate::output::config::Framing;
+use crate::config::output::Framing;
 
 /// How a message is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -28,7 +28,7 @@ use openssl::x509::{X509, X509Name, X509NameBuilder, X509Ref};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
-use estreamer_cef::net::{identity, tls};
+use estreamer_cef::net::identity;
 
 const ORGANIZATION: &str = "estreamer-cef simulator";
 /// Validity of certificates issued by [`issue_client`].
@@ -359,7 +359,7 @@ pub fn build_acceptor(
 /// The Common Name of the client certificate on an accepted connection.
 pub fn peer_cn(ssl: &SslRef) -> Option<String> {
     ssl.peer_certificate()
-        .and_then(|cert| tls::common_name(cert.subject_name()))
+        .and_then(|cert| estreamer_cef::net::x509::common_name(cert.subject_name()))
 }
 
 // ---------------------------------------------------------------------------------------------

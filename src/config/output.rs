@@ -26,10 +26,18 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::error::SyslogError;
-use crate::config::duration;
+use super::duration;
 pub use crate::net::secret::Secret;
 use crate::net::tls::ServerTrust;
+
+/// A value of an output's configuration that serde cannot check, found by `validate`: the key
+/// (e.g. `output[1].port`) and what is wrong with it, worded for the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key} {problem}")]
+pub struct InvalidKey {
+    pub key: String,
+    pub problem: String,
+}
 
 /// One destination for the CEF events. Every output receives every event.
 ///
@@ -630,8 +638,8 @@ impl OutputConfig {
 
     /// Checks values serde cannot check. `key_prefix` names this output in messages, e.g.
     /// `outputs[2]`. File contents (CA, PKCS#12) are checked when the output is built.
-    pub fn validate(&self, key_prefix: &str) -> Result<(), SyslogError> {
-        let bad = |key: &str, problem: String| SyslogError::Config {
+    pub fn validate(&self, key_prefix: &str) -> Result<(), InvalidKey> {
+        let bad = |key: &str, problem: String| InvalidKey {
             key: format!("{key_prefix}.{key}"),
             problem,
         };
@@ -768,15 +776,15 @@ impl OutputConfig {
 
 impl TapConfig {
     /// Checks values serde cannot check; `key_prefix` is e.g. `tap`.
-    pub fn validate(&self, key_prefix: &str) -> Result<(), SyslogError> {
+    pub fn validate(&self, key_prefix: &str) -> Result<(), InvalidKey> {
         if self.path.as_os_str().is_empty() {
-            return Err(SyslogError::Config {
+            return Err(InvalidKey {
                 key: format!("{key_prefix}.path"),
                 problem: "is empty".into(),
             });
         }
         if self.queue_records == 0 {
-            return Err(SyslogError::Config {
+            return Err(InvalidKey {
                 key: format!("{key_prefix}.queue_records"),
                 problem: "= 0; it must be at least 1".into(),
             });
