@@ -63,6 +63,11 @@ for f in mappings/README.md README.md; do
 done
 mkdir -p "$stage/mappings" "$stage/doc"
 cp mappings/*.toml mappings/README.md "$stage/mappings/"
+# The profiles' patch files ([cef] profile), one folder per profile.
+for p in mappings/profiles/*/; do
+    mkdir -p "$stage/$p"
+    cp "$p"*.toml "$stage/$p"
+done
 cp README.md "$stage/doc/"
 cp packaging/estreamer-cef.toml "$stage/doc/estreamer-cef.toml.example"
 # What the spec installs besides (cargo-deb reads these from their places in the source).

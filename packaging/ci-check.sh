@@ -153,7 +153,7 @@ for f in /usr/bin/estreamer-cef /lib/systemd/system/estreamer-cef.service \
     /usr/share/doc/estreamer-cef/estreamer-cef.toml.example; do
     dpkg -L "$PKG" | grep -qx "$f" || fail "$f is not in the package"
 done
-for f in mappings/*.toml mappings/README.md; do
+for f in mappings/*.toml mappings/README.md mappings/profiles/*/*.toml; do
     [ -f "$f" ] || continue
     cmp -s "$f" "/usr/share/estreamer-cef/$f" || fail "/usr/share/estreamer-cef/$f differs from $f or is missing"
 done
@@ -161,7 +161,7 @@ for f in README.md; do
     [ -f "$f" ] || continue
     cmp -s "$f" "/usr/share/doc/estreamer-cef/$f" || fail "/usr/share/doc/estreamer-cef/$f differs from $f or is missing"
 done
-ok "binary, units, READMEs, and every mappings/*.toml (+ README.md) in /usr/share/estreamer-cef/mappings"
+ok "binary, units, READMEs, and every mappings/*.toml (+ README.md, profiles) in /usr/share/estreamer-cef/mappings"
 
 manpage=/usr/share/man/man1/estreamer-cef.1.gz
 dpkg -L "$PKG" | grep -qx "$manpage" || fail "no man page in the package"
@@ -299,7 +299,10 @@ expected=$work/rpm-expected
     printf '%s\n' /etc/estreamer-cef /etc/estreamer-cef/mappings /usr/share/estreamer-cef \
         /usr/share/estreamer-cef/mappings /usr/share/doc/estreamer-cef /usr/share/licenses/estreamer-cef \
         /var/lib/estreamer-cef /var/log/estreamer-cef
-    for f in mappings/*.toml mappings/README.md; do
+    for d in mappings/profiles mappings/profiles/*/; do
+        if [ -d "$d" ]; then echo "/usr/share/estreamer-cef/${d%/}"; fi
+    done
+    for f in mappings/*.toml mappings/README.md mappings/profiles/*/*.toml; do
         if [ -f "$f" ]; then echo "/usr/share/estreamer-cef/$f"; fi
     done
 } | sort >"$expected"

@@ -646,6 +646,9 @@ pub struct CefConfig {
     pub mappings_dir: PathBuf,
     /// Longest `csN` value in characters (1023 for older ArcSight; 4000 allowed by CEF v27).
     pub cs_max_len: usize,
+    /// Which keys the CEF lines carry: "standard" (the CEF dictionary's keys) or "encore" (the
+    /// keys Cisco's eNcore sends, for content built on its output). See README "CEF profiles".
+    pub profile: String,
 }
 
 impl Default for CefConfig {
@@ -656,6 +659,7 @@ impl Default for CefConfig {
             version: "6.0".into(),
             mappings_dir: "/etc/estreamer-cef/mappings".into(),
             cs_max_len: 1023,
+            profile: crate::mapping::builtin::STANDARD.into(),
         }
     }
 }
@@ -841,6 +845,19 @@ impl Config {
             return Err(ConfigError(format!(
                 "cef.cs_max_len = {} is out of range: use 1023 (older ArcSight) up to 4000",
                 self.cef.cs_max_len
+            )));
+        }
+        let profiles = crate::mapping::builtin::profile_names();
+        if !profiles.contains(&self.cef.profile.as_str()) {
+            return Err(ConfigError(format!(
+                "cef.profile = {:?} is not a profile: use {} (\"standard\": the CEF dictionary's \
+                 keys; \"encore\": the keys Cisco's eNcore sends)",
+                self.cef.profile,
+                profiles
+                    .iter()
+                    .map(|p| format!("{p:?}"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             )));
         }
         Ok(())

@@ -141,6 +141,7 @@ fn user_tables(files: &[(&str, &str)]) -> (tempfile::TempDir, Mappings) {
         builtin: false,
         dir: Some(dir.path().to_path_buf()),
         cs_max_len: 1023,
+        ..LoadOptions::default()
     })
     .unwrap_or_else(|e| panic!("{e:?}"));
     (dir, m)
@@ -342,6 +343,7 @@ fn a_patch_changes_only_what_it_names() {
             builtin: true,
             dir: Some(dir.path().to_path_buf()),
             cs_max_len: 1023,
+            ..LoadOptions::default()
         })
         .unwrap_or_else(|e| panic!("{e:?}"))
     };

@@ -93,6 +93,35 @@ impl Key {
         })))
     }
 
+    /// A key sent as another producer sends it (a compatibility profile's `bytesIn`, `eventId`,
+    /// `fsize` above 32 bits): not held to the dictionary's names or types, its value written as
+    /// text (numbers exact, not clamped). It must still be a well-formed key; a header field or an
+    /// out-of-range custom field (`cs7`) stays refused. Its duplicate check is by name.
+    pub fn verbatim(name: &str) -> Result<Key, KeyError> {
+        match dictionary::check_key(name) {
+            Ok(_)
+            | Err(
+                KeyError::FullName { .. }
+                | KeyError::WrongCase { .. }
+                | KeyError::ConsumerOnly { .. },
+            ) => {}
+            Err(e) => return Err(e),
+        }
+        let mut wire = Vec::with_capacity(name.len() + 2);
+        wire.push(b' ');
+        wire.extend_from_slice(name.as_bytes());
+        wire.push(b'=');
+        Ok(Key(Arc::new(KeyData {
+            name: name.into(),
+            wire: wire.into(),
+            max_chars: CUSTOM_KEY_MAX_CHARS,
+            value_type: ValueType::String,
+            slot: CUSTOM_SLOT,
+            info: None,
+            counters: Counters::default(),
+        })))
+    }
+
     /// The key as written on the wire.
     pub fn name(&self) -> &str {
         &self.0.name
@@ -213,6 +242,26 @@ impl AddressKeys {
             v4: Key::new(v4).expect(known),
             v6: v6_key,
             v6_label: Some((label_key, text.into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbatim_keys_skip_the_dictionary_rules_but_not_the_syntax() {
+        // eNcore's keys: a dictionary full name, a connector-only key, an Integer key unclamped.
+        for name in ["bytesIn", "eventId", "fsize"] {
+            let k = Key::verbatim(name).unwrap();
+            assert_eq!(k.value_type(), ValueType::String, "{name}");
+            assert!(k.is_custom(), "{name}");
+        }
+        assert!(Key::new("bytesIn").is_err() && Key::new("eventId").is_err());
+        // Still refused: not a key at all, a header field, a custom field CEF does not have.
+        for bad in ["", "bytes In", "severity", "cs7"] {
+            assert!(Key::verbatim(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -39,6 +39,8 @@ pub enum Func {
     Truncate,
     Hex,
     Ascii,
+    AsciiOnly,
+    L7,
 }
 
 impl Func {
@@ -52,6 +54,8 @@ impl Func {
             "truncate" => Func::Truncate,
             "hex" => Func::Hex,
             "ascii" => Func::Ascii,
+            "ascii_only" => Func::AsciiOnly,
+            "l7" => Func::L7,
             _ => return None,
         })
     }
@@ -66,6 +70,8 @@ impl Func {
             Func::Truncate => "truncate",
             Func::Hex => "hex",
             Func::Ascii => "ascii",
+            Func::AsciiOnly => "ascii_only",
+            Func::L7 => "l7",
         }
     }
 
@@ -73,14 +79,16 @@ impl Func {
     fn arity(self) -> (usize, usize) {
         match self {
             Func::Ms => (1, 2),
-            Func::Ipv4 | Func::Ipv6 | Func::Hex | Func::Ascii => (1, 1),
+            Func::Ipv4 | Func::Ipv6 | Func::Hex | Func::Ascii | Func::AsciiOnly | Func::L7 => {
+                (1, 1)
+            }
             Func::Lookup | Func::Truncate => (2, 2),
             Func::First => (1, 16),
         }
     }
 }
 
-pub const FUNCTIONS: &str = "ms, ipv4, ipv6, lookup, first, truncate, hex, ascii";
+pub const FUNCTIONS: &str = "ms, ipv4, ipv6, lookup, first, truncate, hex, ascii, ascii_only, l7";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseError(pub String);

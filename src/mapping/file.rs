@@ -52,6 +52,11 @@ pub struct PatchDef {
     /// Extension keys to leave out.
     #[serde(default)]
     pub remove: Vec<Spanned<String>>,
+    /// Keys of `set` sent as another producer sends them (the `encore` profile: eNcore's
+    /// `bytesIn`, `eventId`, an unclamped `fsize`): not checked against the CEF dictionary, their
+    /// numbers written exactly. Only the shipped profiles may use it.
+    #[serde(default)]
+    pub verbatim: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Debug, Clone)]

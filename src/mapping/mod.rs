@@ -4,8 +4,10 @@
 //! new ones. Every table is checked when it is loaded; errors name the file, the line and what
 //! would be valid. See `mappings/README.md` for the language.
 
+pub mod builtin;
 pub mod expr;
 pub mod file;
+pub mod frame;
 pub mod plan;
 pub mod table;
 
@@ -25,9 +27,7 @@ use file::{LineDef, MappingFile, Records, SeverityDef, line_of};
 use plan::{HeaderField, Line, Origin, Plan, Severity, Src, TPart};
 use table::{Item, LookupTables, TableDef};
 
-mod builtin {
-    include!(concat!(env!("OUT_DIR"), "/builtin_mappings.rs"));
-}
+pub use builtin::{STANDARD, profile_names};
 
 /// A problem in a mapping file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +53,9 @@ pub struct LoadOptions {
     pub dir: Option<PathBuf>,
     /// Longest `csN` value.
     pub cs_max_len: usize,
+    /// The profile (`[cef] profile`): "standard" (the built-in tables as they are) or the name of
+    /// a folder of `mappings/profiles/`, whose patches change the built-in tables.
+    pub profile: String,
 }
 
 impl Default for LoadOptions {
@@ -61,6 +64,7 @@ impl Default for LoadOptions {
             builtin: true,
             dir: None,
             cs_max_len: 1023,
+            profile: STANDARD.to_string(),
         }
     }
 }
@@ -93,6 +97,8 @@ struct Patches {
     text: String,
     parsed: Vec<toml::Spanned<file::PatchDef>>,
     tables: LookupTables,
+    /// From a shipped profile (which may send keys `verbatim`).
+    profile: bool,
 }
 
 impl Mappings {
@@ -121,7 +127,12 @@ impl Mappings {
                     false,
                 );
             }
+            profile_patches(opts, &mut patches, &mut errors);
         }
+        // The profile changes the built-in tables; a table of the mappings folder replaces the
+        // profile's version of its record type too.
+        apply_patches(&mut tables, &patches, &mut errors);
+        patches.clear();
         if let Some(dir) = &opts.dir {
             match list_toml(dir) {
                 Ok(files) => {
@@ -156,31 +167,7 @@ impl Mappings {
                 }),
             }
         }
-        // A patched table is compiled even when the patch has errors (a `remove` naming a key
-        // the table lacks is skipped), so that every problem of the patch shows at once.
-        for p in &patches {
-            for patch in &p.parsed {
-                let t = *patch.get_ref().record.get_ref();
-                match tables.types.get_mut(&t) {
-                    Some(def) => def.apply(patch, &p.file, &p.text, &p.tables, &mut errors),
-                    None => errors.push(MappingError {
-                        file: p.file.clone(),
-                        line: line_of(&p.text, patch.get_ref().record.span().start),
-                        message: if catalog().record(t).is_some() {
-                            format!(
-                                "no table maps record type {t}, so there is nothing to patch: \
-                                 write a whole [[mapping]] for it instead"
-                            )
-                        } else {
-                            format!(
-                                "record type {t} is not in the catalog (`estreamer-cef mappings \
-                                 check` lists the mapped types)"
-                            )
-                        },
-                    }),
-                }
-            }
-        }
+        apply_patches(&mut tables, &patches, &mut errors);
         let mut m = Mappings::default();
         let mut compile_errors = Vec::new();
         for (t, def) in &tables.types {
@@ -251,6 +238,7 @@ impl Mappings {
             builtin: true,
             dir: Some(dir.unwrap_or_else(|| cfg.cef.mappings_dir.clone())),
             cs_max_len: cfg.cef.cs_max_len,
+            profile: cfg.cef.profile.clone(),
         })
         .map_err(|errors| {
             errors
@@ -307,6 +295,72 @@ impl Mappings {
             None => self.unknown_source.as_ref()?,
         };
         Some(text.clone())
+    }
+}
+
+/// Reads the patch files of the profile `opts` names into `patches`. A profile only patches: a
+/// whole `[[mapping]]` in one is an error (it would hide the built-in table from upgrades).
+fn profile_patches(opts: &LoadOptions, patches: &mut Vec<Patches>, errors: &mut Vec<MappingError>) {
+    let Some(files) = builtin::profile_files(&opts.profile) else {
+        errors.push(MappingError {
+            file: "[cef] profile".into(),
+            line: 0,
+            message: format!(
+                "`{}` is not a profile; the profiles are {}",
+                opts.profile,
+                profile_names()
+                    .iter()
+                    .map(|n| format!("\"{n}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+        return;
+    };
+    for (name, text) in files {
+        let file = format!("builtin:{name}");
+        let mut whole = Tables::default();
+        let first = patches.len();
+        read_file(&file, text, &mut whole, patches, errors, false);
+        for p in &mut patches[first..] {
+            p.profile = true;
+        }
+        if !whole.types.is_empty() || whole.unknown.is_some() {
+            errors.push(MappingError {
+                file: file.clone(),
+                line: 0,
+                message: "a profile changes the built-in tables with [[patch]] only".into(),
+            });
+        }
+    }
+}
+
+/// Applies `patches` in order to the tables of their record types. A patched table is compiled
+/// even when the patch has errors (a `remove` naming a key the table lacks is skipped), so that
+/// every problem of the patch shows at once.
+fn apply_patches(tables: &mut Tables, patches: &[Patches], errors: &mut Vec<MappingError>) {
+    for p in patches {
+        for patch in &p.parsed {
+            let t = *patch.get_ref().record.get_ref();
+            match tables.types.get_mut(&t) {
+                Some(def) => def.apply(patch, &p.file, &p.text, &p.tables, p.profile, errors),
+                None => errors.push(MappingError {
+                    file: p.file.clone(),
+                    line: line_of(&p.text, patch.get_ref().record.span().start),
+                    message: if catalog().record(t).is_some() {
+                        format!(
+                            "no table maps record type {t}, so there is nothing to patch: \
+                             write a whole [[mapping]] for it instead"
+                        )
+                    } else {
+                        format!(
+                            "record type {t} is not in the catalog (`estreamer-cef mappings \
+                             check` lists the mapped types)"
+                        )
+                    },
+                }),
+            }
+        }
     }
 }
 
@@ -396,6 +450,7 @@ fn read_file(
             text: text.to_string(),
             parsed: parsed.patch,
             tables: Arc::unwrap_or_clone(lookups),
+            profile: false,
         });
     }
 }
@@ -451,7 +506,12 @@ impl<'a> Compiler<'a> {
         let keys: Vec<&str> = def.extension.keys().map(|k| k.as_str()).collect();
         for (key, line) in &def.extension {
             let at = &line.at;
-            let k = match check_key(key).and_then(|_| Key::with_options(key, self.key_opts)) {
+            let checked = if def.verbatim.contains(key) {
+                Key::verbatim(key)
+            } else {
+                check_key(key).and_then(|_| Key::with_options(key, self.key_opts))
+            };
+            let k = match checked {
                 Ok(k) => k,
                 Err(e) => {
                     self.error(at, format!("`{key}`: {e}"));
@@ -755,6 +815,8 @@ impl<'a> Compiler<'a> {
                     Func::Ipv6 => Src::Ipv6(one(&mut a)),
                     Func::Hex => Src::Hex(one(&mut a)),
                     Func::Ascii => Src::Ascii(one(&mut a)),
+                    Func::AsciiOnly => Src::AsciiOnly(one(&mut a)),
+                    Func::L7 => Src::L7(one(&mut a)),
                     Func::First => Src::First(a),
                     Func::Truncate => match &args[1] {
                         Expr::Number(n) => Src::Truncate(one(&mut a), *n as usize),

@@ -56,6 +56,8 @@ pub enum Src {
     Truncate(Box<Src>, usize),
     Hex(Box<Src>),
     Ascii(Box<Src>),
+    AsciiOnly(Box<Src>),
+    L7(Box<Src>),
     /// Text with sources in braces (an extension value such as "{@ingressZone} -> {@egressZone}").
     Template(Vec<TPart>),
 }
@@ -700,6 +702,22 @@ fn eval<'a>(src: &'a Src, ctx: &Ctx<'a>, w: &mut Work) -> V<'a> {
                     })
                     .collect(),
             )),
+            other => other,
+        },
+        // eNcore's rendering of packet payloads: the ASCII bytes as they are (the encoder escapes
+        // line breaks and writes other control characters as spaces), the other bytes left out.
+        Src::AsciiOnly(x) => match eval(x, ctx, w) {
+            V::Raw(b) | V::Bytes(b) => V::Str(Cow::Owned(
+                b.iter()
+                    .filter(|c| c.is_ascii())
+                    .map(|&c| c as char)
+                    .collect(),
+            )),
+            other => other,
+        },
+        Src::L7(x) => match eval(x, ctx, w) {
+            V::Raw(b) => V::Raw(super::frame::l7_payload(b)),
+            V::Bytes(b) => V::Bytes(super::frame::l7_payload(b)),
             other => other,
         },
         Src::Template(parts) => {

@@ -73,6 +73,8 @@ pub struct TableDef {
     pub removed: Vec<(String, Origin)>,
     /// The `[[patch]]` headers applied, in order.
     pub patches: Vec<Origin>,
+    /// Keys a profile's patch sends verbatim (see [`PatchDef::verbatim`]).
+    pub verbatim: std::collections::BTreeSet<String>,
 }
 
 impl TableDef {
@@ -102,18 +104,21 @@ impl TableDef {
             tables,
             removed: Vec::new(),
             patches: Vec::new(),
+            verbatim: Default::default(),
         }
     }
 
-    /// Applies a `[[patch]]` of `file`. Problems (a key to remove that the table does not set, a
-    /// label separated from its value) are added to `errors` with the patch's line; the rest of the
-    /// patch still applies, so that the table's check finds the problems of its `set` lines too.
+    /// Applies a `[[patch]]` of `file` (`profile`: a shipped profile's). Problems (a key to remove
+    /// that the table does not set, a label separated from its value) are added to `errors` with
+    /// the patch's line; the rest of the patch still applies, so that the table's check finds the
+    /// problems of its `set` lines too.
     pub fn apply(
         &mut self,
         patch: &Spanned<PatchDef>,
         file: &str,
         text: &str,
         tables: &LookupTables,
+        profile: bool,
         errors: &mut Vec<MappingError>,
     ) {
         let p = patch.get_ref();
@@ -147,6 +152,7 @@ impl TableDef {
                     format!("the patch both sets and removes `{key}`: keep one"),
                 );
             } else if self.extension.shift_remove(key).is_some() {
+                self.verbatim.remove(key);
                 self.removed.push((
                     key.clone(),
                     Origin {
@@ -191,6 +197,29 @@ impl TableDef {
                 // Checked as if both were removed, so that the table's own check does not
                 // report the same mistake again, and the `set` lines are still checked.
                 self.extension.shift_remove(&partner);
+            }
+        }
+        for key in &p.verbatim {
+            let at = key.span().start;
+            let key = key.get_ref();
+            if !profile {
+                error(
+                    errors,
+                    at,
+                    format!(
+                        "`verbatim` is only for the profiles shipped with estreamer-cef: write `{key}` \
+                         as a dictionary key or a custom key, or choose `[cef] profile = \"encore\"` \
+                         for eNcore's keys"
+                    ),
+                );
+            } else if !p.set.contains_key(key) {
+                error(
+                    errors,
+                    at,
+                    format!("`verbatim` names `{key}`, which this patch does not set"),
+                );
+            } else {
+                self.verbatim.insert(key.clone());
             }
         }
         for (key, line) in &p.set {
@@ -270,10 +299,15 @@ impl TableDef {
         for (key, item) in &self.extension {
             let _ = writeln!(
                 out,
-                "{} = {}  # {}",
+                "{} = {}  # {}{}",
                 toml_key(key),
                 item.toml,
-                item.written_at()
+                item.written_at(),
+                if self.verbatim.contains(key) {
+                    ", verbatim (not a CEF dictionary key or type)"
+                } else {
+                    ""
+                }
             );
         }
         for (key, at) in &self.removed {

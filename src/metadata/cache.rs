@@ -513,6 +513,14 @@ impl Cache {
                 }
                 _ => Resolved::Absent,
             },
+            Function::Hex => match v {
+                Some(Value::Bytes(b) | Value::Text(b) | Value::Hex(b) | Value::Ip(b)) => {
+                    let mut s = String::with_capacity(b.len() * 2);
+                    crate::decode::value::write_hex(&mut s, b);
+                    Resolved::Text(s)
+                }
+                _ => Resolved::Absent,
+            },
             Function::Value => match v {
                 Some(Value::Int(i)) => Resolved::Int(i),
                 Some(v) => Resolved::Text(v.to_text()),

@@ -82,6 +82,8 @@ pub enum Function {
     BlobAddress,
     /// The blob's text (extra data carrying text).
     BlobText,
+    /// The field's bytes as lowercase hex (eNcore's form of the original-client address).
+    Hex,
     /// The domain name of the netmap id in the record header (map `netmapDomains`).
     NetmapDomain,
     /// A 16-byte value shown as an address (IPv4 when IPv4-mapped), e.g. VPN client IPs that the
