@@ -61,6 +61,6 @@ mod tests {
 
     #[derive(serde::Deserialize)]
     struct Outputs {
-        output: Vec<super::output::OutputConfig>,
+        output: Vec<crate::config::output::OutputConfig>,
     }
 }
