@@ -50,10 +50,23 @@ fn has_every_event_type_mostly_the_everyday_ones_in_a_few_hundred_records() {
         .filter(|(t, _)| is_event(cat.record(**t).unwrap()))
         .map(|(_, n)| n)
         .sum();
+    // One each of the ~60 discovery and other types; the everyday four are the bulk beside them.
     let everyday: usize = [71, 400, 500, 502].iter().map(|t| types[t]).sum();
     assert!(
-        everyday * 2 > events,
+        everyday * 5 >= events * 2,
         "connections, intrusions, files and malware are {everyday} of {events} events"
+    );
+    let others_max = types
+        .iter()
+        .filter(|(t, _)| is_event(cat.record(**t).unwrap()) && ![71, 400, 500, 502].contains(*t))
+        .map(|(_, n)| *n)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        types[&71] > others_max && types[&400] > others_max,
+        "connections ({}) and intrusions ({}) must outnumber any other type ({others_max})",
+        types[&71],
+        types[&400]
     );
 }
 
