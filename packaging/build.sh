@@ -7,7 +7,8 @@
 # the version pinned below), help2man, dpkg-dev and rpm (for rpmbuild) (apt, when run as root).
 # The .deb's contents are described in Cargo.toml, [package.metadata.deb], the .rpm's in
 # packaging/rpm/estreamer-cef.spec; the maintainer scripts are in packaging/debian and
-# packaging/rpm.
+# packaging/rpm. The sample eStreamer stream (examples/sample.estreamer) is written by the
+# simulator (`estreamer-cef-sim sample`, tests/fmc-sim), which is built for it but not shipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +51,7 @@ fi
 
 say "cargo build --release"
 cargo build --release --locked
+cargo build --release --locked -p estreamer-cef-sim
 
 say "staging the binary (stripped) and the man page in $stage"
 rm -rf "$stage"
@@ -69,6 +71,9 @@ for p in mappings/profiles/*/; do
     cp "$p"*.toml "$stage/$p"
 done
 cp README.md "$stage/doc/"
+# A recorded stream to see CEF at once after installing: `estreamer-cef decode --cef` or
+# `estreamer-cef replay` on /usr/share/estreamer-cef/examples/sample.estreamer.
+"$target/release/estreamer-cef-sim" sample "$stage/examples/sample.estreamer" >/dev/null
 cp packaging/estreamer-cef.toml "$stage/doc/estreamer-cef.toml.example"
 # What the spec installs besides (cargo-deb reads these from their places in the source).
 cp packaging/estreamer-cef.toml LICENSE-MIT LICENSE-APACHE systemd/estreamer-cef.service \

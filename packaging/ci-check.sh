@@ -163,6 +163,17 @@ for f in README.md; do
 done
 ok "binary, units, READMEs, and every mappings/*.toml (+ README.md, profiles) in /usr/share/estreamer-cef/mappings"
 
+# The README's Install section: CEF at once from the shipped sample, with the packaged
+# configuration, before any FMC or receiver exists.
+sample=/usr/share/estreamer-cef/examples/sample.estreamer
+dpkg -L "$PKG" | grep -qx "$sample" || fail "$sample is not in the package"
+as_service_user estreamer-cef decode --cef "$sample" >"$work/sample.cef" ||
+    fail "estreamer-cef decode --cef $sample failed"
+sample_lines=$(cut -f2- "$work/sample.cef" | grep -c '^CEF:0|' || true)
+[ "$sample_lines" -gt 50 ] && [ "$sample_lines" -eq "$(wc -l <"$work/sample.cef")" ] ||
+    fail "decode --cef $sample printed $sample_lines CEF lines of $(wc -l <"$work/sample.cef")"
+ok "decode --cef $sample: $sample_lines CEF lines"
+
 manpage=/usr/share/man/man1/estreamer-cef.1.gz
 dpkg -L "$PKG" | grep -qx "$manpage" || fail "no man page in the package"
 man_check=--man=yes
@@ -234,6 +245,18 @@ lines=$(grep -c '^CEF:0|' /var/log/estreamer-cef/ci.cef || true)
 bookmark=/var/lib/estreamer-cef/127.0.0.1-$SIM_PORT/bookmark.json
 [ "$(stat -c %U "$bookmark" 2>/dev/null)" = "$USER_NAME" ] || fail "no bookmark written by $USER_NAME at $bookmark"
 ok "run as $USER_NAME: $lines CEF lines, bookmark $bookmark, clean stop on SIGTERM"
+# replay sends the shipped sample through the configured outputs as `run` would, and touches
+# no state: the bookmark stays as run left it.
+before=$(cat "$bookmark")
+as_service_user estreamer-cef -c /etc/estreamer-cef/ci.toml replay "$sample" 2>"$work/replay.log" || {
+    cat "$work/replay.log"
+    fail "replay of $sample as $USER_NAME failed"
+}
+after_replay=$(grep -c '^CEF:0|' /var/log/estreamer-cef/ci.cef || true)
+[ "$after_replay" -eq $((lines + sample_lines)) ] ||
+    fail "replay added $((after_replay - lines)) CEF lines to /var/log/estreamer-cef/ci.cef, expected $sample_lines"
+[ "$(cat "$bookmark")" = "$before" ] || fail "replay changed the bookmark $bookmark"
+ok "replay $sample: $sample_lines events to the file output, bookmark untouched"
 kill "$sim_pid" 2>/dev/null || true
 wait "$sim_pid" 2>/dev/null || true
 sim_pid=
@@ -294,10 +317,11 @@ expected=$work/rpm-expected
         /usr/lib/systemd/system/estreamer-cef.service /usr/lib/systemd/system/estreamer-cef@.service \
         /usr/share/man/man1/estreamer-cef.1.gz /usr/share/doc/estreamer-cef/README.md \
         /usr/share/doc/estreamer-cef/estreamer-cef.toml.example \
+        /usr/share/estreamer-cef/examples/sample.estreamer \
         /usr/share/licenses/estreamer-cef/LICENSE-MIT /usr/share/licenses/estreamer-cef/LICENSE-APACHE
     # The folders it owns, so that `rpm -e` removes them.
     printf '%s\n' /etc/estreamer-cef /etc/estreamer-cef/mappings /usr/share/estreamer-cef \
-        /usr/share/estreamer-cef/mappings /usr/share/doc/estreamer-cef /usr/share/licenses/estreamer-cef \
+        /usr/share/estreamer-cef/mappings /usr/share/estreamer-cef/examples /usr/share/doc/estreamer-cef /usr/share/licenses/estreamer-cef \
         /var/lib/estreamer-cef /var/log/estreamer-cef
     for d in mappings/profiles mappings/profiles/*/; do
         if [ -d "$d" ]; then echo "/usr/share/estreamer-cef/${d%/}"; fi
@@ -343,6 +367,10 @@ v=$(in_root runuser -u "$USER_NAME" -- /usr/bin/estreamer-cef --version) ||
     fail "the installed binary does not run in the rpm root"
 in_root runuser -u "$USER_NAME" -- /usr/bin/estreamer-cef mappings check >/dev/null ||
     fail "mappings check as $USER_NAME in the rpm root failed"
+rpm_sample=$(in_root runuser -u "$USER_NAME" -- /usr/bin/estreamer-cef decode --cef "$sample" | cut -f2- | grep -c '^CEF:0|' || true)
+[ "$rpm_sample" -eq "$sample_lines" ] ||
+    fail "decode --cef $sample in the rpm root printed $rpm_sample CEF lines, expected $sample_lines"
+ok "decode --cef $sample in the rpm root: $rpm_sample CEF lines"
 ok "installed: user $USER_NAME, /var/lib and /var/log folders 0750, \"$v\" runs as $USER_NAME"
 rpm --root "$rroot" -e "$PKG" 2>&1 | grep -v 'use Alien\|know what you are doing' || true
 ! rpm --root "$rroot" -q "$PKG" >/dev/null || fail "rpm --root -e did not erase $PKG"

@@ -62,6 +62,13 @@ Mapping tables that replace or extend the built-in ones, one file per record typ
 Copies of the built-in mapping tables (the binary embeds them) and their language reference,
 README.md.
 .TP
+.I /usr/share/estreamer-cef/examples/sample.estreamer
+A recorded eStreamer stream (every event type, with the metadata that names them):
+.B estreamer-cef decode --cef
+shows its CEF lines,
+.B estreamer-cef replay
+sends it to the configured outputs.
+.TP
 .I /var/lib/estreamer-cef/<fmc host>-<port>/
 State per FMC: bookmark.json (how far every output has delivered) and metadata.cache.
 .TP

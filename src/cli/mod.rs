@@ -4,6 +4,7 @@ mod check_config;
 mod decode;
 mod import_encore;
 mod mappings;
+mod replay;
 mod run;
 pub mod signals;
 mod test;
@@ -49,6 +50,13 @@ pub enum Command {
     /// record: type, name, category, archive timestamp, every field and the resolved names
     /// ("@computed"). With --cef, print the CEF lines instead.
     Decode(decode::Args),
+    /// Send a recorded eStreamer stream (a capture, or the shipped
+    /// /usr/share/estreamer-cef/examples/sample.estreamer) through the configured mappings and
+    /// outputs exactly as `run` sends an FMC's events, report what each output delivered, and
+    /// exit: proves the receiving side (ArcSight, a syslog relay) before the FMC is reachable.
+    /// No FMC is contacted and no bookmark, metadata cache or journal is read or written. Exit
+    /// code 1 when an output did not deliver every event within its wait.
+    Replay(replay::Args),
     /// Print the effective configuration (defaults, file, environment, flags), secrets redacted.
     CheckConfig,
     /// Print an equivalent, commented estreamer-cef.toml for eNcore's estreamer.conf (the FMC,
@@ -71,6 +79,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&cli, args),
         Command::Test => test::run(&cli),
         Command::Decode(args) => decode::run(&cli, args),
+        Command::Replay(args) => replay::run(&cli, args),
         Command::CheckConfig => check_config::run(&cli),
         Command::ImportEncore(args) => import_encore::run(&cli, args),
         Command::Mappings(c) => mappings::run(&cli, c),

@@ -38,7 +38,8 @@ pub struct HaOptions {
 /// One FMC's delivery state. See the module documentation.
 #[derive(Debug)]
 pub struct Delivery {
-    dir: PathBuf,
+    /// Where the bookmark and the identity window are saved (`None`: nowhere, a replay).
+    dir: Option<PathBuf>,
     cursor: Cursor,
     tracker: Tracker,
     /// The peer the cursor's seconds are from (`usize::MAX`: none of the configured peers).
@@ -132,7 +133,7 @@ impl Delivery {
             None => None,
         };
         Ok(Delivery {
-            dir: dir.to_path_buf(),
+            dir: Some(dir.to_path_buf()),
             cursor,
             tracker: Tracker::with_peers(bookmark, peers),
             peer,
@@ -141,6 +142,22 @@ impl Delivery {
             delivered_seq: 0,
             window_saved: std::time::Instant::now(),
         })
+    }
+
+    /// Delivery followed in memory only: no bookmark is read or saved (`estreamer-cef replay`
+    /// of a recorded stream must leave the service's state as it is).
+    pub fn in_memory() -> Delivery {
+        let peers = vec![String::new()];
+        Delivery {
+            dir: None,
+            cursor: Cursor::default(),
+            tracker: Tracker::with_peers(Bookmark::default(), peers),
+            peer: 0,
+            resume: ResumePoint::default(),
+            ha: None,
+            delivered_seq: 0,
+            window_saved: std::time::Instant::now(),
+        }
     }
 
     /// The archive second a restart resumes from (0: no bookmark).
@@ -255,9 +272,12 @@ impl Delivery {
 
     /// Saves the bookmark if it moved since the last save; returns its second then.
     pub fn save_if_moved(&mut self) -> std::io::Result<Option<u32>> {
+        let Some(dir) = &self.dir else {
+            return Ok(None);
+        };
         match self.tracker.take_changed() {
             Some(b) => {
-                b.save(&self.dir)?;
+                b.save(dir)?;
                 // The window is larger: saved less often (a crash between two saves can only
                 // cause duplicates after an HA switch, never a loss).
                 if self.window_saved.elapsed() >= WINDOW_EVERY {
@@ -273,22 +293,25 @@ impl Delivery {
     /// The bookmark as it stands, saved (at shutdown) unless nothing was ever delivered.
     pub fn save(&self) -> std::io::Result<Bookmark> {
         let b = self.tracker.bookmark();
-        if b.second > 0 {
-            b.save(&self.dir)?;
+        if b.second > 0
+            && let Some(dir) = &self.dir
+        {
+            b.save(dir)?;
             self.save_window()?;
         }
         Ok(b)
     }
 
     fn save_window(&self) -> std::io::Result<()> {
-        match &self.ha {
-            Some(ha) => ha.window.save(&self.dir, self.delivered_seq),
-            None => Ok(()),
+        match (&self.ha, &self.dir) {
+            (Some(ha), Some(dir)) => ha.window.save(dir, self.delivered_seq),
+            _ => Ok(()),
         }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// The state folder (`None`: [`in_memory`](Self::in_memory), nothing is saved).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
     }
 }
 

@@ -1,4 +1,4 @@
-//! The forwarder: source (the FMC session) → decode → mapping + CEF → syslog outputs, with the
+//! The forwarder: source (the FMC session, or a [`Recording`] for `replay`) → decode → mapping + CEF → syslog outputs, with the
 //! bookmark and the metadata cache beside them. Stages meet through bounded channels.
 //!
 //! Shutdown order (SIGTERM/SIGINT or the demo's end): the session stops and acknowledges no
@@ -7,7 +7,10 @@
 
 mod emitter;
 mod pool;
+mod recording;
 mod worker;
+
+pub use recording::Recording;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +28,7 @@ use crate::estreamer::session::{self, Resume, SessionStats};
 use crate::mapping::Mappings;
 use crate::metadata::Cache;
 use crate::monitor::{FmcStats, Monitor, PipelineStats};
-use crate::output::{self, Output, OutputStats};
+use crate::output::{self, Output, OutputStats, OutputStatsSnapshot};
 use crate::transform::Transform;
 use emitter::Emitter;
 use pool::Pool;
@@ -41,6 +44,14 @@ pub struct RunOptions {
     pub reload: Option<Arc<Notify>>,
     /// Receives the monitor once the pipeline runs (watchdog, tests).
     pub monitor: Option<tokio::sync::oneshot::Sender<Monitor>>,
+    /// Read this recorded stream instead of the configured FMCs (`replay`): no FMC is
+    /// contacted, no bookmark, metadata cache or resend journal of the state folder is read or
+    /// written, and no metrics listener is opened (the service may be running beside it).
+    pub recording: Option<Recording>,
+    /// Stop the run when an output has delivered nothing for this long while it holds events
+    /// (`replay`: a receiver that is down must not keep a one-shot command waiting). The
+    /// service waits instead: outputs hold events and reconnect.
+    pub stall_limit: Option<Duration>,
 }
 
 /// What a run did (all FMCs together; the bookmark of the first FMC).
@@ -52,6 +63,17 @@ pub struct Summary {
     pub counters: crate::transform::Counters,
     /// Each FMC's name and bookmark.
     pub bookmarks: Vec<(String, Bookmark)>,
+    /// What each output did, in configuration order.
+    pub outputs: Vec<OutputReport>,
+}
+
+/// What one output did in a run.
+#[derive(Debug, Clone)]
+pub struct OutputReport {
+    pub name: String,
+    /// Every event up to this sequence number is delivered by it (events are numbered from 1).
+    pub delivered_up_to: u64,
+    pub stats: OutputStatsSnapshot,
 }
 
 /// Loads the mapping tables the configuration names.
@@ -65,11 +87,17 @@ struct Fmc {
     span: tracing::Span,
     delivery: Delivery,
     cache: Arc<std::sync::RwLock<Cache>>,
-    session: SessionConfig,
+    source: Source,
     resume: Arc<Resume>,
     session_stats: Arc<SessionStats>,
     stats: Arc<PipelineStats>,
     transform: Transform,
+}
+
+/// Where an [`Fmc`]'s messages come from.
+enum Source {
+    Session(SessionConfig),
+    Recording(Recording),
 }
 
 /// Opens FMC `i`'s state (bookmark, identity window, metadata cache) and loads its identity.
@@ -132,12 +160,40 @@ fn open_fmc(
         span,
         delivery,
         cache: Arc::new(std::sync::RwLock::new(cache)),
-        session,
+        source: Source::Session(session),
         resume,
         session_stats: Arc::new(SessionStats::default()),
         stats: Arc::new(PipelineStats::default()),
         transform: Transform::new(filter, mappings.clone(), header.clone(), notes),
     })
+}
+
+/// A recorded stream in place of the FMCs: the first FMC's record filter (as `decode --cef`),
+/// an empty metadata cache, delivery followed in memory only.
+fn open_recording(
+    cfg: &Config,
+    rec: Recording,
+    mappings: &Arc<Mappings>,
+    header: &CefHeader,
+    notes: bool,
+) -> Fmc {
+    let span = tracing::info_span!("replay", file = %rec.name);
+    Fmc {
+        name: rec.name.clone(),
+        span,
+        delivery: Delivery::in_memory(),
+        cache: Arc::new(std::sync::RwLock::new(Cache::new(cfg.metadata.limits()))),
+        source: Source::Recording(rec),
+        resume: Arc::new(session::Resume::default()),
+        session_stats: Arc::new(SessionStats::default()),
+        stats: Arc::new(PipelineStats::default()),
+        transform: Transform::new(
+            RecordFilter::new(cfg.records_of(0)),
+            mappings.clone(),
+            header.clone(),
+            notes,
+        ),
+    }
 }
 
 /// Batches (of one message's events, about 100) waiting for each output. Four made the emitter
@@ -171,9 +227,21 @@ pub async fn run(cfg: Config, mut opts: RunOptions, stop: StopFlag) -> anyhow::R
         .tap
         .as_ref()
         .is_some_and(|t| t.format == output::TapFormat::Json);
+    let replay = opts.recording.is_some();
     let mut fmcs = Vec::new();
-    for i in 0..cfg.fmcs.len() {
-        fmcs.push(open_fmc(&cfg, i, &mappings, &header, json_tap_wanted)?);
+    match opts.recording.take() {
+        Some(rec) => fmcs.push(open_recording(
+            &cfg,
+            rec,
+            &mappings,
+            &header,
+            json_tap_wanted,
+        )),
+        None => {
+            for i in 0..cfg.fmcs.len() {
+                fmcs.push(open_fmc(&cfg, i, &mappings, &header, json_tap_wanted)?);
+            }
+        }
     }
     // Output journals live in the first FMC's state folder (where they always have).
     let state_dir = cfg.fmc_state_dir_of(0);
@@ -210,7 +278,9 @@ pub async fn run(cfg: Config, mut opts: RunOptions, stop: StopFlag) -> anyhow::R
     let mut out_tasks = Vec::new();
     for (i, o) in cfg.outputs.iter().enumerate() {
         let mut output = Output::new(o, &format!("output[{i}]"), &hostname)?;
-        output.keep_journal_in(&state_dir, i);
+        if !replay {
+            output.keep_journal_in(&state_dir, i);
+        }
         if i == tapped
             && let Some(t) = &wire_tap
         {
@@ -232,6 +302,14 @@ pub async fn run(cfg: Config, mut opts: RunOptions, stop: StopFlag) -> anyhow::R
     ));
 
     let stopping = stop.subscribe();
+    if let Some(limit) = opts.stall_limit {
+        tokio::spawn(stop_when_stalled(
+            emitter.clone(),
+            limit,
+            stop.clone(),
+            stopping.clone(),
+        ));
+    }
 
     // Monitor.
     let monitor = Monitor::new(
@@ -252,7 +330,7 @@ pub async fn run(cfg: Config, mut opts: RunOptions, stop: StopFlag) -> anyhow::R
         cfg.monitor.period,
         stopping.clone(),
     ));
-    if let Some(addr) = cfg.monitor.listen {
+    if let Some(addr) = cfg.monitor.listen.filter(|_| !replay) {
         let m = monitor.clone();
         let sd = stopping.clone();
         tokio::spawn(async move {
@@ -337,11 +415,10 @@ pub async fn run(cfg: Config, mut opts: RunOptions, stop: StopFlag) -> anyhow::R
     let queue = (32 / count).clamp(4, 32);
     for (i, f) in fmcs.into_iter().enumerate() {
         let (src_tx, src_rx) = mpsc::channel(queue);
-        sessions.push((
-            f.name.clone(),
-            tokio::spawn(
+        let source = match f.source {
+            Source::Session(config) => tokio::spawn(
                 session::run(
-                    f.session,
+                    config,
                     f.resume.clone(),
                     src_tx,
                     stopping.clone(),
@@ -349,7 +426,18 @@ pub async fn run(cfg: Config, mut opts: RunOptions, stop: StopFlag) -> anyhow::R
                 )
                 .instrument(f.span.clone()),
             ),
-        ));
+            Source::Recording(rec) => {
+                let (stopping, stats) = (stopping.clone(), f.session_stats.clone());
+                tokio::spawn(
+                    async move {
+                        recording::feed(rec, src_tx, stopping, stats).await;
+                        Ok(())
+                    }
+                    .instrument(f.span.clone()),
+                )
+            }
+        };
+        sessions.push((f.name.clone(), source));
         let w = worker::Worker {
             fmc: i,
             source: src_rx,
@@ -387,6 +475,15 @@ pub async fn run(cfg: Config, mut opts: RunOptions, stop: StopFlag) -> anyhow::R
     for t in out_tasks {
         let _ = t.await;
     }
+    let outputs = out_stats
+        .iter()
+        .zip(&emitter.progress)
+        .map(|((name, stats), progress)| OutputReport {
+            name: name.clone(),
+            delivered_up_to: *progress.borrow(),
+            stats: stats.snapshot(),
+        })
+        .collect();
     if let Some((h, task)) = tap {
         drop(h);
         let _ = task.await;
@@ -401,16 +498,23 @@ pub async fn run(cfg: Config, mut opts: RunOptions, stop: StopFlag) -> anyhow::R
         bookmark: Bookmark::default(),
         counters: Default::default(),
         bookmarks: Vec::new(),
+        outputs,
     };
     for (name, cache, mut f) in finished {
         f.delivery.delivered(delivered);
-        let dir = f.delivery.dir().to_path_buf();
+        // A replay (no state folder) saves nothing.
+        let dir = f.delivery.dir().map(|d| d.to_path_buf());
         let bm = f.delivery.save().with_context(|| {
-            format!("FMC {name}: cannot save the bookmark in {}", dir.display())
+            format!(
+                "FMC {name}: cannot save the bookmark in {}",
+                dir.as_deref().unwrap_or(std::path::Path::new("")).display()
+            )
         })?;
-        let cache = cache.read().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = crate::metadata::store::save(&cache, &dir) {
-            tracing::error!("FMC {name}: cannot save the metadata cache: {e}");
+        if let Some(dir) = &dir {
+            let cache = cache.read().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = crate::metadata::store::save(&cache, dir) {
+                tracing::error!("FMC {name}: cannot save the metadata cache: {e}");
+            }
         }
         summary.emitted += f.emitted;
         summary.counters.add(&f.counters);
@@ -420,7 +524,7 @@ pub async fn run(cfg: Config, mut opts: RunOptions, stop: StopFlag) -> anyhow::R
         summary.bookmarks.push((name, bm));
     }
     let undelivered = emitter.last().saturating_sub(delivered);
-    if undelivered > 0 {
+    if undelivered > 0 && !replay {
         tracing::warn!(
             "{undelivered} events taken were not confirmed delivered before stopping; they will be read from the FMC again"
         );
@@ -428,4 +532,42 @@ pub async fn run(cfg: Config, mut opts: RunOptions, stop: StopFlag) -> anyhow::R
     // `delivered` in the summary: events (of all FMCs) every output delivered.
     summary.delivered = delivered.min(summary.emitted);
     Ok(summary)
+}
+
+/// Sets `stop` once an output has held events without delivering any for `limit`, and says
+/// which (see [`RunOptions::stall_limit`]).
+async fn stop_when_stalled(
+    emitter: Arc<Emitter>,
+    limit: Duration,
+    stop: StopFlag,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let started = tokio::time::Instant::now();
+    let mut last: Vec<(u64, tokio::time::Instant)> = emitter
+        .progress
+        .iter()
+        .map(|p| (*p.borrow(), started))
+        .collect();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            r = stopping.changed() => if r.is_err() || *stopping.borrow() { return; },
+        }
+        let handed = emitter.last();
+        for (i, p) in emitter.progress.iter().enumerate() {
+            let now = *p.borrow();
+            if now != last[i].0 || now >= handed {
+                last[i] = (now, tokio::time::Instant::now());
+            } else if last[i].1.elapsed() >= limit {
+                tracing::error!(
+                    "output {} delivered nothing for {} s while holding {} events: stopping",
+                    emitter.names[i],
+                    limit.as_secs_f64(),
+                    handed - now
+                );
+                stop.send_replace(true);
+                return;
+            }
+        }
+    }
 }

@@ -359,7 +359,10 @@ impl Worker {
                 Ok(None) => {}
                 Err(e) => tracing::error!(
                     "cannot save the bookmark in {}: {e}",
-                    self.delivery.dir().display()
+                    self.delivery
+                        .dir()
+                        .unwrap_or(std::path::Path::new(""))
+                        .display()
                 ),
             }
         }
@@ -369,12 +372,15 @@ impl Worker {
         }
     }
 
+    /// Saves the metadata cache beside the bookmark (not at all when delivery is followed in
+    /// memory only: a replay).
     fn save_cache(&mut self) {
-        let dir: PathBuf = self.delivery.dir().to_path_buf();
+        let dir: Option<PathBuf> = self.delivery.dir().map(|d| d.to_path_buf());
         let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
         self.stats
             .cache_entries
             .store(cache.stats().entries as u64, Ordering::Relaxed);
+        let Some(dir) = dir else { return };
         if cache.take_dirty()
             && let Err(e) = crate::metadata::store::save(&cache, &dir)
         {
@@ -392,7 +398,7 @@ async fn next_done(in_flight: &mut VecDeque<InFlight>) -> Option<Done> {
 }
 
 /// Whether a record feeds the metadata cache.
-fn is_metadata(body: &[u8]) -> bool {
+pub(super) fn is_metadata(body: &[u8]) -> bool {
     RecordHeader::parse(body)
         .ok()
         .and_then(|h| crate::decode::catalog().record(h.record_type))

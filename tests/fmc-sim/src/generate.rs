@@ -45,6 +45,9 @@ pub struct GenOptions {
     pub seed: u64,
     /// Event records per event type.
     pub events_per_type: usize,
+    /// `(record type, count)`: this many events of that type instead of `events_per_type` (a
+    /// mix like a real FMC's, mostly connections and intrusions).
+    pub events_of: Vec<(u32, usize)>,
     /// Metadata records per metadata type, before those the events need (some types have a
     /// larger minimum: six devices, a dozen rule messages, ...).
     pub metadata_per_type: usize,
@@ -65,6 +68,7 @@ impl Default for GenOptions {
         GenOptions {
             seed: 1,
             events_per_type: 4,
+            events_of: Vec::new(),
             metadata_per_type: 2,
             record_types: None,
             base_second: 1_735_689_600,
@@ -272,7 +276,12 @@ pub fn generate(opts: &GenOptions) -> Generated {
         if !is_event(schema) {
             continue;
         }
-        for i in 0..opts.events_per_type {
+        let count = opts
+            .events_of
+            .iter()
+            .find(|(of, _)| *of == t)
+            .map_or(opts.events_per_type, |&(_, n)| n);
+        for i in 0..count {
             let variant = &schema.variants[i % schema.variants.len()];
             let archive = opts
                 .base_second

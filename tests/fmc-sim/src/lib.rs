@@ -6,6 +6,7 @@ mod encode;
 pub mod faults;
 pub mod generate;
 pub mod pki;
+pub mod sample;
 pub mod scenario;
 pub mod server;
 mod values;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use estreamer_cef_sim::cli::{bench, demo, receive, simulate};
+use estreamer_cef_sim::cli::{bench, demo, receive, sample, simulate};
 
 /// A simulated Cisco FMC (eStreamer over mutual TLS) and the tools built on it.
 ///
@@ -38,6 +38,9 @@ enum Command {
     /// frames, prints a line at every tenth of --count, exits when all arrived.
     #[command(hide = true)]
     Receive(receive::Args),
+    /// Write the recorded eStreamer stream the packages ship as
+    /// /usr/share/estreamer-cef/examples/sample.estreamer (packaging/build.sh runs it).
+    Sample(sample::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Receive(args) => receive::run(args),
+        Command::Sample(args) => sample::run(args),
     };
     estreamer_cef::cli::exit_code(result, "estreamer-cef-sim")
 }

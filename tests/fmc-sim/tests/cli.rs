@@ -119,3 +119,27 @@ fn demo_ends_when_its_reader_closes_the_pipe() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn sample_writes_the_stream_the_packages_ship() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("examples/sample.estreamer");
+    let out = Command::new(env!("CARGO_BIN_EXE_estreamer-cef-sim"))
+        .arg("sample")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read(&file).unwrap();
+    // The same bytes on every build: they follow from the sample's options alone.
+    assert_eq!(written, estreamer_cef_sim::sample::stream());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("{} bytes", written.len())),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

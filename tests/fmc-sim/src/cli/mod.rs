@@ -5,4 +5,5 @@ pub mod bench;
 mod bench_processes;
 pub mod demo;
 pub mod receive;
+pub mod sample;
 pub mod simulate;
