@@ -98,7 +98,11 @@ fn the_counter_counts_this_thread_only() {
     let before = allocations();
     let v: Vec<u64> = Vec::with_capacity(std::hint::black_box(64));
     std::hint::black_box(&v);
-    assert_eq!(allocations() - before, 1, "one Vec allocation on this thread");
+    assert_eq!(
+        allocations() - before,
+        1,
+        "one Vec allocation on this thread"
+    );
     // Another thread allocates 1000 times: it counts them, this thread does not (spawning
     // allocates a few times here, far fewer than 1000).
     let before = allocations();
@@ -113,5 +117,8 @@ fn the_counter_counts_this_thread_only() {
     .unwrap();
     let mine = allocations() - before;
     assert_eq!(theirs, 1000, "the other thread counts its own allocations");
-    assert!(mine < 1000, "{mine} allocations counted here for another thread's 1000");
+    assert!(
+        mine < 1000,
+        "{mine} allocations counted here for another thread's 1000"
+    );
 }
