@@ -223,13 +223,14 @@ fn init(dir: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One file per record, named `<index>-<record type>` so that a listing reads in stream order.
+/// One file per record, named `<seed>-<index>-<record type>`: a listing reads in stream order, and
+/// several seeds can fill one folder.
 fn record_dir(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     let generated = generate(&gen_options(args));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut n = 0;
     for (i, r) in generated.records().enumerate() {
-        let file = dir.join(format!("{i:05}-{}", r.record_type));
+        let file = dir.join(format!("{}-{i:05}-{}", args.seed, r.record_type));
         std::fs::write(&file, &r.body)
             .with_context(|| format!("cannot write {}", file.display()))?;
         n += 1;
