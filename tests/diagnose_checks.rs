@@ -119,7 +119,7 @@ async fn every_check_passes_against_a_healthy_fmc() {
         ),
         format!(
             "[ OK ] state folder {}: missing; `run` can create it in {}",
-            pki.dir.path().join("state").display(),
+            pki.dir.path().join(format!("state/localhost-{port}")).display(),
             pki.dir.path().display()
         ),
         format!(

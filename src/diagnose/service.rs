@@ -24,7 +24,7 @@ fn outputs_configured(cfg: &Config, r: &mut Report<'_>) -> bool {
             "no [[output]] is configured: `run` would stop at once, with nowhere to send the events",
             &[
                 "add an [[output]] table (transport = \"udp\", \"tcp\", \"tls\", \"file\" or \
-                 \"stdout\") to the configuration; the README's \"Outputs\" section has examples"
+                 \"stdout\") to the configuration; the README's \"[[output]]: receivers\" section has examples"
                     .to_string(),
             ],
         );
