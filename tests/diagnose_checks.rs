@@ -5,7 +5,6 @@
 
 mod sim_support;
 #[path = "support/syslog_ng.rs"]
-#[allow(dead_code)]
 mod syslog_ng;
 
 use std::net::SocketAddr;
