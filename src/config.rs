@@ -274,7 +274,9 @@ impl FmcConfig {
         .map_err(|e| {
             format!(
                 "{e}\n  → put the password the FMC asked for when you created the client in that \
-                 file (mode 0600), or set fmc.pkcs12_password_file / ESTREAMER_CEF_FMC__PKCS12_PASSWORD"
+                 file (for the packaged service: owner root, group estreamer-cef, mode 0640, so \
+                 that the service's user can read it and no other user can), or set \
+                 fmc.pkcs12_password_file / ESTREAMER_CEF_FMC__PKCS12_PASSWORD"
             )
         })
     }

@@ -3,10 +3,15 @@
 //! (`[WARN]` for a risk that does not stop us), followed on failure by indented advice, so the
 //! output reads well and greps well.
 //!
-//! Steps: configuration, PKCS12 password and file, server trust, DNS, TCP connect, TLS handshake,
-//! the FMC's acceptance of our certificate's CN (it silently closes the connection otherwise),
-//! StreamingInformation with service 6667, message header version. Like eNcore's test mode the
-//! request starts at "now" (0xFFFFFFFF), so no events are fetched.
+//! Steps: configuration, what `run` checks before it connects (outputs configured, CEF header,
+//! mapping tables, state folder: [`service`]), PKCS12 password and file, server trust, DNS, TCP
+//! connect, TLS handshake, the FMC's acceptance of our certificate's CN (it silently closes the
+//! connection otherwise), StreamingInformation with service 6667, message header version, then
+//! each output ([`outputs`]). Like eNcore's test mode the request starts at "now" (0xFFFFFFFF),
+//! so no events are fetched; nothing is sent to the outputs.
+
+mod outputs;
+mod service;
 
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -75,8 +80,13 @@ async fn diagnose_one(cfg: &Config, config_source: Option<&Path>, out: &mut dyn 
     let passed = run_checks(cfg, config_source, &mut r).await;
     let endpoint = endpoint(&cfg.fmc().host, cfg.fmc().port);
     if passed {
+        let to = match cfg.outputs.len() {
+            0 => " (to the tap only)".to_string(),
+            1 => " and send them to its output".to_string(),
+            n => format!(" and send them to its {n} outputs"),
+        };
         r.line(&format!(
-            "All checks passed: this machine can stream events from the FMC at {endpoint}."
+            "All checks passed: this machine can stream events from the FMC at {endpoint}{to}."
         ));
     } else {
         r.line(
@@ -98,6 +108,12 @@ impl Report<'_> {
 
     fn ok(&mut self, step: &str, detail: &str) {
         self.line(&format!("[ OK ] {step}: {detail}"));
+    }
+
+    /// A passed step, as [`Report::ok`]; returns true, the verdict.
+    fn pass(&mut self, step: &str, detail: &str) -> bool {
+        self.ok(step, detail);
+        true
     }
 
     fn warn(&mut self, step: &str, detail: &str) {
@@ -147,6 +163,9 @@ async fn run_checks(cfg: &Config, config_source: Option<&Path>, r: &mut Report<'
                 "no configuration file, built-in defaults and ESTREAMER_CEF_* environment (FMC {target})"
             ),
         ),
+    }
+    if !service::check(cfg, r) {
+        return false;
     }
 
     // 2. The client identity.
@@ -563,7 +582,7 @@ async fn run_checks(cfg: &Config, config_source: Option<&Path>, r: &mut Report<'
     }
     r.ok("message header version", "1, as it must be");
     let _ = timeout(std::time::Duration::from_millis(500), conn.shutdown()).await;
-    true
+    outputs::check(cfg, r).await
 }
 
 fn list_ips(addrs: &[SocketAddr]) -> String {

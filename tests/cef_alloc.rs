@@ -1,25 +1,43 @@
 //! Encoding allocates nothing once the buffers have grown: not per line, not per field, not for
 //! escaping, not for invalid UTF-8. (Its own test binary: the counting allocator is global.)
+//!
+//! Only the calling thread's allocations are counted: the test harness's own threads (its
+//! output, its timer) allocate whenever they like, and counting them made this test fail at
+//! random on a loaded machine.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use estreamer_cef::cef::{AddressKeys, CefEncoder, Key};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // `const` and `Cell<usize>`: no lazy initialisation and no destructor, so reading it from
+    // inside the allocator never allocates itself.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    // `try_with`: during thread teardown the slot may be gone; such allocations are not ours.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+/// Allocations made so far by the calling thread.
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -64,11 +82,43 @@ fn encoding_a_line_allocates_nothing_after_warm_up() {
             .text(&custom, "x");
     };
     encode(&mut buf); // warm-up: buffers grow here
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     for _ in 0..1000 {
         encode(&mut buf);
     }
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
-    assert_eq!(allocations, 0, "allocations in 1000 lines");
+    let made = allocations() - before;
+    assert_eq!(made, 0, "allocations in 1000 lines");
     assert!(buf.starts_with(b"CEF:0|"));
+}
+
+/// The counter sees this thread's allocations (else the test above could pass by counting
+/// nothing), and not another thread's.
+#[test]
+fn the_counter_counts_this_thread_only() {
+    let before = allocations();
+    let v: Vec<u64> = Vec::with_capacity(std::hint::black_box(64));
+    std::hint::black_box(&v);
+    assert_eq!(
+        allocations() - before,
+        1,
+        "one Vec allocation on this thread"
+    );
+    // Another thread allocates 1000 times: it counts them, this thread does not (spawning
+    // allocates a few times here, far fewer than 1000).
+    let before = allocations();
+    let theirs = std::thread::spawn(|| {
+        let before = allocations();
+        for i in 0..1000 {
+            std::hint::black_box(Vec::<u8>::with_capacity(std::hint::black_box(i + 1)));
+        }
+        allocations() - before
+    })
+    .join()
+    .unwrap();
+    let mine = allocations() - before;
+    assert_eq!(theirs, 1000, "the other thread counts its own allocations");
+    assert!(
+        mine < 1000,
+        "{mine} allocations counted here for another thread's 1000"
+    );
 }

@@ -1,7 +1,11 @@
 //! `estreamer-cef test`: one test per way the connection to the FMC can fail, each against the
-//! simulated FMC (or a plain socket) over loopback, asserting the lines a user reads.
+//! simulated FMC (or a plain socket) over loopback, asserting the lines a user reads; and what
+//! `run` needs besides the FMC (an output, mapping tables, a state folder, each output reachable
+//! or writable), the TLS output against a real syslog-ng.
 
 mod sim_support;
+#[path = "support/syslog_ng.rs"]
+mod syslog_ng;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,13 +15,27 @@ use std::time::Duration;
 use estreamer_cef::config::{Config, Secret};
 use estreamer_cef::diagnose::diagnose;
 use estreamer_cef::net::tls::ServerTrust;
+use estreamer_cef::output::OutputConfig;
 use estreamer_cef_sim::faults::Fault;
 use estreamer_cef_sim::pki::{self, PkiOptions};
 use sim_support::*;
 
-/// The configuration a user would write for the simulator's PKI and port.
+/// An `[[output]]` table as a user writes it.
+fn output(toml_text: &str) -> OutputConfig {
+    toml::from_str(toml_text).unwrap_or_else(|e| panic!("{toml_text}: {e}"))
+}
+
+/// The configuration a user would write for the simulator's PKI and port, with a file output and
+/// a state folder in the test's folder (the built-in mapping tables).
 fn config(pki: &TestPki, host: &str, port: u16) -> Config {
     let mut cfg = Config::default();
+    let dir = pki.dir.path();
+    cfg.state.dir = dir.join("state");
+    cfg.cef.mappings_dir = dir.join("mappings");
+    cfg.outputs = vec![output(&format!(
+        "transport = \"file\"\npath = \"{}\"",
+        dir.join("events.cef").display()
+    ))];
     cfg.fmc_mut().host = host.to_string();
     cfg.fmc_mut().port = port;
     cfg.fmc_mut().pkcs12 = pki.files.client_pkcs12.clone();
@@ -93,6 +111,16 @@ async fn every_check_passes_against_a_healthy_fmc() {
     let lines: Vec<&str> = out.lines().collect();
     let expected_starts = [
         "[ OK ] configuration: read /etc/estreamer-cef/test.toml".to_string(),
+        format!("[ OK ] outputs: file:{}", pki.dir.path().join("events.cef").display()),
+        format!(
+            "[ OK ] mapping tables ({}): no such folder: the built-in tables are used",
+            pki.dir.path().join("mappings").display()
+        ),
+        format!(
+            "[ OK ] state folder {}: missing; `run` can create it in {}",
+            pki.dir.path().join(format!("state/localhost-{port}")).display(),
+            pki.dir.path().display()
+        ),
         format!(
             "[ OK ] client PKCS12 {}: certificate O=estreamer-cef simulator, CN=127.0.0.1, issued by",
             pki.files.client_pkcs12.display()
@@ -104,7 +132,12 @@ async fn every_check_passes_against_a_healthy_fmc() {
         "[ OK ] the FMC accepts this client (certificate CN 127.0.0.1): the FMC answered our EventStreamRequest (since now (4294967295), flags 0x48900061: w/ NS Events".to_string(),
         "[ OK ] StreamingInformation: the FMC offers service 6667 (services 5001, 5000, 6667)".to_string(),
         "[ OK ] message header version: 1".to_string(),
-        format!("All checks passed: this machine can stream events from the FMC at localhost:{port}."),
+        format!(
+            "[ OK ] output[0] file:{}: {} does not exist yet; `run` can create it",
+            pki.dir.path().join("events.cef").display(),
+            pki.dir.path().join("events.cef").display()
+        ),
+        format!("All checks passed: this machine can stream events from the FMC at localhost:{port} and send them to its output."),
     ];
     assert_eq!(lines.len(), expected_starts.len(), "{out}");
     for (line, start) in lines.iter().zip(&expected_starts) {
@@ -482,4 +515,144 @@ async fn a_header_version_other_than_1_is_defect_cscve44987() {
 fn closed_port() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// What `run` needs besides the FMC
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn no_output_fails_before_the_fmc_is_contacted() {
+    let pki = TestPki::new();
+    let mut cfg = config(&pki, "127.0.0.1", 8302);
+    cfg.outputs.clear();
+    let (passed, out) = run(&cfg).await;
+    assert_fails_at(
+        passed,
+        &out,
+        "[FAIL] outputs: no [[output]] is configured",
+        &["add an [[output]] table"],
+    );
+}
+
+#[tokio::test]
+async fn a_broken_mapping_table_is_named_with_its_file() {
+    let pki = TestPki::new();
+    let mut cfg = config(&pki, "127.0.0.1", 8302);
+    let dir = pki.dir.path().join("mappings");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("connection.toml"), "[[patch]\nrecord = 71\n").unwrap();
+    cfg.cef.mappings_dir = dir.clone();
+    let (passed, out) = run(&cfg).await;
+    assert_fails_at(
+        passed,
+        &out,
+        &format!(
+            "[FAIL] mapping tables ({}): they have problems",
+            dir.display()
+        ),
+        &["connection.toml", "`estreamer-cef mappings check"],
+    );
+}
+
+#[tokio::test]
+async fn a_state_folder_that_cannot_be_created_is_named() {
+    let pki = TestPki::new();
+    let mut cfg = config(&pki, "127.0.0.1", 8302);
+    // A file where a folder should be: no user, root included, can create the folder.
+    let blocker = pki.dir.path().join("not-a-folder");
+    std::fs::write(&blocker, "x").unwrap();
+    cfg.state.dir = blocker.join("state");
+    let (passed, out) = run(&cfg).await;
+    assert_fails_at(
+        passed,
+        &out,
+        &format!("[FAIL] state folder {}", blocker.join("state").display()),
+        &["sudo install -d -o estreamer-cef", "or set state.dir"],
+    );
+    assert!(out.contains("is not a folder"), "{out}");
+}
+
+#[tokio::test]
+async fn a_file_output_in_a_missing_folder_fails_after_the_fmc_checks() {
+    let pki = TestPki::new();
+    let sim = sim(&pki, vec![]).await;
+    let mut cfg = config(&pki, "127.0.0.1", sim.addr().port());
+    let path = pki.dir.path().join("nowhere").join("events.cef");
+    cfg.outputs = vec![output(&format!(
+        "transport = \"file\"\npath = \"{}\"",
+        path.display()
+    ))];
+    let (passed, out) = run(&cfg).await;
+    assert_fails_at(
+        passed,
+        &out,
+        &format!("[FAIL] output[0] file:{}: the folder", path.display()),
+        &["create it"],
+    );
+    assert!(out.contains("[ OK ] message header version"), "{out}");
+    assert!(!path.exists(), "test creates nothing");
+}
+
+#[tokio::test]
+async fn a_tcp_output_nobody_listens_on_is_connection_refused() {
+    let pki = TestPki::new();
+    let sim = sim(&pki, vec![]).await;
+    let mut cfg = config(&pki, "127.0.0.1", sim.addr().port());
+    let port = syslog_ng::free_port();
+    cfg.outputs = vec![output(&format!(
+        "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {port}"
+    ))];
+    let (passed, out) = run(&cfg).await;
+    assert_fails_at(
+        passed,
+        &out,
+        &format!("[FAIL] output[0] tcp://127.0.0.1:{port}: TCP connect"),
+        &["nothing listens on"],
+    );
+}
+
+/// Against a real syslog-ng TLS source: the handshake and certificate pass with its CA, and a
+/// CA that did not sign its certificate is a verification failure with the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_output_is_checked_through_the_handshake_against_syslog_ng() {
+    let sng = tokio::task::spawn_blocking(syslog_ng::SyslogNg::start)
+        .await
+        .unwrap();
+    let pki = TestPki::new();
+    let sim = sim(&pki, vec![]).await;
+    let mut cfg = config(&pki, "127.0.0.1", sim.addr().port());
+    let tls = |ca: &Path| {
+        output(&format!(
+            "transport = \"tls\"\nhost = \"localhost\"\nport = {}\nserver_ca = \"{}\"",
+            sng.tls_port,
+            ca.display()
+        ))
+    };
+    cfg.outputs = vec![tls(&sng.ca_pem)];
+    let (passed, out) = run(&cfg).await;
+    assert!(passed, "{out}");
+    let step = format!("output[0] tls://localhost:{}", sng.tls_port);
+    for start in [
+        format!("[ OK ] {step}: DNS: localhost resolves to"),
+        format!("[ OK ] {step}: TCP connect: connected to"),
+        format!("[ OK ] {step}: TLS handshake: TLSv1."),
+    ] {
+        assert!(out.lines().any(|l| l.starts_with(&start)), "{start}\n{out}");
+    }
+    assert!(out.contains("certificate valid until"), "{out}");
+
+    // The simulator's CA did not sign syslog-ng's certificate.
+    cfg.outputs = vec![tls(&pki.files.ca_cert)];
+    let (passed, out) = run(&cfg).await;
+    assert_fails_at(
+        passed,
+        &out,
+        &format!("[FAIL] {step}: TLS handshake: certificate verification failed"),
+        &[],
+    );
+    assert!(
+        out.contains("set `server_ca` to the receiver's CA certificate"),
+        "{out}"
+    );
 }

@@ -317,7 +317,9 @@ async fn shutdown_is_prompt_while_streaming() {
     let (delivered, _consumer) = spawn_consumer(rx, client.resume.clone());
     assert!(eventually(LIMIT, || delivered.lock().unwrap().events.len() >= 20).await);
     let took = client.stop().await;
-    assert!(took < Duration::from_secs(5), "stopping took {took:?}");
+    // Prompt: well before the 20 s idle timeout would have ended the session anyway (the
+    // margin is wide so that a loaded machine does not fail it; a stop takes milliseconds).
+    assert!(took < Duration::from_secs(15), "stopping took {took:?}");
     // We said goodbye properly: the FMC sees a clean close, not an error.
     assert!(
         sim.handle
@@ -338,18 +340,19 @@ async fn shutdown_is_prompt_during_the_reconnect_backoff() {
         l.local_addr().unwrap()
     };
     let mut cfg = session_config(pki.identity(), port, StartAt::Genesis);
-    cfg.reconnect_delay_min = Duration::from_secs(1);
+    // A first wait of 30 s (less jitter): a stop that waited it out is told apart from a prompt
+    // one by a margin no loaded machine closes.
+    cfg.reconnect_delay_min = Duration::from_secs(30);
     cfg.reconnect_delay_max = Duration::from_secs(60);
     let (tx, _rx) = mpsc::channel(4);
     let client = start_client(cfg, tx);
 
-    // The third wait is about 4 s (3 to 4 with jitter).
     let in_long_backoff = eventually(LIMIT, || {
         client
             .stats
             .snapshot()
             .retry_delay
-            .is_some_and(|d| d >= Duration::from_secs(3))
+            .is_some_and(|d| d >= Duration::from_secs(20))
     })
     .await;
     assert!(in_long_backoff, "{}", client.stats.snapshot());
@@ -361,7 +364,7 @@ async fn shutdown_is_prompt_during_the_reconnect_backoff() {
     assert_eq!(client.stats.connects.load(Ordering::Relaxed), 0);
     let took = client.stop().await;
     assert!(
-        took < Duration::from_secs(2),
+        took < Duration::from_secs(10),
         "stopping took {took:?}, as if the backoff had been waited out"
     );
 }

@@ -127,12 +127,14 @@ async fn receiver_stopped_for_5s_every_event_arrives_at_least_once() {
         s.resent
     );
 
-    // The progress reported while the receiver was down never moved past what it had.
+    // The progress reported while the receiver was down never moved past what it had. The
+    // first second is left out: acknowledgements from before the stop may still be taken in
+    // late on a loaded machine.
     let samples = samples.lock().unwrap();
     let in_outage: Vec<u64> = samples
         .iter()
         .filter(|(t, _)| {
-            *t > stopped_at + Duration::from_millis(200) && *t < stopped_at + Duration::from_secs(5)
+            *t > stopped_at + Duration::from_secs(1) && *t < stopped_at + Duration::from_secs(5)
         })
         .map(|(_, p)| *p)
         .collect();

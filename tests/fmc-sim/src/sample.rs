@@ -6,7 +6,7 @@
 //!
 //! It follows from the options below alone, so every build ships the same bytes.
 
-use crate::generate::{GenOptions, Generated, generate, to_stream};
+use crate::generate::{GenOptions, Generated, Profile, generate, to_stream};
 
 /// Events per type beyond one: roughly a real FMC's mix, where connections and intrusions are
 /// most of the traffic.
@@ -18,14 +18,15 @@ const EVERYDAY: &[(u32, usize)] = &[
     (2, 2),    // intrusion packet
 ];
 
-/// The generator options of the sample: every record type, plausible values only (every id
-/// named by a metadata record).
+/// The generator options of the sample: every record type, plausible values only (an FMC's
+/// plain text, every id named by a metadata record).
 pub fn options() -> GenOptions {
     GenOptions {
         seed: 2026,
         events_per_type: 1,
         events_of: EVERYDAY.to_vec(),
         unknown_id_rate: 0.0,
+        profile: Profile::Realistic,
         ..GenOptions::default()
     }
 }

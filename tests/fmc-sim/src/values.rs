@@ -27,6 +27,21 @@ pub(crate) enum Val {
     Text(Vec<u8>),
 }
 
+/// How generated text looks: the tests want every case a consumer must carry, a demo or a sample
+/// stream wants what an FMC's day looks like.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Profile {
+    /// A quarter of the free text gets characters CEF, syslog and JSON must escape (`=`, `|`,
+    /// `\\`, emoji), a few strings a line break or a NUL, some are empty or Latin-1 bytes
+    /// (`caf\xe9 cr\xe8me`). Every record type comes equally often. For the tests.
+    #[default]
+    Adversarial,
+    /// Plain names, words, URLs and user agents; the record types in the proportions of a
+    /// typical FMC (mostly connections, then intrusions, files and malware; see
+    /// `generate::realistic_share`).
+    Realistic,
+}
+
 /// What the value of a field may depend on besides its name.
 pub(crate) struct Ctx {
     pub record_type: u32,
@@ -38,6 +53,7 @@ pub(crate) struct Ctx {
     pub device: u32,
     /// Ordinal of this record among the generated records of its type (from 1).
     pub seq: u64,
+    pub profile: Profile,
 }
 
 /// Relation of a timestamp to the event second.
@@ -485,20 +501,22 @@ pub(crate) fn make(
             }
             Val::Raw(b)
         }
-        Gen::Text(k) => Val::Text(text(k, rng, true)),
+        Gen::Text(k) => Val::Text(text(k, rng, true, ctx.profile)),
         Gen::Packet => Val::Text(packet(rng)),
-        Gen::ExtraData => Val::Text(extra_data(sibling("type"), rng)),
+        Gen::ExtraData => Val::Text(extra_data(sibling("type"), rng, ctx.profile)),
         Gen::DiscoveryEvent { subtype } => {
             let (t, s) = discovery_event(ctx.record_type);
             int(if subtype { s } else { t })
         }
-        Gen::Blob => Val::Text(if rng.random_bool(0.5) {
-            text(StrKind::Phrase, rng, true)
-        } else {
-            let mut b = vec![0u8; rng.random_range(0..48)];
-            rng.fill(&mut b[..]);
-            b
-        }),
+        Gen::Blob => Val::Text(
+            if ctx.profile == Profile::Realistic || rng.random_bool(0.5) {
+                text(StrKind::Phrase, rng, true, ctx.profile)
+            } else {
+                let mut b = vec![0u8; rng.random_range(0..48)];
+                rng.fill(&mut b[..]);
+                b
+            },
+        ),
     }
 }
 
@@ -896,9 +914,18 @@ pub(crate) const SPICES: &[&str] = &[
 ];
 pub(crate) const LINE_BREAKS: &[&str] = &["\n", "\r\n", "\r"];
 
-/// Text of a kind. Most strings are plain; a quarter get special characters, a few a line break,
-/// some are empty (`allow_empty`), and a few user agents or phrases are Latin-1 bytes.
-pub(crate) fn text(kind: StrKind, rng: &mut StdRng, allow_empty: bool) -> Vec<u8> {
+/// Text of a kind. [`Profile::Realistic`]: plain text. [`Profile::Adversarial`]: most strings are
+/// plain; a quarter get special characters, a few a line break, some are empty (`allow_empty`),
+/// and a few user agents or phrases are Latin-1 bytes.
+pub(crate) fn text(
+    kind: StrKind,
+    rng: &mut StdRng,
+    allow_empty: bool,
+    profile: Profile,
+) -> Vec<u8> {
+    if profile == Profile::Realistic {
+        return base_text(kind, rng).into_bytes();
+    }
     if allow_empty && rng.random_bool(0.08) {
         return Vec::new();
     }
@@ -1090,8 +1117,8 @@ fn title(w: &str) -> String {
 
 /// A metadata name: never empty, styled after the map it fills (`key` is the entry's integer
 /// key, if any: device names carry their id, countries match their code). Some end in special
-/// characters (`ftd-ams-03 | lab`), none start with them.
-pub(crate) fn name(map: &str, key: Option<u64>, rng: &mut StdRng) -> Vec<u8> {
+/// characters (`ftd-ams-03 | lab`) in [`Profile::Adversarial`], none start with them.
+pub(crate) fn name(map: &str, key: Option<u64>, rng: &mut StdRng, profile: Profile) -> Vec<u8> {
     let mut s = match (map, key) {
         ("devices", Some(id)) => format!("ftd-{}-{id:02}", SITES[id as usize % SITES.len()]),
         ("geolocations", Some(code)) if country_name(code).is_some() => {
@@ -1099,7 +1126,7 @@ pub(crate) fn name(map: &str, key: Option<u64>, rng: &mut StdRng) -> Vec<u8> {
         }
         _ => base_text(name_style(map), rng),
     };
-    if rng.random_bool(0.2) {
+    if profile == Profile::Adversarial && rng.random_bool(0.2) {
         let spice = SPICES.choose(rng).copied().unwrap_or("=");
         s = format!("{s} {spice} {}", pick(rng, WORDS));
     }
@@ -1187,7 +1214,7 @@ fn packet(rng: &mut StdRng) -> Vec<u8> {
 }
 
 /// Intrusion extra data by its type: 1 an IPv4 address, 2 an IPv6 address, others text.
-fn extra_data(kind: Option<Val>, rng: &mut StdRng) -> Vec<u8> {
+fn extra_data(kind: Option<Val>, rng: &mut StdRng, profile: Profile) -> Vec<u8> {
     match kind {
         Some(Val::Int(1)) => ipv4(rng).to_vec(),
         Some(Val::Int(2)) => {
@@ -1197,9 +1224,9 @@ fn extra_data(kind: Option<Val>, rng: &mut StdRng) -> Vec<u8> {
             }
             a.to_vec()
         }
-        Some(Val::Int(9)) => text(StrKind::Url, rng, false),
-        Some(Val::Int(5 | 6)) => text(StrKind::Domain, rng, false),
-        _ => text(StrKind::Phrase, rng, true),
+        Some(Val::Int(9)) => text(StrKind::Url, rng, false, profile),
+        Some(Val::Int(5 | 6)) => text(StrKind::Domain, rng, false, profile),
+        _ => text(StrKind::Phrase, rng, true, profile),
     }
 }
 
@@ -1345,10 +1372,13 @@ mod tests {
     fn names_are_never_empty() {
         let mut rng = StdRng::seed_from_u64(1);
         for _ in 0..500 {
-            let n = name("realms", None, &mut rng);
+            let n = name("realms", None, &mut rng, Profile::Adversarial);
             assert!(n.iter().any(|&c| c != 0 && c != b' '));
         }
-        assert!(name("devices", Some(3), &mut rng).starts_with(b"ftd-"));
-        assert_eq!(name("geolocations", Some(276), &mut rng), b"Germany");
+        assert!(name("devices", Some(3), &mut rng, Profile::Adversarial).starts_with(b"ftd-"));
+        assert_eq!(
+            name("geolocations", Some(276), &mut rng, Profile::Adversarial),
+            b"Germany"
+        );
     }
 }

@@ -14,7 +14,7 @@ use serde_json::Value as Json;
 
 use super::encode::{self, Encoded, Forced, Spec, scope_infos};
 use super::generate::field_ref_path;
-use super::values::{self, Ctx, Val};
+use super::values::{self, Ctx, Profile, Val};
 use estreamer_cef::decode::schema::ScopeId;
 use estreamer_cef::decode::{FieldKind, FieldRef, RecordSchema, Scalar, catalog};
 use estreamer_cef::metadata::rules::{MapId, Resolver, Rules};
@@ -144,6 +144,8 @@ pub(super) struct World {
     seq: HashMap<u32, u64>,
     base_second: u32,
     devices_map: Option<MapId>,
+    /// How the names in metadata records look.
+    pub(super) profile: Profile,
 }
 
 impl World {
@@ -176,6 +178,7 @@ impl World {
             seq: HashMap::new(),
             base_second,
             devices_map: rules.map_id("devices"),
+            profile: Profile::default(),
         }
     }
 
@@ -210,6 +213,7 @@ impl World {
             second: self.base_second,
             device: self.device(rng),
             seq: self.next_seq(record_type),
+            profile: self.profile,
         }
     }
 
@@ -275,7 +279,12 @@ impl World {
             };
             forced.set(
                 ci.value,
-                Val::Text(values::name(self.rules.map_name(ci.map), key, rng)),
+                Val::Text(values::name(
+                    self.rules.map_name(ci.map),
+                    key,
+                    rng,
+                    self.profile,
+                )),
             );
         }
         let plan = self.plan(schema, scope_id, &mut forced, &ctx, rng, depth, 0.0);

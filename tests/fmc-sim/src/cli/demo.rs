@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::generate::{GenOptions, generate};
+use crate::generate::{GenOptions, Profile, generate};
 use crate::pki::{self, PkiFiles, PkiOptions};
 use crate::server::{SimulatorConfig, serve};
 use estreamer_cef::cli::signals;
@@ -17,9 +17,16 @@ use estreamer_cef::pipeline::{self, RunOptions};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Event records per record type in the simulated FMC's archive.
-    #[arg(long, default_value_t = 2)]
+    /// Event records per record type in the simulated FMC's archive (realistic: per unit of
+    /// each type's share, connections 24, intrusions 6, files 4, ...).
+    #[arg(long, default_value_t = 3)]
     pub events_per_type: usize,
+    /// `realistic`: an FMC's day, mostly connections, intrusions, file and malware events with
+    /// plain names and addresses. `adversarial`: every record type equally, with the text cases
+    /// the tests use (special characters, line breaks, Latin-1 bytes) to show how they are
+    /// escaped.
+    #[arg(long, value_enum, default_value_t = Profile::Realistic)]
+    pub profile: Profile,
     /// Only these record types (comma-separated), e.g. 71,400.
     #[arg(long, value_delimiter = ',', value_name = "TYPES")]
     pub record_types: Vec<u32>,
@@ -45,11 +52,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
 fn demo(args: &Args, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     let files: PkiFiles = pki::init(&dir.join("pki"), &PkiOptions::default())?;
+    let base = match args.profile {
+        Profile::Realistic => GenOptions::realistic(args.seed, args.events_per_type),
+        Profile::Adversarial => GenOptions::default(),
+    };
     let generated = generate(&GenOptions {
         seed: args.seed,
         events_per_type: args.events_per_type,
         record_types: (!args.record_types.is_empty()).then(|| args.record_types.clone()),
-        ..GenOptions::default()
+        ..base
     });
     let mut cfg = Config::default();
     cfg.fmc_mut().host = "127.0.0.1".into();

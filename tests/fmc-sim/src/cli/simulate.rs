@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::faults::{Fault, SYNTAX};
-use crate::generate::{GenOptions, generate, to_stream};
+use crate::generate::{GenOptions, Profile, generate, to_stream};
 use crate::pki::{self, PkiFiles, PkiOptions};
 use crate::server::{SimulatorConfig, serve};
 use estreamer_cef::cli::signals;
@@ -44,6 +44,11 @@ pub struct Args {
     /// Only these record types (comma-separated; the metadata they need is added).
     #[arg(long, value_delimiter = ',', value_name = "TYPES")]
     pub record_types: Vec<u32>,
+    /// `adversarial`: every record type equally, text with every case a consumer must escape
+    /// or carry (for tests). `realistic`: an FMC's day, mostly connections, plain text
+    /// (--events-per-type then scales each type's share).
+    #[arg(long, value_enum, default_value_t = Profile::Adversarial)]
+    pub profile: Profile,
     /// Records per MessageBundle.
     #[arg(long, default_value_t = 100)]
     pub bundle_size: usize,
@@ -77,20 +82,32 @@ pub struct Args {
     /// Write the generated records as a byte stream (what `decode` reads) to FILE and exit.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// Write each generated record's EventData body (record header and data, what the
+    /// `record_decoder` fuzz target takes) to a file of its own in DIR and exit: a fuzzing
+    /// corpus (see fuzz/README.md).
+    #[arg(long, value_name = "DIR", conflicts_with = "record")]
+    pub record_dir: Option<PathBuf>,
 }
 
 fn gen_options(args: &Args) -> GenOptions {
+    let base = match args.profile {
+        Profile::Adversarial => GenOptions::default(),
+        Profile::Realistic => GenOptions::realistic(args.seed, args.events_per_type),
+    };
     GenOptions {
         seed: args.seed,
         events_per_type: args.events_per_type,
         record_types: (!args.record_types.is_empty()).then(|| args.record_types.clone()),
-        ..GenOptions::default()
+        ..base
     }
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.init {
         return init(dir);
+    }
+    if let Some(dir) = &args.record_dir {
+        return record_dir(args, dir);
     }
     if let Some(file) = &args.record {
         let generated = generate(&gen_options(args));
@@ -203,5 +220,21 @@ fn init(dir: &Path) -> anyhow::Result<ExitCode> {
         d = dir.display(),
         c = cfg_path.display()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One file per record, named `<seed>-<index>-<record type>`: a listing reads in stream order, and
+/// several seeds can fill one folder.
+fn record_dir(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
+    let generated = generate(&gen_options(args));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut n = 0;
+    for (i, r) in generated.records().enumerate() {
+        let file = dir.join(format!("{}-{i:05}-{}", args.seed, r.record_type));
+        std::fs::write(&file, &r.body)
+            .with_context(|| format!("cannot write {}", file.display()))?;
+        n += 1;
+    }
+    println!("wrote {n} records, one file each, to {}", dir.display());
     Ok(ExitCode::SUCCESS)
 }
