@@ -596,7 +596,21 @@ fn explain(t: u32, key: &str, e: Option<&str>, o: Option<&str>, eo: (&Line, &Lin
             ("cs2" | "cs2Label" | "cs3" | "cs3Label" | "cn1" | "cn1Label", None, Some(_)) => {
                 Some(Dev::D15)
             }
-            ("data", Some(e), Some(o)) => {
+            ("cs4Label", None, Some("data")) => Some(Dev::D15),
+            ("cs4", None, Some(_)) => {
+                (our.ext.get("cs4Label").map(String::as_str) == Some("data")).then_some(Dev::D15)
+            }
+            // `rt` carries eNcore's `eventSecond`, in milliseconds.
+            ("eventSecond", Some(e), None) => {
+                let rt = our.ext.get("rt").and_then(|v| digits(v));
+                (rt.is_some() && rt == digits(e).map(|s| s * 1000)).then_some(Dev::D15)
+            }
+            // eNcore's `data` is our `cs4` (labelled `data`).
+            ("data", Some(e), None) => {
+                let o = our.ext.get("cs4").map(String::as_str)?;
+                if o == e || as_our_encoder_writes(e) == o {
+                    return Some(Dev::D15);
+                }
                 // eNcore gives hex, or the bytes as text when they happen to be UTF-8.
                 // (with its NULs removed).
                 let addr = address_from_hex(e).or_else(|| address_from_bytes(e.as_bytes()));
