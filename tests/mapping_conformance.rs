@@ -812,9 +812,9 @@ fn every_difference_from_encore_is_a_listed_deviation() {
                 continue;
             }
             // The record's own time is 0 (eNcore sent no `rt`): ours is the archive timestamp.
-            let from_archive = (k == "rt" && ev.is_none())
-                .then(|| ov.and_then(digits) == archive.get(i).map(|a| a * 1000))
-                .unwrap_or(false);
+            let from_archive = k == "rt"
+                && ev.is_none()
+                && ov.and_then(digits) == archive.get(i).map(|a| a * 1000);
             let d = if from_archive {
                 Some(Dev::D25)
             } else {
