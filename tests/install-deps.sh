@@ -3,6 +3,7 @@
 #   - syslog-ng (with its Python module) and liblognorm's lognormalizer: real CEF/syslog receivers,
 #   - the openssl CLI: makes the legacy PKCS12 fixtures,
 #   - the PyPI CEF parser cefp 0.0.2, into .test-deps/pylib (importable by syslog-ng's Python),
+#     and, there too, pyVRL 0.0.2 (Vector's VRL parse_cef) and cefevent 0.5.6 (CEF dictionary),
 #   - for packaging/ci-check.sh: lintian and rpmlint (package checks), adduser (the .deb's
 #     dependency), and a minimal Debian root made by debootstrap in .test-deps/rpm-root, which the
 #     .rpm is installed into and erased from with `rpm --root` (its scriptlets need /bin/sh,
@@ -28,12 +29,18 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 pylib=.test-deps/pylib
-if [ ! -f "$pylib/cefp/__init__.py" ] && [ ! -f "$pylib/cefp.py" ]; then
+# Each PyPI package once, pinned: its import path in $pylib tells whether it is there.
+pip_install() { # PACKAGE==VERSION
   mkdir -p "$pylib"
   pip=$(command -v pip3 || command -v pip)
-  "$pip" install --quiet --disable-pip-version-check --target "$pylib" cefp==0.0.2 \
-    || python3 -m pip install --quiet --break-system-packages --target "$pylib" cefp==0.0.2
-fi
+  "$pip" install --quiet --disable-pip-version-check --target "$pylib" "$1" \
+    || python3 -m pip install --quiet --break-system-packages --target "$pylib" "$1"
+}
+if [ ! -f "$pylib/cefp/__init__.py" ] && [ ! -f "$pylib/cefp.py" ]; then pip_install cefp==0.0.2; fi
+# Vector's VRL parse_cef (VRL 0.15; CPython 3.11 x86-64 wheel) and the ArcSight dictionary as
+# cefevent checks it: tests/cef_third_party.rs.
+if [ ! -f "$pylib/pyvrl/__init__.py" ]; then pip_install pyVRL==0.0.2; fi
+if [ ! -f "$pylib/cefevent/extensions.py" ]; then pip_install cefevent==0.5.6; fi
 # About 40 MB from the Debian mirror apt uses, once; a few minutes on a slow machine.
 rpmroot=.test-deps/rpm-root
 if [ ! -f "$rpmroot/.complete" ]; then
@@ -44,4 +51,4 @@ if [ ! -f "$rpmroot/.complete" ]; then
   sudo_if_needed touch "$rpmroot.tmp/.complete"
   sudo_if_needed mv "$rpmroot.tmp" "$rpmroot"
 fi
-echo "test dependencies ready (cefp in $pylib, rpm root in $rpmroot)"
+echo "test dependencies ready (cefp, pyVRL, cefevent in $pylib, rpm root in $rpmroot)"

@@ -156,35 +156,36 @@ fn intrusion_400() {
     );
 }
 
-/// File event: a file name with `\` and `=` and CJK text, an upload (deviceDirection 1),
-/// threat score 72 → severity 7, IPv6 destination.
+/// File event: a file name with non-ASCII text, a policy name and a user with `|`, a request
+/// with `=`, threat score 74 → severity 7, an IPv4-compatible IPv6 destination (hex form).
 #[test]
 fn file_500() {
-    let m = golden(500, 5);
+    let m = golden(500, 36);
     assert_inputs(
         &m,
         json!({
-            "threatScore": 72,
-            "direction": 2,
-            "fileName": "Üb日本語ersic\\=ht.docx",
-            "fileSize": 1466279,
-            "sourceIpAddress": "185.199.28.183",
-            "destinationIpAddress": "2600:1f18:1d19::7a9c:dd82",
+            "threatScore": 74,
+            "direction": 0,
+            "fileName": "très secret.doc",
+            "fileSize": 131497488,
+            "sourceIpAddress": "192.168.7.233",
+            "destinationIpAddress": "::23.45.203.106",
         }),
     );
     assert_eq!(m.msgid, "FILE");
     assert_eq!(
         m.line,
-        "CEF:0|Cisco|Firepower|6.0|File:500:1|File Event|7|rt=1735705016000 start=1735703315000 \
-         src=185.199.28.183 spt=48553 c6a3=2600:1f18:1d19::7a9c:dd82 \
-         c6a3Label=Destination IPv6 Address dpt=15971 proto=TCP act=Cloud Lookup Timeout \
-         fname=Üb日本語ersic\\\\\\=ht.docx fsize=1466279 cn1=1466279 cn1Label=fileSize \
-         fileHash=3e3bbc18ae65d6fafd4853c261f4c65e204a3c1ee87a01ba3784753736d9a412 fileType=Unknown \
-         cs1=Printer Access Policy cs1Label=filePolicy cs2=Unknown cs2Label=disposition cs3=N/A \
-         cs3Label=speroDisposition cs4=SQL generic sql insert injection attempt - GET parameter \
-         cs4Label=signature request=https://mail.example.de/ deviceDirection=1 app=Unknown \
-         requestClientApplication=Unknown suser=Unknown dvchost=Defense Center deviceExternalId=0 \
-         dvcpid=13411"
+        "CEF:0|Cisco|Firepower|6.0|File:500:1|File Event|7|rt=1735723426000 start=1735720640000 \
+         src=192.168.7.233 spt=0 c6a3=::172d:cb6a c6a3Label=Destination IPv6 Address dpt=46456 \
+         proto=TCP act=Custom Detection fname=très secret.doc fsize=131497488 cn1=131497488 \
+         cn1Label=fileSize \
+         fileHash=d8403d4ddaf3bdae12a95bd9c52f89879069012007390126299069feda5f73e8 \
+         fileType=Unknown cs1=Remote Intrusion Policy | mail cs1Label=filePolicy cs2=Malware \
+         cs2Label=disposition cs3=Custom signature cs3Label=speroDisposition cs4=EXPLOIT-KIT \
+         Angler exploit kit landing page detected cs4Label=signature \
+         request=http://example.com:8443/backup?id\\=41001&a\\=b%20c app=Unknown \
+         requestClientApplication=HTTPS \" tunnel suser=carol | partner dvchost=922425 \
+         deviceExternalId=922425 dvcpid=61815"
     );
 }
 
@@ -210,7 +211,7 @@ fn malware_125() {
         "CEF:0|Cisco|Firepower|6.0|FireAMP:125:1|FireAMP Event|4|rt=1735749425000 \
          start=1735748430000 src=10.88.226.76 spt=110 c6a3=2001:db8:263b:d888:7749:bc76:b3f3:aae9 \
          c6a3Label=Destination IPv6 Address dpt=0 proto=TCP act=Cloud Lookup Timeout \
-         outcome=Threat Quarantined fname=très secret.doc \
+         outcome=Scan Completed, No Detections   remote fname=très secret.doc \
          filePath=C:\\\\Users\\\\jdoe\\\\Downloa]ds\\\\Übersicht.docx fsize=164421576 cn1=164421576 \
          cn1Label=fileSize fileHash=dba008c192d46cd2718833a0419067605ad98ff4ecbadd3c0899a3216300fb02 \
          fileType=Unknown fileCreateTime=1735749141000 sproc=report Q3.xlsx \

@@ -132,6 +132,54 @@ fn every_table_maps_generated_records_of_its_type() {
     );
 }
 
+/// The default output is dictionary-clean: every key of every built-in table (as `mappings show`
+/// prints the effective table) is an ArcSight dictionary key, and every custom field (`csN`,
+/// `cnN`, `flexString1`...) comes with its label and every label with its field. A key outside
+/// the dictionary is filed by ArcSight as "additional data" and rejected by strict consumers.
+#[test]
+fn every_builtin_table_emits_only_dictionary_keys_and_labelled_custom_fields() {
+    use estreamer_cef::cef::{KeyCheck, check_key, label_for};
+    let m = Mappings::builtin();
+    let mut tables: Vec<(String, String)> = m
+        .record_types()
+        .into_iter()
+        .map(|t| (format!("record type {t}"), m.show(Some(t)).unwrap()))
+        .collect();
+    tables.push(("unknown record types".into(), m.show(None).unwrap()));
+    let mut problems = Vec::new();
+    let mut keys_seen = 0;
+    for (what, text) in &tables {
+        let doc: toml::Table = toml::from_str(text)
+            .unwrap_or_else(|e| panic!("`mappings show` of {what} is not TOML ({e}):\n{text}"));
+        for mapping in doc["mapping"].as_array().unwrap() {
+            let ext = mapping["extension"].as_table().unwrap();
+            for key in ext.keys() {
+                keys_seen += 1;
+                match check_key(key) {
+                    Ok(KeyCheck::Predefined(info)) => {
+                        if let Some(label) = label_for(key)
+                            && !ext.contains_key(label)
+                        {
+                            problems.push(format!("{what}: `{key}` without `{label}`"));
+                        }
+                        if let Some(field) = info.labels
+                            && !ext.contains_key(field)
+                        {
+                            problems.push(format!("{what}: `{key}` without `{field}`"));
+                        }
+                    }
+                    Ok(KeyCheck::Custom) => {
+                        problems.push(format!("{what}: `{key}` is not a CEF dictionary key"))
+                    }
+                    Err(e) => problems.push(format!("{what}: {e}")),
+                }
+            }
+        }
+    }
+    assert!(keys_seen > 500, "only {keys_seen} keys found in the tables");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 fn user_tables(files: &[(&str, &str)]) -> (tempfile::TempDir, Mappings) {
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in files {

@@ -3,7 +3,7 @@
 #
 #   1. tests/install-deps.sh: apt packages (syslog-ng with its Python module, liblognorm's
 #      lognormalizer, openssl, rpm, lintian, rpmlint, debootstrap, build dependencies), the PyPI
-#      CEF parser cefp 0.0.2 and a minimal Debian root for the .rpm install test;
+#      CEF parser cefp 0.0.2, pyVRL 0.0.2 and cefevent 0.5.6, and a minimal Debian root for the .rpm install test;
 #   2. cargo test --release --workspace (the forwarder and the simulator crate, tests/fmc-sim): unit, integration, golden, conformance, fuzz (bounded), real
 #      receivers, delivery across outages and restarts;
 #   3. packaging/ci-check.sh (when present): builds the deb and rpm, lints both, upgrades the deb

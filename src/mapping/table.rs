@@ -364,7 +364,12 @@ fn table_text(text: &str, at: usize) -> String {
     let mut kept = header_end;
     for line in text[header_end..].split_inclusive('\n') {
         let t = line.trim_start();
-        if t.starts_with('[') && !t.starts_with("[mapping.") {
+        // A table header (`[name]`, `[[name]]`), not a line of a multi-line array (a severity
+        // matrix row `[10, 9, 7, 8, 9],`).
+        let header = t
+            .trim_start_matches('[')
+            .starts_with(|c: char| c.is_ascii_alphabetic() || c == '"' || c == '_');
+        if t.starts_with('[') && header && !t.starts_with("[mapping.") {
             break;
         }
         end += line.len();

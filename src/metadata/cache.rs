@@ -389,7 +389,12 @@ impl Cache {
             }
         }
         match first_missing {
+            Some(Resolver::Lookup {
+                missing_id: Some(id),
+                ..
+            }) => Resolved::Missing(missing_text(rec, std::slice::from_ref(id))),
             Some(Resolver::Lookup { key, .. }) => Resolved::Missing(missing_text(rec, key)),
+            Some(Resolver::EventTime { .. }) => Resolved::Absent,
             Some(Resolver::Function { .. }) => match rec.header.netmap_id {
                 Some(id) => Resolved::Missing(id.to_string()),
                 None => Resolved::Absent,
@@ -411,6 +416,7 @@ impl Cache {
                 key,
                 when_zero,
                 only_if,
+                ..
             } => {
                 if !applies(rec, only_if) {
                     return Resolved::Absent;
@@ -446,6 +452,17 @@ impl Cache {
                 field,
                 only_if,
             } => self.function(rec, *function, *field, only_if),
+            Resolver::EventTime { part, fields } => {
+                let Some(t) = super::event_time::event_time(rec, fields) else {
+                    return Resolved::Absent;
+                };
+                match part {
+                    Function::EventSecond => Resolved::Int(t.second),
+                    Function::EventMicrosecond => Resolved::Int(t.microsecond as u64),
+                    Function::EventDateTime => t.iso().map_or(Resolved::Absent, Resolved::Text),
+                    _ => Resolved::Name(t.source),
+                }
+            }
         }
     }
 
@@ -526,6 +543,11 @@ impl Cache {
                 Some(v) => Resolved::Text(v.to_text()),
                 None => Resolved::Absent,
             },
+            // Compiled into `Resolver::EventTime`, never run here.
+            Function::EventSecond
+            | Function::EventMicrosecond
+            | Function::EventDateTime
+            | Function::EventTimeSource => Resolved::Absent,
             Function::NetmapDomain => match rec.header.netmap_id {
                 Some(id) => {
                     let map = self.rules.map_id("netmapDomains").unwrap_or(0);

@@ -4,6 +4,7 @@
 //! (`tables.toml`).
 
 pub mod cache;
+pub mod event_time;
 pub mod key;
 pub mod rules;
 pub mod store;

@@ -26,6 +26,15 @@ struct TablesFile {
     #[serde(rename = "static")]
     statics: HashMap<String, HashMap<String, String>>,
     resolve: Vec<ResolveDef>,
+    /// Where a record's event time is read from, in order (`[event_time]`).
+    event_time: EventTimeDef,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventTimeDef {
+    /// Each: a seconds field and, optionally, its microseconds field.
+    fields: Vec<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -52,6 +61,10 @@ struct ResolveDef {
     /// The name to give when a key field is the integer 0 (e.g. "N/A" for an unused rule slot).
     #[serde(default)]
     when_zero: Option<String>,
+    /// For a key of several fields: the one whose value is shown when the name is missing (the
+    /// rule id, not its policy). Without it every part is shown, joined by ':' (`gid:rid`).
+    #[serde(default)]
+    id: Option<String>,
     /// Apply only when this field's value is one of `in`.
     #[serde(default)]
     only_if: Option<OnlyIf>,
@@ -91,6 +104,26 @@ pub enum Function {
     Address,
     /// The field's own value (to give a computed name to a nested field).
     Value,
+    /// The event time (`[event_time]`): seconds since the epoch.
+    EventSecond,
+    /// Its microseconds (0 when the time came from a field without them).
+    EventMicrosecond,
+    /// The same time in ISO 8601, UTC, with microseconds.
+    EventDateTime,
+    /// The field the event time was read from (`archiveTimestamp` for the record header's).
+    EventTimeSource,
+}
+
+impl Function {
+    fn is_event_time(self) -> bool {
+        matches!(
+            self,
+            Function::EventSecond
+                | Function::EventMicrosecond
+                | Function::EventDateTime
+                | Function::EventTimeSource
+        )
+    }
 }
 
 /// How one resolved name is computed for one layout.
@@ -101,12 +134,28 @@ pub enum Resolver {
         key: Vec<FieldRef>,
         when_zero: Option<Box<str>>,
         only_if: Option<(FieldRef, Vec<u64>)>,
+        /// The key field shown when the name is missing (`id` of the rule); `None`: all of them.
+        missing_id: Option<FieldRef>,
     },
     Function {
         function: Function,
         field: Option<FieldRef>,
         only_if: Option<(FieldRef, Vec<u64>)>,
     },
+    /// A part of the event time: the first of `fields` (seconds, microseconds, field name) whose
+    /// seconds are not 0, else the archive timestamp.
+    EventTime {
+        part: Function,
+        fields: Box<[EventTimeField]>,
+    },
+}
+
+/// A time field of a layout that can hold the event time.
+#[derive(Clone, Debug)]
+pub struct EventTimeField {
+    pub seconds: FieldRef,
+    pub microseconds: Option<FieldRef>,
+    pub name: Box<str>,
 }
 
 /// A resolved name: its resolvers in order, the later ones tried when the earlier find nothing.
@@ -152,6 +201,17 @@ pub struct Rules {
 impl Rules {
     pub fn from_toml(text: &str) -> Result<Rules, String> {
         let file: TablesFile = toml::from_str(text).map_err(|e| format!("tables.toml: {e}"))?;
+        if let Some(f) = file
+            .event_time
+            .fields
+            .iter()
+            .find(|f| f.is_empty() || f.len() > 2)
+        {
+            return Err(format!(
+                "tables.toml: [event_time] fields: {f:?} must be a seconds field and, optionally, \
+                 its microseconds field"
+            ));
+        }
         let mut map_names = Vec::new();
         let mut map_ids = HashMap::new();
         let intern = |n: &str, names: &mut Vec<String>, ids: &mut HashMap<String, u16>| -> u16 {
@@ -198,6 +258,15 @@ impl Rules {
                     return Err(format!(
                         "tables.toml: resolve {:?} uses map {m:?}, which no ingest rule or static table fills",
                         r.name
+                    ));
+                }
+                if let Some(id) = &r.id
+                    && !r.key.contains(id)
+                {
+                    return Err(format!(
+                        "tables.toml: resolve {:?}: id {id:?} is not one of its key fields {:?}; \
+                         name the key field whose value stands for the missing name",
+                        r.name, r.key
                     ));
                 }
             } else if r.function.is_none() {
@@ -258,6 +327,25 @@ impl Rules {
             .clone()
     }
 
+    /// The `[event_time]` fields this layout has, in order.
+    fn event_time_fields(&self, find: &dyn Fn(&str) -> Option<FieldRef>) -> Box<[EventTimeField]> {
+        self.file
+            .event_time
+            .fields
+            .iter()
+            .filter_map(|f| {
+                let seconds = find(f.first()?)?;
+                // A microseconds field the layout lacks: the seconds alone.
+                let microseconds = f.get(1).and_then(|m| find(m));
+                Some(EventTimeField {
+                    seconds,
+                    microseconds,
+                    name: f[0].clone().into_boxed_str(),
+                })
+            })
+            .collect()
+    }
+
     fn compile(&self, schema: &RecordSchema, scope: &Scope) -> ScopeRules {
         let t = schema.record_type;
         let cat = crate::decode::catalog();
@@ -309,8 +397,14 @@ impl Rules {
                         key,
                         when_zero: r.when_zero.clone().map(String::into_boxed_str),
                         only_if,
+                        // Checked at load to be one of the key's fields, so found with them.
+                        missing_id: r.id.as_deref().and_then(&find),
                     }
                 }
+                (None, Some(function)) if function.is_event_time() => Resolver::EventTime {
+                    part: function,
+                    fields: self.event_time_fields(&find),
+                },
                 (None, Some(function)) => {
                     let field = match r.key.first() {
                         Some(k) => match find(k) {
@@ -401,5 +495,40 @@ mod tests {
                 }
             }
         }
+        // Every [event_time] field is a field of some record (a typo would silently never match).
+        for f in r.file.event_time.fields.iter().flatten() {
+            let found = c.record_types().into_iter().any(|t| {
+                let schema = c.record(t).unwrap();
+                schema
+                    .variants
+                    .iter()
+                    .any(|v| c.scope(v.scope).field_ref(c, f).is_some())
+            });
+            assert!(found, "[event_time] field {f:?} is in no record");
+        }
+    }
+
+    #[test]
+    fn a_missing_id_must_be_a_key_field_and_an_event_time_field_a_pair_at_most() {
+        let base = "ingest = []\nresolve = []\n[static]\n";
+        let err = Rules::from_toml(&format!(
+            "{base}[event_time]\nfields = [[\"a\", \"b\", \"c\"]]\n"
+        ))
+        .err()
+        .unwrap();
+        assert!(
+            err.contains("[event_time]") && err.contains("microseconds"),
+            "{err}"
+        );
+        let err = Rules::from_toml(
+            "ingest = []\n[static.m]\n0 = \"x\"\n[[resolve]]\nname = \"n\"\nmap = \"m\"\n\
+             key = [\"policy\", \"rule\"]\nid = \"ruel\"\n[event_time]\nfields = []\n",
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.contains("\"ruel\"") && err.contains("key fields"),
+            "{err}"
+        );
     }
 }

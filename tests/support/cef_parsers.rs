@@ -1,7 +1,8 @@
-//! Independent CEF parsers for tests: the PyPI parser `cefp` 0.0.2 (run by `python3`) and
-//! liblognorm's `lognormalizer` (Debian `liblognorm-utils`). Each takes a batch of CEF lines (no
-//! syslog header) and returns, per line, the parsed header fields and extension map, or the
-//! parser's rejection.
+//! Independent CEF parsers for tests: the PyPI parser `cefp` 0.0.2 (run by `python3`),
+//! liblognorm's `lognormalizer` (Debian `liblognorm-utils`) and Vector's VRL `parse_cef` (VRL
+//! 0.15, from the PyPI wheel `pyVRL` 0.0.2). Each takes a batch of CEF lines (no syslog header)
+//! and returns, per line, the parsed header fields and extension map, or the parser's rejection.
+//! Also the ArcSight extension dictionary as the PyPI package `cefevent` 0.5.6 checks it.
 //!
 //! Use from a test file with
 //! `#[path = "support/cef_parsers.rs"] mod cef_parsers;`
@@ -33,6 +34,10 @@ pub struct ParsedCef {
 pub enum Parser {
     Cefp,
     Lognormalizer,
+    /// Not in [`ALL_PARSERS`]: VRL 0.15 reads the escape `\r` as a line feed, and newer VRL
+    /// builds drop a `|` that ends a value right before the next key (CEF has no escape for
+    /// it), so its tests note such lines rather than fail.
+    Vrl,
 }
 
 pub const ALL_PARSERS: [Parser; 2] = [Parser::Cefp, Parser::Lognormalizer];
@@ -42,6 +47,7 @@ impl Parser {
         match self {
             Parser::Cefp => "cefp 0.0.2",
             Parser::Lognormalizer => "liblognorm lognormalizer",
+            Parser::Vrl => "Vector VRL parse_cef (pyVRL 0.0.2)",
         }
     }
 
@@ -51,6 +57,7 @@ impl Parser {
         match self {
             Parser::Cefp => cefp(&lines),
             Parser::Lognormalizer => lognormalizer(&lines),
+            Parser::Vrl => vrl(&lines),
         }
     }
 }
@@ -99,9 +106,105 @@ fn repo_root() -> PathBuf {
 
 fn missing(what: &str) -> ! {
     panic!(
-        "{what}\nThe CEF parser tests need python3 with cefp 0.0.2 in .test-deps/pylib and liblognorm's \
-         lognormalizer (apt package liblognorm-utils). Run tests/install-deps.sh, then re-run the tests."
+        "{what}\nThe CEF parser tests need python3 with cefp 0.0.2, pyVRL 0.0.2 and cefevent 0.5.6 in \
+         .test-deps/pylib and liblognorm's lognormalizer (apt package liblognorm-utils). Run \
+         tests/install-deps.sh, then re-run the tests."
     )
+}
+
+/// Runs a Python driver with `.test-deps/pylib` on its path, the lines as JSON on its standard
+/// input; returns its standard output parsed as JSON.
+fn run_python(driver: &str, what: &str, lines: &[&str]) -> serde_json::Value {
+    let pylib = repo_root().join(".test-deps/pylib");
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(driver)
+        .env("PYTHONPATH", &pylib)
+        .env("PYTHONIOENCODING", "utf-8")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| missing(&format!("cannot run python3: {e}.")));
+    let input = serde_json::to_vec(lines).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().expect("python3 did not finish");
+    writer.join().unwrap().expect("writing to python3 failed");
+    if !out.status.success() {
+        missing(&format!(
+            "the {what} driver failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("the {what} driver printed something that is not JSON ({e})"))
+}
+
+// -- VRL ----------------------------------------------------------------------------------
+
+const VRL_DRIVER: &str = r#"
+import sys, json
+import importlib.metadata as md
+try:
+    version = md.version("pyVRL")
+except md.PackageNotFoundError:
+    sys.stderr.write("pyVRL is not installed\n"); sys.exit(3)
+if version != "0.0.2":
+    sys.stderr.write("pyVRL %s is installed; the tests need 0.0.2 (VRL 0.15)\n" % version); sys.exit(3)
+import pyvrl
+program = pyvrl.Transform(". = parse_cef!(.message)")
+header = {"cefVersion": "version", "deviceVendor": "vendor", "deviceProduct": "product",
+          "deviceVersion": "device_version", "deviceEventClassId": "class_id", "name": "name",
+          "severity": "severity"}
+lines = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+out = []
+for line in lines:
+    try:
+        event = program.remap({"message": line})
+        ok = {"extension": {}}
+        for k, v in event.items():
+            if k in header:
+                ok[header[k]] = v
+            else:
+                ok["extension"][k] = v
+        out.append({"ok": ok})
+    except Exception as e:
+        out.append({"err": "%s: %s" % (type(e).__name__, e)})
+sys.stdout.write(json.dumps(out))
+"#;
+
+fn vrl(lines: &[&str]) -> Vec<Result<ParsedCef, String>> {
+    let results = run_python(VRL_DRIVER, "pyVRL", lines);
+    let results = results.as_array().expect("the pyVRL driver prints a list");
+    assert_eq!(
+        results.len(),
+        lines.len(),
+        "pyVRL driver returned a result per line"
+    );
+    results.iter().map(parsed).collect()
+}
+
+// -- cefevent -----------------------------------------------------------------------------
+
+const CEFEVENT_DRIVER: &str = r#"
+import sys, json
+import importlib.metadata as md
+try:
+    version = md.version("cefevent")
+except md.PackageNotFoundError:
+    sys.stderr.write("cefevent is not installed\n"); sys.exit(3)
+if version != "0.5.6":
+    sys.stderr.write("cefevent %s is installed; the tests need 0.5.6\n" % version); sys.exit(3)
+from cefevent.extensions import extension_dictionary
+sys.stdout.write(json.dumps({k: v["full_name"] for k, v in extension_dictionary.items()}))
+"#;
+
+/// The extension keys `cefevent` 0.5.6 knows (its transcription of ArcSight's dictionary), each
+/// with its full name.
+pub fn cefevent_dictionary() -> BTreeMap<String, String> {
+    string_map(&run_python(CEFEVENT_DRIVER, "cefevent", &[]))
 }
 
 // -- cefp ---------------------------------------------------------------------------------
@@ -135,51 +238,32 @@ fn cefp(lines: &[&str]) -> Vec<Result<ParsedCef, String>> {
     if !pylib.join("cefp.py").is_file() && !pylib.join("cefp/__init__.py").is_file() {
         missing(&format!("cefp not found in {}.", pylib.display()));
     }
-    let mut child = Command::new("python3")
-        .arg("-c")
-        .arg(CEFP_DRIVER)
-        .env("PYTHONPATH", &pylib)
-        .env("PYTHONIOENCODING", "utf-8")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| missing(&format!("cannot run python3: {e}.")));
-    let input = serde_json::to_vec(lines).unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().expect("python3 did not finish");
-    writer.join().unwrap().expect("writing to python3 failed");
-    if !out.status.success() {
-        missing(&format!(
-            "the cefp driver failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("cefp driver printed something that is not JSON ({e})"));
+    let results = run_python(CEFP_DRIVER, "cefp", lines);
+    let results = results.as_array().expect("the cefp driver prints a list");
     assert_eq!(
         results.len(),
         lines.len(),
         "cefp driver returned a result per line"
     );
-    results
-        .into_iter()
-        .map(|r| match r.get("ok") {
-            Some(ok) => Ok(ParsedCef {
-                version: str_field(ok, "version"),
-                vendor: str_field(ok, "vendor"),
-                product: str_field(ok, "product"),
-                device_version: str_field(ok, "device_version"),
-                class_id: str_field(ok, "class_id"),
-                name: str_field(ok, "name"),
-                severity: str_field(ok, "severity"),
-                extension: string_map(&ok["extension"]),
-            }),
-            None => Err(r["err"].as_str().unwrap_or("?").to_owned()),
-        })
-        .collect()
+    results.iter().map(parsed).collect()
+}
+
+/// A Python driver's result for one line: `{"ok": {header fields, "extension": {...}}}` or
+/// `{"err": "why"}`.
+fn parsed(r: &serde_json::Value) -> Result<ParsedCef, String> {
+    match r.get("ok") {
+        Some(ok) => Ok(ParsedCef {
+            version: str_field(ok, "version"),
+            vendor: str_field(ok, "vendor"),
+            product: str_field(ok, "product"),
+            device_version: str_field(ok, "device_version"),
+            class_id: str_field(ok, "class_id"),
+            name: str_field(ok, "name"),
+            severity: str_field(ok, "severity"),
+            extension: string_map(&ok["extension"]),
+        }),
+        None => Err(r["err"].as_str().unwrap_or("?").to_owned()),
+    }
 }
 
 // -- lognormalizer ----------------------------------------------------------------------------
