@@ -78,19 +78,7 @@ impl Key {
             ),
             KeyCheck::Custom => (None, CUSTOM_SLOT, ValueType::String, CUSTOM_KEY_MAX_CHARS),
         };
-        let mut wire = Vec::with_capacity(name.len() + 2);
-        wire.push(b' ');
-        wire.extend_from_slice(name.as_bytes());
-        wire.push(b'=');
-        Ok(Key(Arc::new(KeyData {
-            name: name.into(),
-            wire: wire.into(),
-            max_chars,
-            value_type,
-            slot,
-            info,
-            counters: Counters::default(),
-        })))
+        Ok(Key::built(name, info, slot, value_type, max_chars))
     }
 
     /// A key sent as another producer sends it (a compatibility profile's `bytesIn`, `eventId`,
@@ -107,19 +95,36 @@ impl Key {
             ) => {}
             Err(e) => return Err(e),
         }
+        Ok(Key::built(
+            name,
+            None,
+            CUSTOM_SLOT,
+            ValueType::String,
+            CUSTOM_KEY_MAX_CHARS,
+        ))
+    }
+
+    /// The key's data, with its wire form ` name=` written once.
+    fn built(
+        name: &str,
+        info: Option<&'static KeyInfo>,
+        slot: u16,
+        value_type: ValueType,
+        max_chars: u32,
+    ) -> Key {
         let mut wire = Vec::with_capacity(name.len() + 2);
         wire.push(b' ');
         wire.extend_from_slice(name.as_bytes());
         wire.push(b'=');
-        Ok(Key(Arc::new(KeyData {
+        Key(Arc::new(KeyData {
             name: name.into(),
             wire: wire.into(),
-            max_chars: CUSTOM_KEY_MAX_CHARS,
-            value_type: ValueType::String,
-            slot: CUSTOM_SLOT,
-            info: None,
+            max_chars,
+            value_type,
+            slot,
+            info,
             counters: Counters::default(),
-        })))
+        }))
     }
 
     /// The key as written on the wire.
