@@ -44,16 +44,13 @@ fn kafka_output(broker: &Tansu, extra: &str) -> String {
 }
 
 /// A counter of the Kafka output from `/metrics` (0 while it cannot be read).
-fn output_metric(addr: &str, broker: &Tansu, topic: &str, name: &str) -> f64 {
+fn output_metric(addr: &str, bootstrap: &str, topic: &str, name: &str) -> f64 {
     scrape(addr)
         .ok()
         .and_then(|m| {
             metric(
                 &m,
-                &format!(
-                    "estreamer_cef_{name}{{output=\"kafka://{}/{topic}\"}}",
-                    broker.bootstrap()
-                ),
+                &format!("estreamer_cef_{name}{{output=\"kafka://{bootstrap}/{topic}\"}}"),
             )
         })
         .unwrap_or(0.0)
@@ -69,6 +66,7 @@ fn every_event_arrives_once_and_one_devices_events_stay_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Tansu::start(&dir.path().join("broker"));
     broker.create_topic("th-cef", PARTITIONS as u32);
+    let bootstrap = broker.bootstrap();
     let pki = sim_support::TestPki::new();
     let scenario = connection_scenario(N, 10, 21);
     let sim = SimFmc::start(simulator(&pki, 20_000), scenario.clone());
@@ -85,7 +83,7 @@ fn every_event_arrives_once_and_one_devices_events_stay_in_order() {
     assert!(
         eventually(Duration::from_secs(180), || output_metric(
             &metrics_addr,
-            &broker,
+            &bootstrap,
             "th-cef",
             "output_acknowledged_total"
         ) >= N as f64),
@@ -94,7 +92,7 @@ fn every_event_arrives_once_and_one_devices_events_stay_in_order() {
         tail(&broker.log_text(), 20)
     );
     assert_eq!(
-        output_metric(&metrics_addr, &broker, "th-cef", "output_in_flight"),
+        output_metric(&metrics_addr, &bootstrap, "th-cef", "output_in_flight"),
         0.0
     );
     let said = format!(
@@ -158,6 +156,7 @@ fn broker_killed_mid_stream_and_back_10s_later_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut broker = Tansu::start(&dir.path().join("broker"));
     broker.create_topic("th-cef", PARTITIONS as u32);
+    let bootstrap = broker.bootstrap();
     let pki = sim_support::TestPki::new();
     let scenario = connection_scenario(N, 10, 23);
     let sim = SimFmc::start(simulator(&pki, 3_000), scenario.clone());
@@ -170,7 +169,7 @@ fn broker_killed_mid_stream_and_back_10s_later_loses_nothing() {
     let acked = || {
         output_metric(
             &metrics_addr,
-            &broker,
+            &bootstrap,
             "th-cef",
             "output_acknowledged_total",
         )
@@ -257,6 +256,7 @@ fn killed_forwarder_loses_nothing_and_a_clean_restart_sends_no_duplicate() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Tansu::start(&dir.path().join("broker"));
     broker.create_topic("th-cef", PARTITIONS as u32);
+    let bootstrap = broker.bootstrap();
     let pki = sim_support::TestPki::new();
     let scenario = connection_scenario(N, 10, 29);
     let sim = SimFmc::start(simulator(&pki, 2_000), scenario.clone());
@@ -271,14 +271,14 @@ fn killed_forwarder_loses_nothing_and_a_clean_restart_sends_no_duplicate() {
     let acked = || {
         output_metric(
             &metrics_addr,
-            &broker,
+            &bootstrap,
             "th-cef",
             "output_acknowledged_total",
         )
     };
     let topic = |at_least: usize| {
         values(&read_topic(
-            &broker.bootstrap(),
+            &bootstrap,
             "th-cef",
             PARTITIONS,
             at_least,
@@ -372,6 +372,7 @@ fn a_missing_topic_is_an_error_naming_it_and_the_other_output_goes_on() {
     const N: usize = 2_000;
     let dir = tempfile::tempdir().unwrap();
     let broker = Tansu::start(&dir.path().join("broker"));
+    let bootstrap = broker.bootstrap();
     let pki = sim_support::TestPki::new();
     let scenario = connection_scenario(N, 10, 31);
     let sim = SimFmc::start(simulator(&pki, 20_000), scenario.clone());
@@ -399,7 +400,7 @@ fn a_missing_topic_is_an_error_naming_it_and_the_other_output_goes_on() {
     assert!(
         eventually(SOON, || output_metric(
             &metrics_addr,
-            &broker,
+            &bootstrap,
             "no-such-topic",
             "output_refused_total"
         ) >= N as f64),

@@ -72,7 +72,8 @@ fn read_back(bootstrap: &str, at_least: usize) -> Vec<u64> {
 }
 
 async fn wait_progress(out: &mut Running, n: u64) {
-    tokio::time::timeout(Duration::from_secs(120), out.progress.wait_for(|p| *p >= n))
+    let mut progress = out.progress.clone();
+    tokio::time::timeout(Duration::from_secs(120), progress.wait_for(|p| *p >= n))
         .await
         .unwrap_or_else(|_| {
             panic!(
