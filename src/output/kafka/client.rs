@@ -7,7 +7,7 @@ use std::path::Path;
 use rdkafka::ClientConfig;
 
 use crate::net::password::read_password_file;
-use crate::output::config::KafkaConfig;
+use crate::output::config::{KafkaConfig, Properties};
 use crate::output::error::SyslogError;
 
 /// Connection settings (brokers, TLS, SASL, pass-through). `key` names the output in errors
@@ -97,4 +97,41 @@ fn password(path: &Path, key: &str) -> Result<String, SyslogError> {
             key: e.key.clone(),
             problem: e.problem(),
         })
+}
+
+/// librdkafka's message about `cc` with the values of secret properties (passwords, secrets,
+/// inline keys) replaced: its configuration errors quote the value they refuse.
+pub fn redact(message: &str, cc: &ClientConfig) -> String {
+    let mut out = message.to_string();
+    // (`config_map` gives the names; its values of a few known secrets are placeholders.)
+    for name in cc.config_map().keys() {
+        let secret = Properties::is_secret(name) || name.ends_with("password");
+        if let (true, Some(value)) = (secret, cc.get(name))
+            && !value.is_empty()
+        {
+            out = out.replace(value, "<redacted>");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_do_not_quote_secrets() {
+        let mut cc = ClientConfig::new();
+        cc.set("sasl.password", "pw-1").set("client.id", "hq");
+        cc.set("sasl.oauthbearer.client.secret", "hunter2");
+        let Err(e) = cc.create::<rdkafka::producer::BaseProducer>() else {
+            panic!("librdkafka accepted an OAuth property in a build without libcurl");
+        };
+        let said = redact(&e.to_string(), &cc);
+        assert!(
+            !said.contains("hunter2") && !said.contains("pw-1"),
+            "{said}"
+        );
+        assert!(said.contains("sasl.oauthbearer.client.secret"), "{said}");
+    }
 }

@@ -130,8 +130,9 @@ impl KafkaOutput {
             .map_err(|e| SyslogError::Config {
                 key: format!("{key}.properties"),
                 problem: format!(
-                    "are refused by librdkafka: {e}; check the property names and values against \
-                     librdkafka's CONFIGURATION.md"
+                    "are refused by librdkafka: {}; check the property names and values against \
+                     librdkafka's CONFIGURATION.md",
+                    client::redact(&e.to_string(), &cc)
                 ),
             })?;
         Ok(KafkaOutput {

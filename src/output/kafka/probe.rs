@@ -26,13 +26,14 @@ pub enum Probe {
 /// Fetches the metadata of every topic (which never creates one), waiting at most `wait`.
 /// Blocking: run it on a blocking thread. An error is a setup problem (a file named by a key).
 pub fn probe(c: &KafkaConfig, key: &str, wait: Duration) -> Result<Probe, SyslogError> {
-    let producer: BaseProducer =
-        client::connection(c, key)?
-            .create()
-            .map_err(|e| SyslogError::Config {
-                key: format!("{key}.properties"),
-                problem: format!("are refused by librdkafka: {e}"),
-            })?;
+    let cc = client::connection(c, key)?;
+    let producer: BaseProducer = cc.create().map_err(|e| SyslogError::Config {
+        key: format!("{key}.properties"),
+        problem: format!(
+            "are refused by librdkafka: {}",
+            client::redact(&e.to_string(), &cc)
+        ),
+    })?;
     let metadata = match producer.client().fetch_metadata(None, wait) {
         Ok(m) => m,
         Err(e) => return Ok(Probe::NoAnswer(e.to_string())),
