@@ -79,8 +79,10 @@ impl Tansu {
                 "--advertised-listener-url",
                 &url,
             ])
-            .arg("--storage-engine")
-            .arg(format!("sqlite://{}", self.dir.join("tansu.db").display()))
+            // tansu reads the path after sqlite:// relative to its working folder (even one
+            // starting with '/').
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(&self.dir)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -90,6 +92,13 @@ impl Tansu {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("tansu exited ({status}); its log:\n{}", self.log_text());
+            }
             assert!(
                 Instant::now() < deadline,
                 "tansu did not listen on {} within 60 s; its log:\n{}",
