@@ -391,11 +391,17 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     let user = after.0 - before.0;
     let system = after.1 - before.1;
     let secs = elapsed.as_secs_f64();
-    println!(
-        "  {received} records received in {secs:.2} s: {:.0} records/s ({:.1} MB/s of syslog)",
-        received as f64 / secs,
-        counters.bytes.load(Ordering::Relaxed) as f64 / secs / 1e6
-    );
+    match args.kafka {
+        Some(_) => println!(
+            "  {received} records acknowledged by the brokers in {secs:.2} s: {:.0} records/s",
+            received as f64 / secs
+        ),
+        None => println!(
+            "  {received} records received in {secs:.2} s: {:.0} records/s ({:.1} MB/s of syslog)",
+            received as f64 / secs,
+            counters.bytes.load(Ordering::Relaxed) as f64 / secs / 1e6
+        ),
+    }
     // (Only when the run was long enough to tell.)
     if let Ok((Some(t10), Some(t90))) = marks.lock().map(|m| *m)
         && t90 - t10 >= Duration::from_millis(500)
