@@ -311,15 +311,20 @@ impl KafkaOutput {
             },
             Report::Client(e, reason) => match e.rdkafka_error_code() {
                 Some(RDKafkaErrorCode::Fatal) => return Err(self.fatal()),
-                Some(RDKafkaErrorCode::AllBrokersDown) => {
+                // A broker connection failing (librdkafka does not always add "all brokers
+                // down" when the cluster's only broker is gone): down until the next
+                // acknowledgement.
+                Some(
+                    RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure,
+                ) => {
                     st.stats.errors.fetch_add(1, Ordering::Relaxed);
                     if !st.down {
                         st.down = true;
                         st.stats.up.store(false, Ordering::Relaxed);
                         warn!(
                             output = %self.name,
-                            "no Kafka broker answers ({reason}); messages wait (reading from the \
-                             FMC pauses once queue_messages wait) and are sent when a broker is back"
+                            "a Kafka broker does not answer ({reason}); messages wait (reading \
+                             from the FMC pauses once queue_messages wait) and are sent when it is back"
                         );
                     }
                 }
