@@ -40,6 +40,7 @@ fn batches(n_batches: usize) -> Vec<Arc<Batch>> {
                 events: (0..BATCH)
                     .map(|i| event((b * BATCH + i + 1) as u64))
                     .collect(),
+                fmc: 0,
             })
         })
         .collect()

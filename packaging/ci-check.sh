@@ -94,6 +94,18 @@ grep -q 'libssl3' <<<"$depends" && grep -q 'libc6' <<<"$depends" ||
     fail "the .deb's Depends lacks libc6 or libssl3: \"$depends\""
 grep -q 'adduser' <<<"$depends" || fail "the .deb's Depends lacks adduser (its postinst uses it): \"$depends\""
 ok "$deb (Depends: $depends)"
+# librdkafka (the Kafka output) is linked in statically: the binary needs only libraries every
+# Debian 12 and Rocky 9 base has (libc, libm, libgcc_s, libssl3/libcrypto, zlib).
+needed=$(objdump -p target/release/packaging/estreamer-cef | awk '/NEEDED/ {print $2}' | sort | tr '\n' ' ')
+for lib in $needed; do
+    case "$lib" in
+    libc.so.6 | libm.so.6 | libgcc_s.so.1 | libssl.so.3 | libcrypto.so.3 | libz.so.1 | ld-linux-x86-64.so.2) ;;
+    *) fail "the binary needs $lib, which a base Debian 12 / Rocky 9 may lack (NEEDED: $needed)" ;;
+    esac
+done
+objdump -p target/release/packaging/estreamer-cef | grep -q 'NEEDED.*librdkafka' &&
+    fail "the binary links librdkafka dynamically; it must be built in (rdkafka feature cmake-build)"
+ok "the binary needs only $needed(librdkafka built in)"
 ok "$rpmfile"
 lintian --fail-on error,warning --info "$deb" >"$work/lintian.log" 2>&1 || {
     cat "$work/lintian.log"

@@ -123,6 +123,10 @@ impl Monitor {
             if o.delivered > 0 {
                 let _ = write!(line, ", {} delivered", o.delivered);
             }
+            // Kafka: sent and not yet acknowledged by the brokers.
+            if o.in_flight > 0 {
+                let _ = write!(line, ", {} in flight", o.in_flight);
+            }
             if !o.up {
                 line.push_str(" (DOWN)");
             }
@@ -132,6 +136,7 @@ impl Monitor {
                 (o.dropped_oversize, "dropped as too long"),
                 (o.reconnects, "reconnects"),
                 (o.resent, "resent"),
+                (o.refused, "refused by the brokers"),
             ] {
                 if n > 0 {
                     let _ = write!(line, ", {n} {what}");
@@ -332,10 +337,15 @@ impl Monitor {
             let o = o.snapshot();
             let label = label(name);
             for (m, help, kind, v) in [
-                ("output_sent_total", "Messages sent.", "counter", o.sent),
+                (
+                    "output_sent_total",
+                    "Messages sent (Kafka: produced).",
+                    "counter",
+                    o.sent,
+                ),
                 (
                     "output_acknowledged_total",
-                    "Messages acknowledged by the receiver's TCP stack (file: written; UDP: 0).",
+                    "Messages acknowledged by the receiver's TCP stack (file: written; Kafka: by the brokers, acks=all; UDP: 0).",
                     "counter",
                     o.acknowledged,
                 ),
@@ -369,6 +379,24 @@ impl Monitor {
                     "Output reconnects.",
                     "counter",
                     o.reconnects,
+                ),
+                (
+                    "output_errors_total",
+                    "Failed connects, sends and writes; Kafka: messages the brokers refused for good, and \"no broker answers\" reports.",
+                    "counter",
+                    o.errors,
+                ),
+                (
+                    "output_refused_total",
+                    "Kafka: messages the brokers refused for good (too large, topic missing, not authorized), passed over.",
+                    "counter",
+                    o.refused,
+                ),
+                (
+                    "output_in_flight",
+                    "Kafka: messages sent and not yet acknowledged by the brokers.",
+                    "gauge",
+                    o.in_flight,
                 ),
                 (
                     "output_journal_bytes",

@@ -7,7 +7,11 @@
 #   - for packaging/ci-check.sh: lintian and rpmlint (package checks), adduser (the .deb's
 #     dependency), and a minimal Debian root made by debootstrap in .test-deps/rpm-root, which the
 #     .rpm is installed into and erased from with `rpm --root` (its scriptlets need /bin/sh,
-#     useradd, getent; the binary needs libssl3).
+#     useradd, getent; the binary needs libssl3),
+#   - for the Kafka output: cmake (the build compiles librdkafka from the rdkafka crate's bundled
+#     sources) and libcurl4-openssl-dev, kcat (reads a topic back by hand), and the Kafka-protocol
+#     broker `tansu` 0.6.0 from crates.io (about 9 minutes to build on 2 cores; installed only when
+#     `tansu` is not on PATH, so CI caches ~/.cargo/bin).
 # Safe to run again. Needs root (or sudo) for apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +19,7 @@ cd "$(dirname "$0")/.."
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 pkgs=(syslog-ng-core syslog-ng-mod-python liblognorm-utils openssl libssl-dev pkg-config python3 python3-pip ca-certificates rpm
-  lintian rpmlint debootstrap adduser)
+  lintian rpmlint debootstrap adduser cmake libcurl4-openssl-dev kcat)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -51,4 +55,9 @@ if [ ! -f "$rpmroot/.complete" ]; then
   sudo_if_needed touch "$rpmroot.tmp/.complete"
   sudo_if_needed mv "$rpmroot.tmp" "$rpmroot"
 fi
-echo "test dependencies ready (cefp, pyVRL, cefevent in $pylib, rpm root in $rpmroot)"
+# The broker the Kafka tests start (tests/kafka_*.rs). Its sqlite storage survives kill -9.
+if ! command -v tansu >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/tansu" ]; then
+  echo "installing tansu 0.6.0 (cargo install; about 9 minutes on 2 cores)"
+  cargo install tansu --version 0.6.0 --locked --features dynostore,libsql
+fi
+echo "test dependencies ready (cefp, pyVRL, cefevent in $pylib, rpm root in $rpmroot, tansu)"

@@ -356,6 +356,7 @@ async fn syslog_ng_receives_every_line_intact() {
     for chunk in events.chunks(200) {
         out.send(Arc::new(Batch {
             events: chunk.to_vec(),
+            fmc: 0,
         }))
         .await;
     }

@@ -132,7 +132,11 @@ async fn tcp_lf_framing_to_a_line_reader() {
         .cef
         .replace("msg=line1\\nline2", "msg=line1\nline2")
         .into();
-    out.send(Arc::new(Batch { events: vec![bad] })).await;
+    out.send(Arc::new(Batch {
+        events: vec![bad],
+        fmc: 0,
+    }))
+    .await;
     let (progress, stats) = out.finish(Duration::from_secs(30)).await;
     assert_eq!(progress, 301);
     let records = sng.wait_for(301, Duration::from_secs(20));
@@ -216,6 +220,7 @@ async fn udp_cap_600_bytes_truncates_long_values_and_stays_parseable() {
     for chunk in events.chunks(10) {
         out.send(Arc::new(Batch {
             events: chunk.to_vec(),
+            fmc: 0,
         }))
         .await;
         tokio::time::sleep(Duration::from_millis(15)).await;
@@ -306,6 +311,7 @@ async fn tcp_oversize_event_is_truncated_and_the_connection_survives() {
         .into();
     out.send(Arc::new(Batch {
         events: vec![event(1), big, event(3)],
+        fmc: 0,
     }))
     .await;
     let (progress, stats) = out.finish(Duration::from_secs(20)).await;
@@ -403,6 +409,7 @@ async fn udp_datagrams_never_exceed_the_cap() {
     for chunk in events.chunks(10) {
         out.send(Arc::new(Batch {
             events: chunk.to_vec(),
+            fmc: 0,
         }))
         .await;
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -451,6 +458,7 @@ async fn udp_send_policy_skips_a_message_larger_than_any_datagram() {
     huge.cef = format!("{} cs1={}", huge.cef, "x".repeat(70_000)).into();
     out.send(Arc::new(Batch {
         events: vec![huge, event(2)],
+        fmc: 0,
     }))
     .await;
     let (progress, stats) = out.finish(Duration::from_secs(10)).await;

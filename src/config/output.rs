@@ -4,7 +4,7 @@
 //!
 //! ```toml
 //! [[output]]
-//! transport = "tls"                 # udp | tcp | tls | file | stdout
+//! transport = "tls"                 # udp | tcp | tls | file | stdout | kafka
 //! host = "arcsight.example.com"
 //! port = 6514
 //! server_ca = "/etc/estreamer-cef/arcsight-ca.pem"
@@ -56,6 +56,8 @@ pub enum OutputConfig {
     File(FileConfig),
     /// Write to standard output (containers, debugging).
     Stdout(StdoutConfig),
+    /// Produce to a Kafka topic (ArcSight Transformation Hub), acknowledged by the brokers.
+    Kafka(KafkaConfig),
 }
 
 /// Builds an output struct from its own keys plus shared key groups, so that shared keys are
@@ -74,7 +76,7 @@ macro_rules! output_struct {
     (@build [$($m:tt)*] $name:ident [header $(, $rest:ident)*] { $($acc:tt)* }) => {
         output_struct!(@build [$($m)*] $name [$($rest),*] { $($acc)*
             /// A name for this output in logs and in the monitor. Default: `<transport>://<host>:<port>`
-            /// for network outputs, `file:<path>` for files, `stdout`.
+            /// for network outputs, `file:<path>` for files, `stdout`, `kafka://<first broker>/<topic>`.
             #[serde(default)]
             pub name: Option<String>,
             /// Syslog facility, by name (`kern`, `user`, `mail`, `daemon`, `auth`, `syslog`, `lpr`,
@@ -302,6 +304,10 @@ output_struct! {
     /// `transport = "stdout"`: one message per line on standard output.
     StdoutConfig [line_format, header] {}
 }
+
+// The Kafka output's keys, in their own file (built with the same macro).
+mod kafka;
+pub use kafka::{Compression, KafkaConfig, Properties, SaslMechanism};
 
 /// Where a message's bytes come from: the syslog header variant, or none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -595,6 +601,7 @@ impl OutputConfig {
             OutputConfig::Tls(_) => "tls",
             OutputConfig::File(_) => "file",
             OutputConfig::Stdout(_) => "stdout",
+            OutputConfig::Kafka(_) => "kafka",
         }
     }
 
@@ -606,6 +613,14 @@ impl OutputConfig {
             OutputConfig::Tls(c) => (&c.name, format!("tls://{}", host_port(&c.host, c.port))),
             OutputConfig::File(c) => (&c.name, format!("file:{}", c.path.display())),
             OutputConfig::Stdout(c) => (&c.name, "stdout".to_string()),
+            OutputConfig::Kafka(c) => (
+                &c.name,
+                format!(
+                    "kafka://{}/{}",
+                    c.brokers.first().map_or("", |b| b.as_str()),
+                    c.topic
+                ),
+            ),
         };
         explicit.clone().unwrap_or(default)
     }
@@ -625,6 +640,7 @@ impl OutputConfig {
             OutputConfig::Tls(c) => header_keys!(c),
             OutputConfig::File(c) => header_keys!(c),
             OutputConfig::Stdout(c) => header_keys!(c),
+            OutputConfig::Kafka(c) => header_keys!(c),
         }
     }
 
@@ -769,6 +785,7 @@ impl OutputConfig {
                 }
             }
             OutputConfig::Stdout(_) => {}
+            OutputConfig::Kafka(c) => c.check().map_err(|(key, problem)| bad(&key, problem))?,
         }
         Ok(())
     }

@@ -1,12 +1,13 @@
-//! The sinks: CEF events out to receivers over UDP, TCP or TLS syslog, or into files or stdout,
-//! plus the tap. Syslog message format and framing live in [`syslog`]; the transports, the resend
+//! The sinks: CEF events out to receivers over UDP, TCP or TLS syslog, into files or stdout, or
+//! into a Kafka topic ([`kafka`]), plus the tap. Syslog message format and framing live in [`syslog`]; the transports, the resend
 //! journal and the tap beside it, so that a sink that is not syslog has its place here too.
 //!
 //! Each output runs as its own task and receives every [`Batch`] over a bounded channel. It
 //! reports how far it has *delivered* the stream on a `watch` channel: the highest sequence number
 //! `S` such that every event `<= S` this output is responsible for no more: UDP handed to the
 //! kernel; file/stdout written and flushed; TCP/TLS acknowledged by the receiver's TCP stack (the
-//! resend journal then covers a receiver that crashes before reading it, see [`journal`]).
+//! resend journal then covers a receiver that crashes before reading it, see [`journal`]); Kafka
+//! acknowledged by the brokers (see [`kafka`]).
 //! Sequence numbers start at 1; 0 means "nothing delivered yet".
 //!
 //! Layers, each in its own file: [`syslog::format`] (RFC 5424 / RFC 3164 / bare CEF) →
@@ -27,6 +28,7 @@ use tokio::task::JoinHandle;
 pub mod error;
 mod file;
 pub mod journal;
+pub mod kafka;
 pub mod replay;
 pub mod rotate;
 mod stream;
@@ -36,8 +38,8 @@ pub mod tls;
 mod udp;
 
 pub use crate::config::output::{
-    Facility, FileConfig, Format, Framing, OutputConfig, Oversize, Severity, SeverityMap,
-    StdoutConfig, TapConfig, TapFormat, TcpConfig, TlsConfig, UdpConfig,
+    Compression, Facility, FileConfig, Format, Framing, KafkaConfig, OutputConfig, Oversize,
+    Severity, SeverityMap, StdoutConfig, TapConfig, TapFormat, TcpConfig, TlsConfig, UdpConfig,
 };
 pub use error::SyslogError;
 pub use syslog::encoder::{Encoded, FrameEncoder};
@@ -61,20 +63,24 @@ pub struct OutEvent {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
     pub events: Vec<OutEvent>,
+    /// The FMC the events are from (its index in the configuration; a batch is one FMC's).
+    pub fmc: usize,
 }
 
 /// Live counters of one output, shared with the monitor.
 #[derive(Debug, Default)]
 pub struct OutputStats {
     /// Messages sent: TCP/TLS written to the connection for the first time, UDP handed to the
-    /// kernel, file/stdout written.
+    /// kernel, file/stdout written, Kafka produced (handed to librdkafka).
     pub sent: AtomicU64,
-    /// Messages whose bytes the receiver's TCP stack acknowledged (TCP/TLS), or written and
-    /// flushed (file/stdout). UDP: never (there is no acknowledgement).
+    /// Messages whose bytes the receiver's TCP stack acknowledged (TCP/TLS), written and
+    /// flushed (file/stdout), or acknowledged by the brokers (Kafka, `acks=all`). UDP: never
+    /// (there is no acknowledgement).
     pub acknowledged: AtomicU64,
     /// Messages confirmed delivered: TCP/TLS once `resend_bytes` more have been acknowledged
     /// after them (even a receiver that crashed had read them) or the receiver closed the
-    /// connection after our clean close; file/stdout once written and flushed. UDP: never.
+    /// connection after our clean close; file/stdout once written and flushed; Kafka once
+    /// acknowledged. UDP: never.
     pub delivered: AtomicU64,
     /// Bytes of those messages, framing included.
     pub bytes: AtomicU64,
@@ -86,12 +92,18 @@ pub struct OutputStats {
     pub reconnects: AtomicU64,
     /// Messages sent again after a reconnect (duplicates if the receiver had them already).
     pub resent: AtomicU64,
-    /// Failed connects, sends and writes.
+    /// Failed connects, sends and writes; Kafka: messages the brokers refused for good, and
+    /// "no broker answers" reports.
     pub errors: AtomicU64,
     /// Raw CR/LF replaced by a space in LF-framed output (should stay 0).
     pub newlines_replaced: AtomicU64,
     /// Bytes taken but not yet acknowledged (TCP/TLS: unacknowledged or unsent).
     pub buffered_bytes: AtomicU64,
+    /// Kafka: messages sent and not yet acknowledged by the brokers.
+    pub in_flight: AtomicU64,
+    /// Kafka: messages the brokers refused for good (too large, topic missing, not
+    /// authorized): counted in `errors` too, and passed over.
+    pub refused: AtomicU64,
     /// TCP/TLS: acknowledged bytes kept in the resend journal on disk.
     pub journal_bytes: AtomicU64,
     /// Whether the output is currently delivering (connected / writes succeeding).
@@ -112,6 +124,8 @@ pub struct OutputStatsSnapshot {
     pub errors: u64,
     pub newlines_replaced: u64,
     pub buffered_bytes: u64,
+    pub in_flight: u64,
+    pub refused: u64,
     pub journal_bytes: u64,
     pub up: bool,
 }
@@ -131,6 +145,8 @@ impl OutputStats {
             errors: r(&self.errors),
             newlines_replaced: r(&self.newlines_replaced),
             buffered_bytes: r(&self.buffered_bytes),
+            in_flight: r(&self.in_flight),
+            refused: r(&self.refused),
             journal_bytes: r(&self.journal_bytes),
             up: self.up.load(Ordering::Relaxed),
         }
@@ -161,6 +177,7 @@ enum OutputKind {
     Udp(udp::UdpOutput),
     Stream(stream::StreamOutput),
     Line(file::LineOutput),
+    Kafka(Box<kafka::KafkaOutput>),
 }
 
 impl Output {
@@ -224,6 +241,12 @@ impl Output {
                 sink: file::LineSink::Stdout,
                 encoder,
             }),
+            OutputConfig::Kafka(c) => OutputKind::Kafka(Box::new(kafka::KafkaOutput::new(
+                c,
+                key,
+                name.clone(),
+                encoder,
+            )?)),
         };
         Ok(Output { name, kind })
     }
@@ -250,6 +273,15 @@ impl Output {
             OutputKind::Udp(o) => o.encoder.copy_to(tap),
             OutputKind::Stream(o) => o.encoder.copy_to(tap),
             OutputKind::Line(o) => o.encoder.copy_to(tap),
+            OutputKind::Kafka(o) => o.encoder.copy_to(tap),
+        }
+    }
+
+    /// The names of the FMCs, by index in the configuration (a Kafka output's message key
+    /// names the FMC an event is from).
+    pub fn name_fmcs(&mut self, names: Vec<String>) {
+        if let OutputKind::Kafka(o) = &mut self.kind {
+            o.fmc_names = names;
         }
     }
 
@@ -267,6 +299,7 @@ impl Output {
             OutputKind::Line(o) => {
                 tokio::task::spawn_blocking(move || o.run_blocking(rx, progress, stats))
             }
+            OutputKind::Kafka(o) => tokio::spawn(o.run(rx, progress, stats)),
         }
     }
 }

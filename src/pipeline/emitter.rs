@@ -62,13 +62,14 @@ impl Emitter {
         delivered_by_all(&self.progress, self.last())
     }
 
-    /// Numbers `events` on and hands them to every output, waiting while an output's queue is
+    /// Numbers `events` (of FMC `fmc`) on and hands them to every output, waiting while an output's queue is
     /// full (or another worker hands on its batch). Gives up when an output has stopped (it
     /// failed) or when the run is asked to stop: an output that is not taking events (its
     /// receiver down, its buffer full) must not hold up a clean stop. `wait` runs every
     /// `tick` while waiting (the worker's housekeeping).
     pub async fn send(
         &self,
+        fmc: usize,
         events: Vec<Event>,
         shutdown: &watch::Receiver<bool>,
         tick: Duration,
@@ -95,7 +96,7 @@ impl Emitter {
         // Numbered for good even if an output does not take the batch (the run then stops):
         // the outputs that took it report progress in these numbers.
         self.last.store(last, Ordering::Release);
-        let batch = Arc::new(Batch { events });
+        let batch = Arc::new(Batch { events, fmc });
         for (i, tx) in senders.iter().enumerate() {
             loop {
                 if *shutdown.borrow() {

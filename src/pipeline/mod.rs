@@ -281,6 +281,7 @@ pub async fn run(cfg: Config, mut opts: RunOptions, stop: StopFlag) -> anyhow::R
         if !replay {
             output.keep_journal_in(&state_dir, i);
         }
+        output.name_fmcs(fmcs.iter().map(|f| f.name.clone()).collect());
         if i == tapped
             && let Some(t) = &wire_tap
         {

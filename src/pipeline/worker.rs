@@ -290,7 +290,9 @@ impl Worker {
             let emitter = self.emitter.clone();
             let shutdown = self.shutdown.clone();
             match emitter
-                .send(events, &shutdown, IDLE_TICK, || self.housekeeping(run))
+                .send(self.fmc, events, &shutdown, IDLE_TICK, || {
+                    self.housekeeping(run)
+                })
                 .await
             {
                 Handoff::Taken(last) => {

@@ -59,6 +59,7 @@ pub fn batches(from: u64, to: u64, per_batch: usize) -> Vec<Arc<Batch>> {
         .map(|c| {
             Arc::new(Batch {
                 events: c.iter().map(|&s| event(s)).collect(),
+                fmc: 0,
             })
         })
         .collect()

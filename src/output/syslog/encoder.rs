@@ -48,6 +48,10 @@ impl FrameEncoder {
             OutputConfig::File(_) | OutputConfig::Stdout(_) => {
                 (WireFraming::Lf, None, Oversize::Send)
             }
+            // A Kafka message is the message alone: no framing, capped like a datagram.
+            OutputConfig::Kafka(c) => {
+                (WireFraming::Datagram, Some(c.max_message_bytes), c.oversize)
+            }
         };
         FrameEncoder::new(format, framing, max, oversize)
     }

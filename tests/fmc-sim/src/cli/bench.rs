@@ -80,6 +80,14 @@ pub struct Args {
         requires = "processes"
     )]
     pub framing: Framing,
+    /// End to end into this Kafka broker (`host:port`, e.g. a local tansu) instead of the TLS
+    /// receiver: the forwarder's `kafka` output, counted as the brokers acknowledge (idempotent,
+    /// `acks=all`). The topic must exist.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "processes")]
+    pub kafka: Option<String>,
+    /// The topic with --kafka.
+    #[arg(long, default_value = "th-cef", requires = "kafka")]
+    pub kafka_topic: String,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -278,16 +286,30 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     cfg.state.dir = dir.join("state");
     cfg.cef.mappings_dir = PathBuf::from("/nonexistent/estreamer-cef-bench");
     cfg.monitor.period = Duration::from_secs(3600);
-    let output: OutputConfig = toml::from_str(&format!(
-        "transport = \"tls\"\nhost = \"127.0.0.1\"\nport = {receiver_port}\nserver_ca = {}\nframing = \"octet-counting\"\n",
-        toml::Value::String(files.ca_cert.display().to_string())
-    ))
-    .context("the benchmark's output")?;
+    let output = match &args.kafka {
+        Some(brokers) => format!(
+            "transport = \"kafka\"\nbrokers = [{}]\ntopic = {}\n",
+            toml::Value::String(brokers.clone()),
+            toml::Value::String(args.kafka_topic.clone())
+        ),
+        None => format!(
+            "transport = \"tls\"\nhost = \"127.0.0.1\"\nport = {receiver_port}\nserver_ca = {}\nframing = \"octet-counting\"\n",
+            toml::Value::String(files.ca_cert.display().to_string())
+        ),
+    };
+    let output: OutputConfig = toml::from_str(&output).context("the benchmark's output")?;
     cfg.outputs = vec![output];
 
     let n = args.records;
+    let into = match &args.kafka {
+        Some(b) => format!(
+            "TLS in, Kafka out (topic {} on {b}, acks=all)",
+            args.kafka_topic
+        ),
+        None => "TLS in and out".to_string(),
+    };
     println!(
-        "end to end: {n} records of type {} ({} distinct, repeated), bundles of {}, TLS in and out, \
+        "end to end: {n} records of type {} ({} distinct, repeated), bundles of {}, {into}, \
          {fmcs} simulated FMC(s) and the receiver in this process",
         record_type(args),
         args.distinct,
@@ -322,7 +344,8 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
                             m.1 = Some(Instant::now());
                         }
                     }
-                    if last_print.elapsed() >= Duration::from_secs(5) {
+                    // (Kafka: no receiver counts; the figures come at the end.)
+                    if now > 0 && last_print.elapsed() >= Duration::from_secs(5) {
                         eprintln!(
                             "  ... {now} records received ({:.0}/s)",
                             (now - last) as f64 / last_print.elapsed().as_secs_f64()
@@ -341,9 +364,12 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
         r
     })?;
     // Everything the pipeline delivered has been acknowledged by the receiver's kernel; let the
-    // receiver read it.
+    // receiver read it. (Kafka: what the pipeline delivered, the brokers acknowledged.)
     let deadline = Instant::now() + Duration::from_secs(30);
-    while counters.frames.load(Ordering::Relaxed) < summary.delivered && Instant::now() < deadline {
+    while args.kafka.is_none()
+        && counters.frames.load(Ordering::Relaxed) < summary.delivered
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(5));
     }
     let elapsed = start.elapsed();
@@ -351,7 +377,10 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     let after = usage();
     // The forwarder's transform threads have ended by now: its share is what the rest did not use.
     let fwd_cpu = (after.0 - before.0 + after.1 - before.1).saturating_sub(others_cpu);
-    let received = counters.frames.load(Ordering::Relaxed);
+    let received = match args.kafka {
+        Some(_) => summary.delivered,
+        None => counters.frames.load(Ordering::Relaxed),
+    };
     let _ = stop_tx.send(true);
     others.block_on(async {
         for sim in sims {
@@ -362,11 +391,17 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     let user = after.0 - before.0;
     let system = after.1 - before.1;
     let secs = elapsed.as_secs_f64();
-    println!(
-        "  {received} records received in {secs:.2} s: {:.0} records/s ({:.1} MB/s of syslog)",
-        received as f64 / secs,
-        counters.bytes.load(Ordering::Relaxed) as f64 / secs / 1e6
-    );
+    match args.kafka {
+        Some(_) => println!(
+            "  {received} records acknowledged by the brokers in {secs:.2} s: {:.0} records/s",
+            received as f64 / secs
+        ),
+        None => println!(
+            "  {received} records received in {secs:.2} s: {:.0} records/s ({:.1} MB/s of syslog)",
+            received as f64 / secs,
+            counters.bytes.load(Ordering::Relaxed) as f64 / secs / 1e6
+        ),
+    }
     // (Only when the run was long enough to tell.)
     if let Ok((Some(t10), Some(t90))) = marks.lock().map(|m| *m)
         && t90 - t10 >= Duration::from_millis(500)
