@@ -33,77 +33,13 @@ use crate::net::tls::ServerTrust;
 use crate::net::tls::{build_connector, session_info};
 use crate::net::x509::name_to_string;
 
-/// Runs the checks for every FMC (every peer of an HA pair), then for the outputs that can be
-/// asked (Kafka), and writes the report to `out`. True when every check passed (exit code 0).
+/// Runs the checks for every FMC (every peer of an HA pair), each followed by the outputs', and
+/// writes the report to `out`. True when every check passed (exit code 0).
 pub async fn diagnose(cfg: &Config, config_source: Option<&Path>, out: &mut dyn Write) -> bool {
-    let fmcs = diagnose_fmcs(cfg, config_source, out).await;
-    let outputs = diagnose_outputs(cfg, out).await;
-    fmcs && outputs
+    diagnose_fmcs(cfg, config_source, out).await
 }
 
-/// Each Kafka output: do its brokers answer, and does its topic exist?
-async fn diagnose_outputs(cfg: &Config, out: &mut dyn Write) -> bool {
-    let mut passed = true;
-    for (i, o) in cfg.outputs.iter().enumerate() {
-        let crate::output::OutputConfig::Kafka(c) = o else {
-            continue;
-        };
-        let mut r = Report { out: &mut *out };
-        r.line("");
-        r.line(&format!("== output {} ==", o.display_name()));
-        let key = format!("output[{i}]");
-        let (c2, k2) = (c.clone(), key.clone());
-        let probe = tokio::task::spawn_blocking(move || {
-            crate::output::kafka::probe::probe(&c2, &k2, std::time::Duration::from_secs(10))
-        })
-        .await;
-        use crate::output::kafka::probe::Probe;
-        let brokers = c.brokers.join(", ");
-        passed &= match probe {
-            Err(e) => r.fail("Kafka brokers", &format!("the check itself failed: {e}"), &[]),
-            Ok(Err(e)) => r.fail(
-                "Kafka output configuration",
-                &e.to_string(),
-                &["fix the key named above".to_string()],
-            ),
-            Ok(Ok(Probe::NoAnswer(why))) => r.fail(
-                "Kafka brokers",
-                &format!("no broker of {brokers} answered within 10 s ({why})"),
-                &[
-                    format!("check {key}.brokers: host:port of the brokers' Kafka listener (Transformation Hub: port 9093 with TLS, 9092 without)"),
-                    "check that the brokers run and that a firewall lets this machine reach them".to_string(),
-                    format!("with TLS or SASL, check {key}.tls, server_ca, client_cert and sasl_* (the brokers' logs say why they closed the connection)"),
-                ],
-            ),
-            Ok(Ok(Probe::Answered {
-                brokers: found,
-                partitions,
-            })) => {
-                r.ok(
-                    "Kafka brokers",
-                    &format!("{brokers} answered; the cluster has {} broker(s): {}", found.len(), found.join(", ")),
-                );
-                match partitions {
-                    Some(n) => {
-                        r.ok("Kafka topic", &format!("{} exists with {n} partition(s)", c.topic));
-                        true
-                    }
-                    None => r.fail(
-                        "Kafka topic",
-                        &format!("{} does not exist on the cluster (or this client may not see it)", c.topic),
-                        &[
-                            format!("create it, e.g. `kafka-topics.sh --bootstrap-server {} --create --topic {} --partitions 6`, or set {key}.topic to an existing topic", c.brokers[0], c.topic),
-                            "with ACLs: allow this client's user to describe and write the topic".to_string(),
-                        ],
-                    ),
-                }
-            }
-        };
-    }
-    passed
-}
-
-/// The FMC checks for every FMC (every peer of an HA pair).
+/// The checks for every FMC (every peer of an HA pair).
 async fn diagnose_fmcs(cfg: &Config, config_source: Option<&Path>, out: &mut dyn Write) -> bool {
     let mut targets = Vec::new();
     for (i, fmc) in cfg.fmcs.iter().enumerate() {

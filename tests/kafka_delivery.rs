@@ -427,9 +427,11 @@ fn test_command_says_whether_the_brokers_answer_and_the_topic_exists() {
     let broker = Tansu::start(&dir.path().join("broker"));
     broker.create_topic("th-cef", 2);
     let pki = sim_support::TestPki::new();
+    // `test` checks the outputs after the FMC, as `run` needs both: a simulated FMC answers.
+    let sim = SimFmc::start(simulator(&pki, 20_000), connection_scenario(10, 2, 5));
     let nobody = free_port();
     let run = |outputs: Vec<String>| {
-        let mut setup = Setup::new(&pki.files, free_port(), dir.path().join("state"));
+        let mut setup = Setup::new(&pki.files, sim.port(), dir.path().join("state"));
         setup.outputs = outputs;
         let config = setup.write(&dir.path().join("estreamer-cef.toml"));
         let out = Command::new(bin())
@@ -444,15 +446,17 @@ fn test_command_says_whether_the_brokers_answer_and_the_topic_exists() {
     let said = run(vec![kafka_output(&broker, "")]);
     assert!(
         said.contains(&format!(
-            "[ OK ] Kafka brokers: {} answered",
+            "[ OK ] output[0] kafka://{}/th-cef: brokers: {} answered",
+            broker.bootstrap(),
             broker.bootstrap()
-        )) && said.contains("[ OK ] Kafka topic: th-cef exists with 2 partition(s)"),
+        )) && said.contains("/th-cef: topic: th-cef exists with 2 partition(s)")
+            && said.contains("All checks passed"),
         "{said}"
     );
 
     let said = run(vec![kafka_output(&broker, "topic = \"elsewhere\"")]);
     assert!(
-        said.contains("[FAIL] Kafka topic: elsewhere does not exist") && said.contains("create it"),
+        said.contains("/elsewhere: topic: elsewhere does not exist") && said.contains("create it"),
         "{said}"
     );
 
@@ -461,7 +465,7 @@ fn test_command_says_whether_the_brokers_answer_and_the_topic_exists() {
     )]);
     assert!(
         said.contains(&format!(
-            "[FAIL] Kafka brokers: no broker of 127.0.0.1:{nobody} answered"
+            "[FAIL] output[0] kafka://127.0.0.1:{nobody}/th-cef: brokers: no broker of 127.0.0.1:{nobody} answered"
         )) && said.contains("check output[0].brokers"),
         "{said}"
     );

@@ -12,10 +12,11 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 
 use super::{Report, list_ips};
+use crate::config::output::{KafkaConfig, OutputConfig};
 use crate::config::{Config, duration};
 use crate::net::connect::{ConnectError, connect_tcp, resolve};
 use crate::net::tls::session_info;
-use crate::output::OutputConfig;
+use crate::output::kafka::probe::{self, Probe};
 use crate::output::tls::{TlsSetup, describe_handshake_error};
 
 /// A UDP output has no connect timeout of its own; a name lookup that takes longer is broken.
@@ -73,6 +74,82 @@ async fn check_one(i: usize, o: &OutputConfig, r: &mut Report<'_>) -> bool {
         }
         OutputConfig::File(c) => file(&step, &c.path, r),
         OutputConfig::Stdout(_) => r.pass(&step, "standard output, nothing to check"),
+        OutputConfig::Kafka(c) => kafka(&step, &key, c, r).await,
+    }
+}
+
+/// How long the brokers have to answer the metadata request.
+const KAFKA_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Do the brokers answer, and does the topic exist? (librdkafka's metadata request, on a
+/// blocking thread: librdkafka's calls block.)
+async fn kafka(step: &str, key: &str, c: &KafkaConfig, r: &mut Report<'_>) -> bool {
+    let (c2, k2) = (c.clone(), key.to_string());
+    let probe =
+        tokio::task::spawn_blocking(move || probe::probe(&c2, &k2, KAFKA_PROBE_TIMEOUT)).await;
+    let brokers = c.brokers.join(", ");
+    let brokers_step = format!("{step}: brokers");
+    match probe {
+        Err(e) => r.fail(&brokers_step, &format!("the check itself failed: {e}"), &[]),
+        Ok(Err(e)) => r.fail(
+            step,
+            &e.to_string(),
+            &["fix the key named above".to_string()],
+        ),
+        Ok(Ok(Probe::NoAnswer(why))) => r.fail(
+            &brokers_step,
+            &format!(
+                "no broker of {brokers} answered within {} ({why})",
+                duration::format(&KAFKA_PROBE_TIMEOUT)
+            ),
+            &[
+                format!(
+                    "check {key}.brokers: host:port of the brokers' Kafka listener \
+                     (Transformation Hub: port 9093 with TLS, 9092 without)"
+                ),
+                "check that the brokers run and that a firewall lets this machine reach them"
+                    .to_string(),
+                format!(
+                    "with TLS or SASL, check {key}.tls, server_ca, client_cert and sasl_* (the \
+                     brokers' logs say why they closed the connection)"
+                ),
+            ],
+        ),
+        Ok(Ok(Probe::Answered {
+            brokers: found,
+            partitions,
+        })) => {
+            r.ok(
+                &brokers_step,
+                &format!(
+                    "{brokers} answered; the cluster has {} broker(s): {}",
+                    found.len(),
+                    found.join(", ")
+                ),
+            );
+            match partitions {
+                Some(n) => r.pass(
+                    &format!("{step}: topic"),
+                    &format!("{} exists with {n} partition(s)", c.topic),
+                ),
+                None => r.fail(
+                    &format!("{step}: topic"),
+                    &format!(
+                        "{} does not exist on the cluster (or this client may not see it)",
+                        c.topic
+                    ),
+                    &[
+                        format!(
+                            "create it, e.g. `kafka-topics.sh --bootstrap-server {} --create \
+                             --topic {} --partitions 6`, or set {key}.topic to an existing topic",
+                            c.brokers[0], c.topic
+                        ),
+                        "with ACLs: allow this client's user to describe and write the topic"
+                            .to_string(),
+                    ],
+                ),
+            }
+        }
     }
 }
 

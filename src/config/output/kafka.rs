@@ -359,7 +359,7 @@ fn default_linger() -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use crate::output::config::OutputConfig;
+    use crate::config::output::OutputConfig;
 
     fn parse(s: &str) -> OutputConfig {
         toml::from_str(s).unwrap_or_else(|e| panic!("{e}"))

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use rdkafka::ClientConfig;
 
+use crate::config::output::{KafkaConfig, Properties};
 use crate::net::password::read_password_file;
-use crate::output::config::{KafkaConfig, Properties};
 use crate::output::error::SyslogError;
 
 /// Connection settings (brokers, TLS, SASL, pass-through). `key` names the output in errors

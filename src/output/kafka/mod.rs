@@ -26,10 +26,10 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
-use super::config::KafkaConfig;
 use super::error::SyslogError;
 use super::syslog::encoder::{Encoded, FrameEncoder};
 use super::{Batch, OutputStats, publish_progress};
+use crate::config::output::KafkaConfig;
 use key::KeyMaker;
 
 /// A rejection reason is logged at most this often (with the count since).

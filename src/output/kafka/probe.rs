@@ -6,7 +6,7 @@ use std::time::Duration;
 use rdkafka::producer::{BaseProducer, Producer};
 
 use super::client;
-use crate::output::config::KafkaConfig;
+use crate::config::output::KafkaConfig;
 use crate::output::error::SyslogError;
 
 /// What the brokers said.
