@@ -78,8 +78,34 @@ fn is_mapping_file(t: &Table) -> bool {
         .any(|k| t.contains_key(*k))
 }
 
+/// A block whose first line is `# excerpt of PATH` shows part of a file the project ships (a
+/// profile's patch, which a user's own mappings folder may not hold): every line of it must be
+/// a line of that file, so the example cannot drift from what is shipped.
+fn check_excerpt(text: &str) -> Option<Result<(), String>> {
+    let first = text.lines().next()?;
+    let path = first.strip_prefix("# excerpt of ")?.trim();
+    let Ok(shipped) = std::fs::read_to_string(root().join(path)) else {
+        return Some(Err(format!("{path}: no such file in the repository")));
+    };
+    let lines: Vec<&str> = shipped.lines().map(str::trim).collect();
+    let stray: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !lines.contains(l))
+        .collect();
+    Some(if stray.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("lines that are not in {path}: {stray:?}"))
+    })
+}
+
 /// Loads one block as the program would; Err(why) when it refuses it.
 fn load_block(text: &str) -> Result<(), String> {
+    if let Some(excerpt) = check_excerpt(text) {
+        return excerpt;
+    }
     let table: Table = text.parse().map_err(|e| format!("not valid TOML: {e}"))?;
     if is_mapping_file(&table) {
         let tmp = tempfile::tempdir().unwrap();

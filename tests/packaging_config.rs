@@ -85,7 +85,7 @@ fn required_only(t: &Table) -> Table {
     let mut outs = Vec::new();
     for o in outputs(t) {
         let mut m = Table::new();
-        for k in ["transport", "host", "path"] {
+        for k in ["transport", "host", "path", "brokers"] {
             if let Some(v) = o.get(k) {
                 m.insert(k.into(), v.clone());
             }

@@ -152,8 +152,13 @@ pub fn readme_sections(text: &str) -> BTreeMap<String, String> {
     };
     let mut m = BTreeMap::new();
     let mut current: Option<String> = None;
+    let mut in_code = false;
     for line in reference.lines() {
-        if line.starts_with('#') {
+        // A `#` inside a code block is a TOML or shell comment, not a heading.
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+        }
+        if line.starts_with('#') && !in_code {
             current = line
                 .split('`')
                 .nth(1)

@@ -132,10 +132,13 @@ impl Compression {
 
 /// SASL mechanism.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
 pub enum SaslMechanism {
+    #[serde(rename = "plain")]
     Plain,
+    // The mechanisms' own names (RFC 7677), as the README and the packaged example write them.
+    #[serde(rename = "scram-sha-256")]
     ScramSha256,
+    #[serde(rename = "scram-sha-512")]
     ScramSha512,
 }
 
