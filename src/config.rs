@@ -1021,6 +1021,10 @@ mod tests {
                 "[[output]]\ntransport = \"udpp\"\nhost = \"h\"\n",
                 ":2: `output[0].transport` = \"udpp\" is not one of them; did you mean `udp`?",
             ),
+            (
+                "[[output]]\ntransport = \"kafka\"\nbrokers = [\"b:9092\"]\nsasl_mechanism = \"scram-sha512\"\n",
+                ":4: `output[0].sasl_mechanism` = \"scram-sha512\" is not one of them; did you mean `scram-sha-512`",
+            ),
             ("[fmc]\nhost = \"a\"\nport = 0\n", ":3: fmc.port is 0"),
             (
                 "[[output]]\ntransport = \"tcp\"\nhost = \"h\"\nconnect_timeout_secs = 10\n",

@@ -188,8 +188,12 @@ fn reword(
         }
         Kind::UnknownVariant(value, expected) => {
             let known: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+            // Inside an `[[output]]` (a tagged enum) figment's path stops at the output: the key
+            // is the one holding this value (`sasl_mechanism`), else the tag itself.
             if path.len() == 2 && path[0] == "output" {
-                path.push("transport".into());
+                let actual = figment::error::Actual::Str(value.clone());
+                let k = doc.and_then(|d| key_with_value(d, &path, &actual));
+                path.push(k.unwrap_or_else(|| "transport".into()));
             }
             format!(
                 "`{}` = {value:?} is not one of them{}\n  → valid values: {}",
