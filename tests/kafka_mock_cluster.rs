@@ -32,6 +32,22 @@ fn output_toml(bootstrap: &str) -> String {
     )
 }
 
+/// Messages the partitions hold (sum of their high watermarks): tells a broker that lost
+/// acknowledged messages from a reader that missed some.
+fn stored(bootstrap: &str) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    (0..PARTITIONS)
+        .map(|p| {
+            consumer
+                .fetch_watermarks(TOPIC, p, Duration::from_secs(10))
+                .map_or(-1, |(low, high)| high - low)
+        })
+        .sum()
+}
+
 /// The sequence numbers (externalId) of every message in the topic.
 fn read_back(bootstrap: &str, at_least: usize) -> Vec<u64> {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -87,8 +103,10 @@ async fn wait_progress(out: &mut Running, n: u64) {
 
 // Ignored: on a loaded 2-vCPU machine about one run in three reads back fewer messages than
 // were acknowledged (5,575 to 5,776 of 6,000, also with three minutes to read), while alone it
-// passes in seconds. Whether librdkafka's mock cluster drops acknowledged batches under leader
-// moves and injected errors, or our output loses them, is not known yet: see issue 22's note.
+// passes in seconds. The partitions' high watermarks then sum to exactly what was read: the mock
+// brokers hold fewer messages than librdkafka reported delivered. Whether that is the mock
+// cluster's emulation of the injected errors or a real path to loss is not known yet: see
+// issue 22's note.
 // Run it with `cargo test --release --test kafka_mock_cluster -- --ignored`.
 #[ignore = "reads back fewer messages than acknowledged under load: cause not yet known (issue 22)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,7 +159,12 @@ async fn retriable_errors_leader_moves_and_a_slow_broker_lose_and_duplicate_noth
     mock.broker_round_trip_time(2, Duration::ZERO).unwrap();
     let seqs = read_back(&bootstrap, N as usize);
     let distinct: HashSet<u64> = seqs.iter().copied().collect();
-    assert_eq!(distinct.len() as u64, N, "every message is there");
+    assert_eq!(
+        distinct.len() as u64,
+        N,
+        "every message is there; the partitions hold {} messages (high watermarks)",
+        stored(&bootstrap)
+    );
     assert_eq!(seqs.len() as u64, N, "no message twice");
     drop(out.tx.take());
     tokio::time::timeout(Duration::from_secs(30), out.handle)
