@@ -1,6 +1,8 @@
 //! The Kafka message key of an event, from the `key` setting: the FMC's name and/or values of
 //! CEF extension keys, joined with `/`. Messages with one key land in one partition, in order.
 
+use crate::output::syslog::truncate::extension_start;
+
 /// What one part of the key is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
@@ -52,7 +54,7 @@ impl KeyMaker {
 
 /// The (still escaped) value of extension key `name` in a CEF line, if present.
 pub fn extension_value<'a>(cef: &'a str, name: &str) -> Option<&'a str> {
-    let ext = extension(cef)?;
+    let ext = &cef[extension_start(cef.as_bytes())?..];
     let bytes = ext.as_bytes();
     let mut from = 0;
     while let Some(at) = ext[from..].find(name).map(|i| i + from) {
@@ -63,27 +65,6 @@ pub fn extension_value<'a>(cef: &'a str, name: &str) -> Option<&'a str> {
             return Some(&rest[..value_end(rest)]);
         }
         from = at + 1;
-    }
-    None
-}
-
-/// The extension part of a CEF line: after the seventh unescaped `|`.
-fn extension(cef: &str) -> Option<&str> {
-    let bytes = cef.as_bytes();
-    let mut pipes = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 1,
-            b'|' => {
-                pipes += 1;
-                if pipes == 7 {
-                    return Some(&cef[i + 1..]);
-                }
-            }
-            _ => {}
-        }
-        i += 1;
     }
     None
 }
