@@ -4,6 +4,8 @@
 #
 #   1. builds the .deb and the .rpm (packaging/build.sh); lintian (overrides in
 #      packaging/debian/lintian-overrides) and rpmlint (packaging/rpm/rpmlint.toml) find nothing;
+#      the binary links nothing beyond a base system's libraries, and the .rpm requires no
+#      symbol version newer than Rocky 9.0 ships (glibc 2.34, OpenSSL 3.0);
 #   2. installs a previous build of the .deb (this one repacked with a lower version and another
 #      shipped configuration), edits the conffile as an administrator would, upgrades to this
 #      build: the edit is kept and the new file is put next to it (.dpkg-dist); then checks what
@@ -106,7 +108,22 @@ done
 objdump -p target/release/packaging/estreamer-cef | grep -q 'NEEDED.*librdkafka' &&
     fail "the binary links librdkafka dynamically; it must be built in (rdkafka feature cmake-build)"
 ok "the binary needs only $needed(librdkafka built in)"
-ok "$rpmfile"
+# No Rocky 9 root can be had here (no Rocky mirror, no container engine), so its ABI is checked
+# from the versions it ships: the packages are built on Debian 12 (glibc 2.36), and one new libc
+# call can make the binary need a symbol version Rocky 9.0 lacks. Ceilings: glibc 2.34, OpenSSL
+# 3.0 (9.0 ships 3.0.1; 3.2 came with 9.5), zlib 1.2.11, gcc 11's libgcc_s.
+rpm -qp --requires "$rpmfile" >"$work/rpm-requires" 2>/dev/null
+above_ceiling() { # $1 = symbol-set prefix, $2 = ceiling: prints the required versions above it
+    sed -n "s/.*(${1}_\([0-9.]*\))(64bit)\$/\1/p" "$work/rpm-requires" | sort -uV |
+        while read -r v; do
+            [ "$(printf '%s\n%s\n' "$v" "$2" | sort -V | tail -1)" = "$2" ] || echo "${1}_$v"
+        done
+}
+too_new=$(above_ceiling GLIBC 2.34; above_ceiling OPENSSL 3.0.0; above_ceiling ZLIB 1.2.11; above_ceiling GCC 11.0.0)
+[ -z "$too_new" ] ||
+    fail "the .rpm requires symbol versions Rocky 9 does not have: $(echo $too_new) (see rpm -qp --requires)"
+grep -q 'GLIBC_' "$work/rpm-requires" || fail "rpm -qp --requires lists no glibc symbol versions: the check above saw nothing"
+ok "$rpmfile (symbol versions within Rocky 9's: newest $(sed -n 's/.*(\(GLIBC_[0-9.]*\)).*/\1/p' "$work/rpm-requires" | sort -V | tail -1))"
 lintian --fail-on error,warning --info "$deb" >"$work/lintian.log" 2>&1 || {
     cat "$work/lintian.log"
     fail "lintian found errors or warnings in $deb (justified exceptions go in packaging/debian/lintian-overrides)"

@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 pkgs=(syslog-ng-core syslog-ng-mod-python liblognorm-utils openssl libssl-dev pkg-config python3 python3-pip ca-certificates rpm
-  lintian rpmlint debootstrap adduser cmake libcurl4-openssl-dev kcat)
+  lintian rpmlint debootstrap adduser cmake libcurl4-openssl-dev kcat socat)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -22,8 +22,8 @@ pub struct Args {
     pub rate: Option<u32>,
 }
 
-/// How long an output may go without delivering while it holds events, when no TCP/TLS output
-/// sets a longer `shutdown_timeout`.
+/// How long an output may go without delivering while it holds events, when no TCP/TLS/Kafka
+/// output sets a `shutdown_timeout`.
 const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 
 pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
@@ -44,7 +44,7 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let wait = cfg
         .outputs
         .iter()
-        .filter_map(|o| o.stream_keys().map(|k| k.shutdown_timeout))
+        .filter_map(|o| o.shutdown_timeout())
         .max()
         .unwrap_or(DEFAULT_WAIT);
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -644,6 +644,15 @@ impl OutputConfig {
         }
     }
 
+    /// How long this output waits on stop for its receiver to take what it holds (TCP, TLS,
+    /// Kafka); `None` for outputs that hold nothing.
+    pub fn shutdown_timeout(&self) -> Option<std::time::Duration> {
+        match self {
+            OutputConfig::Kafka(c) => Some(c.shutdown_timeout),
+            _ => self.stream_keys().map(|k| k.shutdown_timeout),
+        }
+    }
+
     pub(crate) fn stream_keys(&self) -> Option<StreamKeys> {
         match self {
             OutputConfig::Tcp(c) => Some(stream_keys!(c)),

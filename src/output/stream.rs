@@ -230,7 +230,7 @@ impl StreamOutput {
         if run.replay.unacked_bytes() > 0 {
             warn!(
                 output = %self.name,
-                "stopped with {} bytes not acknowledged by {}:{}; those events stay undelivered and will be read again from the FMC",
+                "stopped with {} bytes not acknowledged by {}:{}; those events are not counted as delivered",
                 run.replay.unacked_bytes(), self.host, self.port
             );
         }

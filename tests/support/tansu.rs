@@ -43,6 +43,11 @@ pub struct Tansu {
     child: Option<Child>,
     pub port: u16,
     pub dir: PathBuf,
+    /// The port the broker names in its metadata, where clients connect after the bootstrap
+    /// (another than `port` when a TLS proxy stands in front of it).
+    advertised_port: u16,
+    /// More `tansu broker` arguments (`--authentication`).
+    extra_args: Vec<String>,
 }
 
 impl Tansu {
@@ -51,9 +56,13 @@ impl Tansu {
         std::fs::create_dir_all(dir).unwrap();
         let mut t = Tansu {
             child: None,
-            port: free_port(),
+            port: 0,
             dir: dir.to_path_buf(),
+            advertised_port: 0,
+            extra_args: Vec::new(),
         };
+        t.port = free_port();
+        t.advertised_port = t.port;
         t.restart();
         t
     }
@@ -62,10 +71,20 @@ impl Tansu {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Stops the broker and starts it again on the same port and storage, advertising
+    /// `advertised_port` and with these extra `tansu broker` arguments.
+    pub fn restart_with(&mut self, advertised_port: u16, extra_args: &[&str]) {
+        self.kill();
+        self.advertised_port = advertised_port;
+        self.extra_args = extra_args.iter().map(|a| a.to_string()).collect();
+        self.restart();
+    }
+
     /// Starts the broker (again) on the same port and storage.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = format!("tcp://127.0.0.1:{}", self.advertised_port);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -77,8 +96,9 @@ impl Tansu {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
             ])
+            .args(&self.extra_args)
             // tansu reads the path after sqlite:// relative to its working folder (even one
             // starting with '/').
             .args(["--storage-engine", "sqlite://tansu.db"])
@@ -120,6 +140,30 @@ impl Tansu {
         assert!(
             out.status.success(),
             "tansu topic create {name}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `tansu user create NAME PASSWORD --mechanism scram256|scram512`: a SASL SCRAM user, kept
+    /// in the broker's storage (create users before a restart with `--authentication`).
+    pub fn create_user(&self, name: &str, password: &str, mechanism: &str) {
+        let out = Command::new(tansu_bin())
+            .args([
+                "user",
+                "create",
+                name,
+                password,
+                "--mechanism",
+                mechanism,
+                "--broker",
+            ])
+            .arg(format!("tcp://127.0.0.1:{}", self.port))
+            .output()
+            .expect("run tansu user create");
+        assert!(
+            out.status.success(),
+            "tansu user create {name}: {}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
@@ -172,8 +216,21 @@ pub fn read_topic(
     quiet: Duration,
     limit: Duration,
 ) -> Vec<Record> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    read_topic_with(config, topic, partitions, at_least, quiet, limit)
+}
+
+/// [`read_topic`] with a client configuration of the caller's (bootstrap servers, TLS, SASL).
+pub fn read_topic_with(
+    mut config: ClientConfig,
+    topic: &str,
+    partitions: i32,
+    at_least: usize,
+    quiet: Duration,
+    limit: Duration,
+) -> Vec<Record> {
+    let consumer: BaseConsumer = config
         .set("group.id", "estreamer-cef-test-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")

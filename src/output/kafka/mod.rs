@@ -194,7 +194,7 @@ impl KafkaOutput {
                     warn!(
                         output = %self.name,
                         "shutdown_timeout passed with {} messages not acknowledged by the brokers; \
-                         they are read again from the FMC at the next start",
+                         they are not counted as delivered",
                         st.pending.len()
                     );
                     break;
@@ -257,8 +257,7 @@ impl KafkaOutput {
                                 warn!(
                                     output = %self.name,
                                     "shutdown_timeout passed with {} messages not acknowledged \
-                                     by the brokers; they are read again from the FMC at the \
-                                     next start",
+                                     by the brokers; they are not counted as delivered",
                                     st.pending.len()
                                 );
                                 return Err(Stop::GaveUp);
@@ -318,7 +317,15 @@ impl KafkaOutput {
                     RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure,
                 ) => {
                     st.stats.errors.fetch_add(1, Ordering::Relaxed);
-                    if !st.down {
+                    if let Some(hint) = tls_refusal_hint(&reason) {
+                        // The broker answers, and ends the TLS handshake: retrying will not
+                        // help until the configuration changes.
+                        st.down = true;
+                        st.stats.up.store(false, Ordering::Relaxed);
+                        self.complain(st, &format!("{e}"), || {
+                            format!("the brokers refuse this client: {reason}; {hint}")
+                        });
+                    } else if !st.down {
                         st.down = true;
                         st.stats.up.store(false, Ordering::Relaxed);
                         warn!(
@@ -336,6 +343,8 @@ impl KafkaOutput {
                     | RDKafkaErrorCode::ClusterAuthorizationFailed,
                 ) => {
                     st.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    st.down = true;
+                    st.stats.up.store(false, Ordering::Relaxed);
                     self.complain(st, &format!("{e}"), || {
                         format!(
                             "the brokers refuse this client: {reason}; check the TLS and SASL keys \
@@ -418,5 +427,67 @@ impl KafkaOutput {
              the bookmark"
         );
         Stop::Fatal
+    }
+}
+
+/// What to do when a broker's TLS alert (in librdkafka's words, from OpenSSL) says it ends the
+/// handshake because of this client's certificate, not because it is down.
+fn tls_refusal_hint(reason: &str) -> Option<&'static str> {
+    let r = reason.to_ascii_lowercase();
+    if r.contains("alert certificate required") {
+        Some(
+            "the brokers require a client certificate: set client_cert and client_key (and \
+             client_key_password_file for an encrypted key)",
+        )
+    } else if [
+        "alert unknown ca",
+        "alert bad certificate",
+        "alert certificate unknown",
+        "alert certificate expired",
+        "alert certificate revoked",
+        "alert unsupported certificate",
+    ]
+    .iter()
+    .any(|a| r.contains(a))
+    {
+        Some(
+            "the brokers do not accept this output's client certificate: check that client_cert \
+             is valid and issued by a CA the brokers trust",
+        )
+    } else if r.contains("alert handshake failure") || r.contains("alert protocol version") {
+        Some(
+            "the brokers end the TLS handshake: check that they expect TLS on this port, and \
+             the TLS keys of this output (a client certificate, the TLS version)",
+        )
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tls_refusal_hint;
+
+    #[test]
+    fn a_tls_alert_about_the_client_certificate_is_a_refusal_with_what_to_set() {
+        // librdkafka's words when socat (OpenSSL) requires a client certificate.
+        let missing = "ssl://127.0.0.1:44991/bootstrap: Receive failed: error:0A00045C:SSL \
+                       routines::tlsv13 alert certificate required: SSL alert number 116";
+        assert!(
+            tls_refusal_hint(missing)
+                .unwrap()
+                .contains("client_cert and client_key")
+        );
+        let untrusted = "ssl://b:9093/1: SSL handshake failed: error:0A000418:SSL routines::\
+                         tlsv1 alert unknown ca: SSL alert number 48";
+        assert!(
+            tls_refusal_hint(untrusted)
+                .unwrap()
+                .contains("a CA the brokers trust")
+        );
+        // A broker that is down is not refused: it is waited for.
+        let down = "127.0.0.1:9092/bootstrap: Connect to ipv4#127.0.0.1:9092 failed: \
+                    Connection refused (after 0ms in state CONNECT)";
+        assert_eq!(tls_refusal_hint(down), None);
     }
 }
