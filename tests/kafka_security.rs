@@ -14,6 +14,8 @@
 //! tansu 0.6.0 speaks no TLS itself (its broker builds a TLS acceptor it never uses) and its
 //! PLAIN handshake offers no mechanism, so TLS goes through socat and PLAIN is not tried here.
 
+mod delivery_support;
+mod sim_support;
 #[path = "support/tansu.rs"]
 mod tansu;
 
@@ -21,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use delivery_support::{Setup, SimFmc, connection_scenario};
+use estreamer_cef_sim::server::SimulatorConfig;
 use rdkafka::ClientConfig;
 use tansu::{Tansu, free_port, read_topic_with};
 
@@ -41,19 +45,42 @@ fn sample(dir: &Path) -> PathBuf {
     p
 }
 
+/// The `[[output]]` body of a Kafka output to `bootstrap`, topic `topic`, with these more keys.
+fn kafka_output(bootstrap: &str, topic: &str, keys: &str) -> String {
+    format!(
+        "transport = \"kafka\"\nbrokers = [\"{bootstrap}\"]\ntopic = \"{topic}\"\n\
+         shutdown_timeout = \"5s\"\n{keys}"
+    )
+}
+
 /// A configuration with one Kafka output to `bootstrap`, topic `topic`, and these more keys.
 fn config(dir: &Path, name: &str, bootstrap: &str, topic: &str, keys: &str) -> PathBuf {
     let p = dir.join(format!("{name}.toml"));
     std::fs::write(
         &p,
         format!(
-            "[state]\ndir = \"{}\"\n\n[[output]]\ntransport = \"kafka\"\nbrokers = [\"{bootstrap}\"]\n\
-             topic = \"{topic}\"\nshutdown_timeout = \"5s\"\n{keys}",
-            dir.join("state").display()
+            "[state]\ndir = \"{}\"\n\n[[output]]\n{}",
+            dir.join("state").display(),
+            kafka_output(bootstrap, topic, keys)
         ),
     )
     .unwrap();
     p
+}
+
+/// What `estreamer-cef test` prints for this Kafka output (a simulated FMC answers: `test`
+/// checks the outputs after the FMC).
+fn test_says(dir: &Path, output: String) -> String {
+    let pki = sim_support::TestPki::new();
+    let mut sim_cfg = SimulatorConfig::new("127.0.0.1:0".parse().unwrap(), &pki.files);
+    sim_cfg.rate = Some(1_000);
+    let sim = SimFmc::start(sim_cfg, connection_scenario(10, 2, 5));
+    let mut setup = Setup::new(&pki.files, sim.port(), dir.join("test-state"));
+    setup.outputs = vec![output];
+    let config = setup.write(&dir.join("test.toml"));
+    let out = bin().arg("-c").arg(&config).arg("test").output().unwrap();
+    drop(sim);
+    text(&out.stdout)
 }
 
 /// The CEF lines `decode --cef` gives for the file (what `replay` sends), sorted.
@@ -209,6 +236,41 @@ fn scram_sha_256_and_512_deliver_and_a_wrong_password_is_refused_without_showing
     assert!(
         err.contains("SASL authentication"),
         "the refusal should say SASL authentication failed:\n{err}"
+    );
+
+    // `estreamer-cef test` says the same, names the keys to check, and not the password.
+    let keys = |pw: &Path| {
+        format!(
+            "sasl_mechanism = \"scram-sha-512\"\nsasl_username = \"bob\"\n\
+             sasl_password_file = \"{}\"\n",
+            pw.display()
+        )
+    };
+    let said = test_says(
+        dir.path(),
+        kafka_output(&bootstrap, "cef-512", &keys(&wrong)),
+    );
+    assert!(
+        said.contains(&format!(
+            "[FAIL] output[0] kafka://{bootstrap}/cef-512: brokers: the brokers of {bootstrap} \
+             refuse this client"
+        )) && said.contains("SASL authentication")
+            && said.contains("output[0].sasl_password_file")
+            && !said.contains("not-bobs-password-4711"),
+        "{said}"
+    );
+    let said = test_says(
+        dir.path(),
+        kafka_output(
+            &bootstrap,
+            "cef-512",
+            &keys(&dir.path().join("bob.password")),
+        ),
+    );
+    assert!(
+        said.contains("/cef-512: topic: cef-512 exists with 2 partition(s)")
+            && said.contains("All checks passed"),
+        "{said}"
     );
 }
 
@@ -424,12 +486,29 @@ fn tls_checks_the_brokers_certificate_and_presents_a_client_certificate() {
     assert_refused(
         &cfg,
         &file,
-        &["the brokers require a client certificate: set client_cert and client_key"],
+        &[
+            "the brokers require a client certificate: set output[0].client_cert and output[0].client_key",
+        ],
         None,
     );
     assert!(
         topic_values(tls_reader(&pki, &bootstrap), "th-cef-refused", 0).is_empty(),
         "a refused client delivered something"
+    );
+    let said = test_says(
+        dir.path(),
+        kafka_output(&bootstrap, "th-cef", &no_client_cert),
+    );
+    assert!(
+        said.contains("brokers: the brokers of") && said.contains("set output[0].client_cert"),
+        "{said}"
+    );
+    let said = test_says(dir.path(), kafka_output(&bootstrap, "th-cef", &other_ca));
+    assert!(
+        said.contains("brokers: the brokers of")
+            && said.contains("certificate verify failed")
+            && said.contains("check output[0].server_ca"),
+        "{said}"
     );
     drop(proxy);
 

@@ -115,6 +115,11 @@ async fn kafka(step: &str, key: &str, c: &KafkaConfig, r: &mut Report<'_>) -> bo
                 ),
             ],
         ),
+        Ok(Ok(Probe::Refused { reason, hint })) => r.fail(
+            &brokers_step,
+            &format!("the brokers of {brokers} refuse this client ({reason})"),
+            &[hint],
+        ),
         Ok(Ok(Probe::Answered {
             brokers: found,
             partitions,

@@ -14,6 +14,7 @@
 pub mod client;
 pub mod key;
 pub mod probe;
+pub mod refusal;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -37,6 +38,8 @@ const COMPLAIN_EVERY: Duration = Duration::from_secs(10);
 
 pub(crate) struct KafkaOutput {
     name: String,
+    /// The output's place in the configuration (`output[0]`), for the keys a message names.
+    key: String,
     topic: String,
     keys: KeyMaker,
     /// The FMCs' names, by index (`Batch::fmc`), for the `fmc` part of the key.
@@ -137,6 +140,7 @@ impl KafkaOutput {
             })?;
         Ok(KafkaOutput {
             name,
+            key: key.to_string(),
             topic: c.topic.clone(),
             keys: KeyMaker::new(&c.key),
             fmc_names: Vec::new(),
@@ -308,24 +312,31 @@ impl KafkaOutput {
                     st.pending.remove(&seq);
                 }
             },
-            Report::Client(e, reason) => match e.rdkafka_error_code() {
-                Some(RDKafkaErrorCode::Fatal) => return Err(self.fatal()),
-                // A broker connection failing (librdkafka does not always add "all brokers
-                // down" when the cluster's only broker is gone): down until the next
-                // acknowledgement.
-                Some(
-                    RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure,
-                ) => {
+            Report::Client(e, reason) => {
+                let code = e.rdkafka_error_code();
+                if code == Some(RDKafkaErrorCode::Fatal) {
+                    return Err(self.fatal());
+                }
+                if let Some(hint) = refusal::refusal_hint(code, &reason, &self.key, &self.topic) {
+                    // Nothing changes until the configuration does: down, and said (at most
+                    // every COMPLAIN_EVERY) as an error.
                     st.stats.errors.fetch_add(1, Ordering::Relaxed);
-                    if let Some(hint) = tls_refusal_hint(&reason) {
-                        // The broker answers, and ends the TLS handshake: retrying will not
-                        // help until the configuration changes.
-                        st.down = true;
-                        st.stats.up.store(false, Ordering::Relaxed);
-                        self.complain(st, &format!("{e}"), || {
-                            format!("the brokers refuse this client: {reason}; {hint}")
-                        });
-                    } else if !st.down {
+                    st.down = true;
+                    st.stats.up.store(false, Ordering::Relaxed);
+                    self.complain(st, &format!("{e}"), || {
+                        format!("the brokers refuse this client: {reason}; {hint}")
+                    });
+                } else if matches!(
+                    code,
+                    Some(
+                        RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure
+                    )
+                ) {
+                    // A broker connection failing (librdkafka does not always add "all brokers
+                    // down" when the cluster's only broker is gone): down until the next
+                    // acknowledgement.
+                    st.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    if !st.down {
                         st.down = true;
                         st.stats.up.store(false, Ordering::Relaxed);
                         warn!(
@@ -334,31 +345,12 @@ impl KafkaOutput {
                              from the FMC pauses once queue_messages wait) and are sent when it is back"
                         );
                     }
-                }
-                Some(
-                    RDKafkaErrorCode::Authentication
-                    | RDKafkaErrorCode::SaslAuthenticationFailed
-                    | RDKafkaErrorCode::SSL
-                    | RDKafkaErrorCode::TopicAuthorizationFailed
-                    | RDKafkaErrorCode::ClusterAuthorizationFailed,
-                ) => {
-                    st.stats.errors.fetch_add(1, Ordering::Relaxed);
-                    st.down = true;
-                    st.stats.up.store(false, Ordering::Relaxed);
-                    self.complain(st, &format!("{e}"), || {
-                        format!(
-                            "the brokers refuse this client: {reason}; check the TLS and SASL keys \
-                             of this output and the ACLs of topic {}",
-                            self.topic
-                        )
-                    });
-                }
-                _ => {
+                } else {
                     // Single broker connections failing and recovering: librdkafka retries;
                     // "all brokers down" above is what the user needs to see.
                     tracing::debug!(output = %self.name, "librdkafka: {e}: {reason}");
                 }
-            },
+            }
         }
         st.set_in_flight();
         Ok(())
@@ -427,67 +419,5 @@ impl KafkaOutput {
              the bookmark"
         );
         Stop::Fatal
-    }
-}
-
-/// What to do when a broker's TLS alert (in librdkafka's words, from OpenSSL) says it ends the
-/// handshake because of this client's certificate, not because it is down.
-fn tls_refusal_hint(reason: &str) -> Option<&'static str> {
-    let r = reason.to_ascii_lowercase();
-    if r.contains("alert certificate required") {
-        Some(
-            "the brokers require a client certificate: set client_cert and client_key (and \
-             client_key_password_file for an encrypted key)",
-        )
-    } else if [
-        "alert unknown ca",
-        "alert bad certificate",
-        "alert certificate unknown",
-        "alert certificate expired",
-        "alert certificate revoked",
-        "alert unsupported certificate",
-    ]
-    .iter()
-    .any(|a| r.contains(a))
-    {
-        Some(
-            "the brokers do not accept this output's client certificate: check that client_cert \
-             is valid and issued by a CA the brokers trust",
-        )
-    } else if r.contains("alert handshake failure") || r.contains("alert protocol version") {
-        Some(
-            "the brokers end the TLS handshake: check that they expect TLS on this port, and \
-             the TLS keys of this output (a client certificate, the TLS version)",
-        )
-    } else {
-        None
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::tls_refusal_hint;
-
-    #[test]
-    fn a_tls_alert_about_the_client_certificate_is_a_refusal_with_what_to_set() {
-        // librdkafka's words when socat (OpenSSL) requires a client certificate.
-        let missing = "ssl://127.0.0.1:44991/bootstrap: Receive failed: error:0A00045C:SSL \
-                       routines::tlsv13 alert certificate required: SSL alert number 116";
-        assert!(
-            tls_refusal_hint(missing)
-                .unwrap()
-                .contains("client_cert and client_key")
-        );
-        let untrusted = "ssl://b:9093/1: SSL handshake failed: error:0A000418:SSL routines::\
-                         tlsv1 alert unknown ca: SSL alert number 48";
-        assert!(
-            tls_refusal_hint(untrusted)
-                .unwrap()
-                .contains("a CA the brokers trust")
-        );
-        // A broker that is down is not refused: it is waited for.
-        let down = "127.0.0.1:9092/bootstrap: Connect to ipv4#127.0.0.1:9092 failed: \
-                    Connection refused (after 0ms in state CONNECT)";
-        assert_eq!(tls_refusal_hint(down), None);
     }
 }
