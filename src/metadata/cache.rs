@@ -394,7 +394,7 @@ impl Cache {
                 ..
             }) => Resolved::Missing(missing_text(rec, std::slice::from_ref(id))),
             Some(Resolver::Lookup { key, .. }) => Resolved::Missing(missing_text(rec, key)),
-            Some(Resolver::EventTime { .. }) => Resolved::Absent,
+            Some(Resolver::EventTime { .. } | Resolver::Flags { .. }) => Resolved::Absent,
             Some(Resolver::Function { .. }) => match rec.header.netmap_id {
                 Some(id) => Resolved::Missing(id.to_string()),
                 None => Resolved::Absent,
@@ -452,6 +452,20 @@ impl Cache {
                 field,
                 only_if,
             } => self.function(rec, *function, *field, only_if),
+            Resolver::Flags {
+                table,
+                field,
+                only_if,
+            } => {
+                if !applies(rec, only_if) {
+                    return Resolved::Absent;
+                }
+                let bits = rec.get_ref(*field).and_then(|v| v.as_int());
+                match bits.and_then(|v| self.rules.flag_table(*table).names(v)) {
+                    Some(names) => Resolved::Text(names),
+                    None => Resolved::Absent,
+                }
+            }
             Resolver::EventTime { part, fields } => {
                 let Some(t) = super::event_time::event_time(rec, fields) else {
                     return Resolved::Absent;
