@@ -245,6 +245,9 @@ pub struct Rules {
     names: Vec<String>,
     name_ids: HashMap<String, NameId>,
     statics: Vec<(MapId, Key, Box<str>)>,
+    /// (map, key) → index in `statics`: an evicted entry's default is found without a scan
+    /// (the cipher-suite table alone has hundreds).
+    static_index: HashMap<(MapId, Key), usize>,
     flag_tables: Vec<FlagTable>,
     flag_ids: HashMap<String, u16>,
     compiled: Mutex<HashMap<usize, Arc<ScopeRules>>>,
@@ -346,6 +349,11 @@ impl Rules {
             map_ids,
             names,
             name_ids,
+            static_index: statics
+                .iter()
+                .enumerate()
+                .map(|(i, (m, k, _))| ((*m, *k), i))
+                .collect(),
             statics,
             flag_tables,
             flag_ids,
@@ -380,6 +388,12 @@ impl Rules {
 
     pub fn statics(&self) -> &[(MapId, Key, Box<str>)] {
         &self.statics
+    }
+
+    /// The static default of a map's key, if it has one.
+    pub fn static_default(&self, map: MapId, key: &Key) -> Option<&str> {
+        let i = *self.static_index.get(&(map, *key))?;
+        Some(&self.statics[i].2)
     }
 
     pub fn flag_table(&self, id: u16) -> &FlagTable {
