@@ -2,8 +2,12 @@
 //! the order and widths of the reference's layout (section 7), and the decoded values are checked
 //! one by one. Independent of the simulator's encoder.
 
+#[path = "support/mapping_run.rs"]
+mod mapping_run;
+
 use estreamer_cef::decode::json::record_fields;
 use estreamer_cef::decode::{Decoder, catalog};
+use estreamer_cef::mapping::{LoadOptions, Mappings};
 use estreamer_cef::metadata::{Cache, Limits};
 use serde_json::{Value, json};
 
@@ -712,4 +716,32 @@ fn names_encore_presets_without_metadata_cipher_suite_flow_bits_and_a_zero_sha()
     // The same for an AMP event, whose SHA is hex text in a string block.
     let c = computed(&malware_125("", &"0".repeat(64)));
     assert_eq!(c["detectionName"], json!("Unknown"));
+}
+
+/// The `encore` profile's `cs2` (eNcore's virusName) falls back to the name known for the file's
+/// SHA-256 when the AMP event has no detection name; for a file the sensor did not hash (all
+/// zeros) that is eNcore's "Unknown", not 64 zeros.
+#[test]
+fn encore_profile_virus_name_of_an_unhashed_file_is_unknown() {
+    let encore = Mappings::load(&LoadOptions {
+        profile: "encore".into(),
+        ..LoadOptions::default()
+    })
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let body = malware_125("", &"0".repeat(64));
+    let lines = mapping_run::map_bodies(&encore, std::iter::once(&body[..]));
+    let ext = mapping_run::extension_map(&lines[0].line);
+    assert_eq!(
+        ext.get("cs2").map(String::as_str),
+        Some("Unknown"),
+        "{}",
+        lines[0].line
+    );
+    // The standard profile sends only the AMP detection name, and there is none.
+    let standard = mapping_run::map_bodies(&Mappings::builtin(), std::iter::once(&body[..]));
+    assert!(
+        !mapping_run::extension_map(&standard[0].line).contains_key("cs2"),
+        "{}",
+        standard[0].line
+    );
 }
