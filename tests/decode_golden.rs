@@ -2,8 +2,12 @@
 //! the order and widths of the reference's layout (section 7), and the decoded values are checked
 //! one by one. Independent of the simulator's encoder.
 
+#[path = "support/mapping_run.rs"]
+mod mapping_run;
+
 use estreamer_cef::decode::json::record_fields;
 use estreamer_cef::decode::{Decoder, catalog};
+use estreamer_cef::mapping::{LoadOptions, Mappings};
 use estreamer_cef::metadata::{Cache, Limits};
 use serde_json::{Value, json};
 
@@ -219,8 +223,8 @@ fn intrusion_event_400() {
     );
 }
 
-#[test]
-fn connection_statistics_71_with_block_163() {
+/// A connection event (71) with block 163; `ssl` = (cipher suite, flow messages, flow flags).
+fn connection_163(ssl: (u16, u32, u64)) -> Vec<u8> {
     // Discovery header, then series-1 block 163 (FMC 6.1+), reference 7.4.
     let blk = B::default()
         .u32(5) // deviceId
@@ -296,15 +300,15 @@ fn connection_statistics_71_with_block_163() {
         .zeros(20) // sslCertificateFingerprint
         .zeros(16) // sslPolicyId
         .u32(0) // sslRuleId
-        .u16(0) // sslCipherSuite
+        .u16(ssl.0) // sslCipherSuite
         .u8(0) // sslVersion
         .u32(0) // sslServerCertificateStatus
         .u16(0) // sslActualAction
         .u16(0) // sslExpectedAction
         .u16(0) // sslFlowStatus
         .u32(0) // sslFlowError
-        .u32(0) // sslFlowMessages
-        .u64(0) // sslFlowFlags
+        .u32(ssl.1) // sslFlowMessages
+        .u64(ssl.2) // sslFlowFlags
         .string("h.example") // sslServerName
         .u32(0) // sslUrlCategory
         .zeros(32) // sslSessionId
@@ -326,7 +330,12 @@ fn connection_statistics_71_with_block_163() {
     let data = B::default()
         .discovery(5, MAC, 1_700_000_061, 5, 1003, 1, "::ffff:10.1.2.3")
         .block(163, blk);
-    let v = decode(&record(71, 1_700_000_070, data));
+    record(71, 1_700_000_070, data)
+}
+
+#[test]
+fn connection_statistics_71_with_block_163() {
+    let v = decode(&connection_163((0, 0, 0)));
     check(
         &v,
         &[
@@ -359,8 +368,8 @@ fn connection_statistics_71_with_block_163() {
     );
 }
 
-#[test]
-fn file_event_500() {
+/// A file event (500) with block 56 for the file of SHA-256 `sha`.
+fn file_500(sha: [u8; 32]) -> Vec<u8> {
     // Series-2 block 56.
     let blk = B::default()
         .u32(2) // deviceId
@@ -378,7 +387,7 @@ fn file_event_500() {
         .u8(0) // archiveFileStatus
         .u8(87) // threatScore
         .u8(2) // action (block)
-        .raw(&[0xab; 32]) // shaHash
+        .raw(&sha) // shaHash
         .u32(21) // fileTypeId
         .string("invoice=1.pdf") // fileName
         .u64(123_456) // fileSize
@@ -403,7 +412,12 @@ fn file_event_500() {
         .string("") // archiveName
         .u8(0) // archiveDepth
         .u32(200); // httpResponse
-    let v = decode(&record(500, 1_700_000_009, B::default().block(56, blk)));
+    record(500, 1_700_000_009, B::default().block(56, blk))
+}
+
+#[test]
+fn file_event_500() {
+    let v = decode(&file_500([0xab; 32]));
     check(
         &v,
         &[
@@ -421,8 +435,8 @@ fn file_event_500() {
     );
 }
 
-#[test]
-fn malware_event_125() {
+/// An AMP malware event (125) with block 62: its detection name and file SHA-256 (hex text).
+fn malware_125(detection: &str, sha: &str) -> Vec<u8> {
     // Series-2 block 62.
     let blk = B::default()
         .uuid("0f0f0f0f-0000-0000-0000-000000000001") // agentUuid
@@ -431,11 +445,11 @@ fn malware_event_125() {
         .u32(1_090_519_054) // eventTypeId ("Threat Detected")
         .u32(1) // eventSubtypeId
         .u8(0) // detectorId
-        .string("W32.Test") // detectionName
+        .string(detection) // detectionName
         .string("bob") // user
         .string("setup.exe") // fileName
         .string("C:\\Users\\bob\\setup.exe") // filePath
-        .string(&"c".repeat(64)) // fileShaHash
+        .string(sha) // fileShaHash
         .u32(4096) // fileSize
         .u32(7) // fileType
         .u32(1_699_999_000) // fileTimestamp
@@ -473,7 +487,12 @@ fn malware_event_125() {
         .string("") // archiveName
         .u8(0) // archiveDepth
         .u32(0); // httpResponse
-    let v = decode(&record(125, 1_700_000_101, B::default().block(62, blk)));
+    record(125, 1_700_000_101, B::default().block(62, blk))
+}
+
+#[test]
+fn malware_event_125() {
+    let v = decode(&malware_125("W32.Test", &"c".repeat(64)));
     check(
         &v,
         &[
@@ -645,5 +664,84 @@ fn reference_golden_vectors_packet_and_bundle() {
             ("packetLength", json!(4)),
             ("packetData", json!("deadbeef")),
         ],
+    );
+}
+
+/// What `decode` shows under "@computed" for a record, with no metadata received.
+fn computed(body: &[u8]) -> serde_json::Map<String, Value> {
+    let mut d = Decoder::new(catalog());
+    let cache = Cache::new(Limits::default());
+    let rec = d.decode(body).unwrap_or_else(|e| panic!("{e}"));
+    cache.resolve_all(&rec)
+}
+
+#[test]
+fn names_encore_presets_without_metadata_cipher_suite_flow_bits_and_a_zero_sha() {
+    // An SSL connection: TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, the client and server hellos
+    // seen, the flow valid, initialized and intercepted. The numbers stay in the fields.
+    let body = connection_163((0xC02F, 0x18, 7));
+    let c = computed(&body);
+    assert_eq!(
+        c["sslCipherSuite"],
+        json!("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
+    );
+    assert_eq!(
+        c["sslFlowMessages"],
+        json!("NSE_MT__CLIENT_HELLO,NSE_MT__SERVER_HELLO")
+    );
+    assert_eq!(
+        c["sslFlowFlags"],
+        json!("NSE_FLOW_VALID,NSE_FLOW_INITIALIZED,NSE_FLOW_INTERCEPT")
+    );
+    let v = decode(&body);
+    assert_eq!(v["sslCipherSuite"], json!(0xC02F));
+    assert_eq!(v["sslFlowFlags"], json!(7));
+    // A TLS 1.3 suite (which eNcore's table lacks), and a connection without SSL: no bits set
+    // shows no flag names; cipher suite 0 is IANA's TLS_NULL_WITH_NULL_NULL, as in eNcore.
+    let c = computed(&connection_163((0x1301, 0, 0)));
+    assert_eq!(c["sslCipherSuite"], json!("TLS_AES_128_GCM_SHA256"));
+    assert!(c.get("sslFlowFlags").is_none() && c.get("sslFlowMessages").is_none());
+    // An unassigned suite shows its number, as any id without a name.
+    let c = computed(&connection_163((0x0A0B, 0, 0x100)));
+    assert_eq!(c["sslCipherSuite"], json!("2571"));
+    assert_eq!(c["sslFlowFlags"], json!("0x100"));
+
+    // A file whose SHA-256 the sensor did not compute (all zero): "Unknown"; any other SHA
+    // without metadata shows as itself.
+    assert_eq!(computed(&file_500([0; 32]))["detection"], json!("Unknown"));
+    assert_eq!(
+        computed(&file_500([0xab; 32]))["detection"],
+        json!("ab".repeat(32))
+    );
+    // The same for an AMP event, whose SHA is hex text in a string block.
+    let c = computed(&malware_125("", &"0".repeat(64)));
+    assert_eq!(c["detectionName"], json!("Unknown"));
+}
+
+/// The `encore` profile's `cs2` (eNcore's virusName) falls back to the name known for the file's
+/// SHA-256 when the AMP event has no detection name; for a file the sensor did not hash (all
+/// zeros) that is eNcore's "Unknown", not 64 zeros.
+#[test]
+fn encore_profile_virus_name_of_an_unhashed_file_is_unknown() {
+    let encore = Mappings::load(&LoadOptions {
+        profile: "encore".into(),
+        ..LoadOptions::default()
+    })
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let body = malware_125("", &"0".repeat(64));
+    let lines = mapping_run::map_bodies(&encore, std::iter::once(&body[..]));
+    let ext = mapping_run::extension_map(&lines[0].line);
+    assert_eq!(
+        ext.get("cs2").map(String::as_str),
+        Some("Unknown"),
+        "{}",
+        lines[0].line
+    );
+    // The standard profile sends only the AMP detection name, and there is none.
+    let standard = mapping_run::map_bodies(&Mappings::builtin(), std::iter::once(&body[..]));
+    assert!(
+        !mapping_run::extension_map(&standard[0].line).contains_key("cs2"),
+        "{}",
+        standard[0].line
     );
 }

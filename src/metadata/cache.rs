@@ -305,13 +305,8 @@ impl Cache {
             self.text_bytes -= old.value.len();
             self.evicted += 1;
             // A static default that had been overridden comes back.
-            if let Some((_, _, d)) = self
-                .rules
-                .statics()
-                .iter()
-                .find(|(m, k, _)| *m == map && *k == key)
-            {
-                let slot = self.alloc(Entry::new(d.clone(), true));
+            if let Some(d) = self.rules.static_default(map, &key) {
+                let slot = self.alloc(Entry::new(Box::from(d), true));
                 self.maps[map as usize].set(key, slot);
             }
         }
@@ -394,7 +389,7 @@ impl Cache {
                 ..
             }) => Resolved::Missing(missing_text(rec, std::slice::from_ref(id))),
             Some(Resolver::Lookup { key, .. }) => Resolved::Missing(missing_text(rec, key)),
-            Some(Resolver::EventTime { .. }) => Resolved::Absent,
+            Some(Resolver::EventTime { .. } | Resolver::Flags { .. }) => Resolved::Absent,
             Some(Resolver::Function { .. }) => match rec.header.netmap_id {
                 Some(id) => Resolved::Missing(id.to_string()),
                 None => Resolved::Absent,
@@ -452,6 +447,20 @@ impl Cache {
                 field,
                 only_if,
             } => self.function(rec, *function, *field, only_if),
+            Resolver::Flags {
+                table,
+                field,
+                only_if,
+            } => {
+                if !applies(rec, only_if) {
+                    return Resolved::Absent;
+                }
+                let bits = rec.get_ref(*field).and_then(|v| v.as_int());
+                match bits.and_then(|v| self.rules.flag_table(*table).names(v)) {
+                    Some(names) => Resolved::Text(names),
+                    None => Resolved::Absent,
+                }
+            }
             Resolver::EventTime { part, fields } => {
                 let Some(t) = super::event_time::event_time(rec, fields) else {
                     return Resolved::Absent;
@@ -702,6 +711,32 @@ mod tests {
         k = Key::new();
         k.push_int(0);
         assert_eq!(c.get(devices, &k), Some("Defense Center"));
+    }
+
+    #[test]
+    fn metadata_overrides_a_static_name_which_comes_back_when_evicted() {
+        let mut c = Cache::new(Limits {
+            max_entries: 1,
+            max_text_bytes: 1000,
+            max_value_len: 64,
+        });
+        let suites = c.rules().map_id("sslCipherSuites").unwrap();
+        let mut k = Key::new();
+        k.push_int(0xC02F);
+        assert_eq!(
+            c.get(suites, &k),
+            Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
+        );
+        c.insert(suites, k, "ECDHE-RSA-AES128-GCM-SHA256");
+        assert_eq!(c.get(suites, &k), Some("ECDHE-RSA-AES128-GCM-SHA256"));
+        let mut other = Key::new();
+        other.push_int(0x1301);
+        c.insert(suites, other, "TLS13-AES128");
+        assert_eq!(c.stats().evicted, 1);
+        assert_eq!(
+            c.get(suites, &k),
+            Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
+        );
     }
 
     #[test]

@@ -26,8 +26,49 @@ struct TablesFile {
     #[serde(rename = "static")]
     statics: HashMap<String, HashMap<String, String>>,
     resolve: Vec<ResolveDef>,
+    /// Bitmasks named bit by bit (`[flags.X]`).
+    #[serde(default)]
+    flags: HashMap<String, FlagsDef>,
     /// Where a record's event time is read from, in order (`[event_time]`).
     event_time: EventTimeDef,
+}
+
+/// A bitmask's bits and their names (`[flags.X]`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlagsDef {
+    /// Between the names of two set bits.
+    separator: String,
+    /// Bit value (one bit set, decimal or 0x hex) → name.
+    bits: HashMap<String, String>,
+}
+
+/// A compiled `[flags.X]` table: (bit value, name), by bit value.
+#[derive(Debug)]
+pub struct FlagTable {
+    pub separator: Box<str>,
+    pub bits: Vec<(u64, Box<str>)>,
+}
+
+impl FlagTable {
+    /// The names of the bits set in `v`, in bit order, joined by the separator; a set bit
+    /// without a name as its hex value (so no bit is silently dropped). `None` for 0.
+    pub fn names(&self, v: u64) -> Option<String> {
+        if v == 0 {
+            return None;
+        }
+        let mut out = String::new();
+        for bit in (0..64).map(|i| 1u64 << i).filter(|b| v & b != 0) {
+            if !out.is_empty() {
+                out.push_str(&self.separator);
+            }
+            match self.bits.binary_search_by_key(&bit, |(b, _)| *b) {
+                Ok(i) => out.push_str(&self.bits[i].1),
+                Err(_) => out.push_str(&format!("0x{bit:x}")),
+            }
+        }
+        Some(out)
+    }
 }
 
 #[derive(Deserialize)]
@@ -58,6 +99,9 @@ struct ResolveDef {
     key: Vec<String>,
     #[serde(default)]
     function: Option<Function>,
+    /// A `[flags.X]` table naming the set bits of the one key field.
+    #[serde(default)]
+    flags: Option<String>,
     /// The name to give when a key field is the integer 0 (e.g. "N/A" for an unused rule slot).
     #[serde(default)]
     when_zero: Option<String>,
@@ -142,6 +186,12 @@ pub enum Resolver {
         field: Option<FieldRef>,
         only_if: Option<(FieldRef, Vec<u64>)>,
     },
+    /// The names of the set bits of a bitmask field (`[flags.X]`, by index).
+    Flags {
+        table: u16,
+        field: FieldRef,
+        only_if: Option<(FieldRef, Vec<u64>)>,
+    },
     /// A part of the event time: the first of `fields` (seconds, microseconds, field name) whose
     /// seconds are not 0, else the archive timestamp.
     EventTime {
@@ -195,6 +245,11 @@ pub struct Rules {
     names: Vec<String>,
     name_ids: HashMap<String, NameId>,
     statics: Vec<(MapId, Key, Box<str>)>,
+    /// (map, key) → index in `statics`: an evicted entry's default is found without a scan
+    /// (the cipher-suite table alone has hundreds).
+    static_index: HashMap<(MapId, Key), usize>,
+    flag_tables: Vec<FlagTable>,
+    flag_ids: HashMap<String, u16>,
     compiled: Mutex<HashMap<usize, Arc<ScopeRules>>>,
 }
 
@@ -236,24 +291,35 @@ impl Rules {
             let mut entries: Vec<(&String, &String)> = file.statics[m].iter().collect();
             entries.sort();
             for (k, v) in entries {
-                let mut key = Key::new();
-                for part in k.split('/') {
-                    match part.parse::<u64>() {
-                        Ok(n) => key.push_int(n),
-                        // The nil UUID: what an event carries when there is no zone, interface, ...
-                        Err(_) if part == "nil" => {
-                            key.push_value(&crate::decode::Value::Uuid(&[0; 16]))
-                        }
-                        Err(_) => key.push_text(part.as_bytes()),
-                    }
-                }
-                statics.push((id, key, v.clone().into_boxed_str()));
+                statics.push((id, static_key(m, k)?, v.clone().into_boxed_str()));
             }
+        }
+        let mut flag_tables = Vec::new();
+        let mut flag_ids = HashMap::new();
+        let mut flag_names: Vec<&String> = file.flags.keys().collect();
+        flag_names.sort();
+        for f in flag_names {
+            flag_ids.insert(f.clone(), flag_tables.len() as u16);
+            flag_tables.push(flag_table(f, &file.flags[f])?);
         }
         let mut names = Vec::new();
         let mut name_ids = HashMap::new();
         for r in &file.resolve {
-            if let Some(m) = &r.map {
+            if let Some(f) = &r.flags {
+                if !flag_ids.contains_key(f) {
+                    return Err(format!(
+                        "tables.toml: resolve {:?} uses flags {f:?}, which is no [flags.{f}] table",
+                        r.name
+                    ));
+                }
+                if r.map.is_some() || r.function.is_some() || r.key.len() != 1 {
+                    return Err(format!(
+                        "tables.toml: resolve {:?}: flags {f:?} names the bits of one key field; \
+                         give exactly one key field and no map or function",
+                        r.name
+                    ));
+                }
+            } else if let Some(m) = &r.map {
                 if !map_ids.contains_key(m) {
                     return Err(format!(
                         "tables.toml: resolve {:?} uses map {m:?}, which no ingest rule or static table fills",
@@ -283,7 +349,14 @@ impl Rules {
             map_ids,
             names,
             name_ids,
+            static_index: statics
+                .iter()
+                .enumerate()
+                .map(|(i, (m, k, _))| ((*m, *k), i))
+                .collect(),
             statics,
+            flag_tables,
+            flag_ids,
             compiled: Mutex::new(HashMap::new()),
         })
     }
@@ -315,6 +388,16 @@ impl Rules {
 
     pub fn statics(&self) -> &[(MapId, Key, Box<str>)] {
         &self.statics
+    }
+
+    /// The static default of a map's key, if it has one.
+    pub fn static_default(&self, map: MapId, key: &Key) -> Option<&str> {
+        let i = *self.static_index.get(&(map, *key))?;
+        Some(&self.statics[i].2)
+    }
+
+    pub fn flag_table(&self, id: u16) -> &FlagTable {
+        &self.flag_tables[id as usize]
     }
 
     /// Rules compiled for a record layout (cached).
@@ -383,6 +466,17 @@ impl Rules {
                 None => None,
             };
             let resolver = match (&r.map, r.function) {
+                (None, None) if r.flags.is_some() => {
+                    let table = r.flags.as_ref().map_or(0, |f| self.flag_ids[f]);
+                    let Some(field) = r.key.first().and_then(|k| find(k)) else {
+                        continue;
+                    };
+                    Resolver::Flags {
+                        table,
+                        field,
+                        only_if,
+                    }
+                }
                 (Some(m), _) => {
                     let Some(key) = r
                         .key
@@ -434,6 +528,73 @@ impl Rules {
         }
         out
     }
+}
+
+/// One key of a `[static.X]` table: parts joined by "/", each a number (decimal or 0x hex),
+/// `nil` (the nil UUID), `hex:` and the hex text of a hash or fingerprint (as the FMC sends it;
+/// a number would lose its width: an all-zero SHA-256 is not the id 0), or text.
+fn static_key(map: &str, k: &str) -> Result<Key, String> {
+    let mut key = Key::new();
+    for part in k.split('/') {
+        if let Some(hex) = part.strip_prefix("hex:") {
+            if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) || hex.len() > 64 {
+                return Err(format!(
+                    "tables.toml: [static.{map}] key {k:?}: {part:?} is not a hex value; write \
+                     `hex:` and up to 64 hex digits, e.g. hex:{}",
+                    "0".repeat(64)
+                ));
+            }
+            key.push_text(hex.to_ascii_lowercase().as_bytes());
+        } else if part == "nil" {
+            // The nil UUID: what an event carries when there is no zone, interface, ...
+            key.push_value(&crate::decode::Value::Uuid(&[0; 16]));
+        } else if let Some(n) =
+            parse_int(part).map_err(|e| format!("tables.toml: [static.{map}] key {k:?}: {e}"))?
+        {
+            key.push_int(n);
+        } else {
+            key.push_text(part.as_bytes());
+        }
+    }
+    Ok(key)
+}
+
+/// A decimal or 0x-hex integer; `None` for any other text, an error for a bad 0x number.
+fn parse_int(s: &str) -> Result<Option<u64>, String> {
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        return u64::from_str_radix(hex, 16).map(Some).map_err(|_| {
+            format!("{s:?} is not a hexadecimal number of at most 16 digits (e.g. 0xC02F)")
+        });
+    }
+    Ok(s.parse::<u64>().ok())
+}
+
+fn flag_table(name: &str, def: &FlagsDef) -> Result<FlagTable, String> {
+    let mut bits = Vec::new();
+    for (k, v) in &def.bits {
+        let bit = match parse_int(k) {
+            Ok(Some(b)) if b.is_power_of_two() => b,
+            Ok(_) => {
+                return Err(format!(
+                    "tables.toml: [flags.{name}.bits] key {k:?} is not one bit; write the bit's \
+                     value, e.g. 0x4 or 4 (a key with several bits set cannot be named)"
+                ));
+            }
+            Err(e) => return Err(format!("tables.toml: [flags.{name}.bits] key {k:?}: {e}")),
+        };
+        bits.push((bit, v.clone().into_boxed_str()));
+    }
+    bits.sort();
+    if let Some(w) = bits.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(format!(
+            "tables.toml: [flags.{name}.bits] names bit 0x{:x} twice ({:?} and {:?}); keep one",
+            w[0].0, w[0].1, w[1].1
+        ));
+    }
+    Ok(FlagTable {
+        separator: def.separator.clone().into_boxed_str(),
+        bits,
+    })
 }
 
 /// The rules embedded in the binary.
@@ -530,5 +691,104 @@ mod tests {
             err.contains("\"ruel\"") && err.contains("key fields"),
             "{err}"
         );
+    }
+
+    /// A minimal tables file around `extra` (statics, flags, resolve rules).
+    fn tables(extra: &str) -> Result<Rules, String> {
+        Rules::from_toml(&format!(
+            "ingest = []\nresolve = []\n[event_time]\nfields = []\n[static]\n{extra}"
+        ))
+    }
+
+    #[test]
+    fn flags_name_the_set_bits_in_order_and_show_unnamed_bits_in_hex() {
+        let r = tables(
+            "[flags.f]\nseparator = \",\"\n[flags.f.bits]\n0x1 = \"A\"\n4 = \"C\"\n0x2 = \"B\"\n",
+        )
+        .unwrap();
+        let t = r.flag_table(r.flag_ids["f"]);
+        assert_eq!(t.names(7).as_deref(), Some("A,B,C"));
+        assert_eq!(t.names(4).as_deref(), Some("C"));
+        assert_eq!(t.names(0x101).as_deref(), Some("A,0x100"));
+        assert_eq!(t.names(0), None);
+        // The embedded tables: eNcore's names of the SSL flow bits.
+        let e = rules();
+        let msgs = e.flag_table(e.flag_ids["sslFlowMessages"]);
+        assert_eq!(
+            msgs.names(24).as_deref(),
+            Some("NSE_MT__CLIENT_HELLO,NSE_MT__SERVER_HELLO")
+        );
+        assert_eq!(msgs.names(0xFFFFF).unwrap().split(',').count(), 20);
+    }
+
+    #[test]
+    fn a_bad_flags_table_or_rule_is_refused_naming_table_and_key() {
+        let err = tables("[flags.f]\nseparator = \",\"\n[flags.f.bits]\n3 = \"AB\"\n")
+            .err()
+            .unwrap();
+        assert!(
+            err.contains("[flags.f.bits]") && err.contains("\"3\"") && err.contains("one bit"),
+            "{err}"
+        );
+        let err = tables("[flags.f]\nseparator = \",\"\n[flags.f.bits]\n0xZZ = \"A\"\n")
+            .err()
+            .unwrap();
+        assert!(
+            err.contains("\"0xZZ\"") && err.contains("hexadecimal"),
+            "{err}"
+        );
+        let err = tables("[flags.f]\nseparator = \",\"\n[flags.f.bits]\n1 = \"A\"\n0x01 = \"B\"\n")
+            .err()
+            .unwrap();
+        assert!(err.contains("twice"), "{err}");
+        let err = Rules::from_toml(
+            "ingest = []\n[static]\n[[resolve]]\nname = \"n\"\nflags = \"nope\"\nkey = [\"x\"]\n\
+             [event_time]\nfields = []\n",
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.contains("\"nope\"") && err.contains("[flags.nope]"),
+            "{err}"
+        );
+        let err = Rules::from_toml(
+            "ingest = []\n[static]\n[flags.f]\nseparator = \",\"\n[flags.f.bits]\n1 = \"A\"\n\
+             [[resolve]]\nname = \"n\"\nflags = \"f\"\nkey = [\"x\", \"y\"]\n\
+             [event_time]\nfields = []\n",
+        )
+        .err()
+        .unwrap();
+        assert!(err.contains("exactly one key field"), "{err}");
+    }
+
+    #[test]
+    fn static_keys_in_hex_and_hash_text() {
+        let r = tables("[static.m]\n0xC02F = \"suite\"\n\"hex:00AB\" = \"hash\"\n7 = \"seven\"\n")
+            .unwrap();
+        let key_of = |v: &crate::decode::Value| {
+            let mut k = Key::new();
+            k.push_value(v);
+            k
+        };
+        let has = |k: Key, want: &str| {
+            r.statics()
+                .iter()
+                .any(|(_, sk, v)| *sk == k && &**v == want)
+        };
+        use crate::decode::Value;
+        assert!(has(key_of(&Value::Int(0xC02F)), "suite"));
+        assert!(has(key_of(&Value::Int(7)), "seven"));
+        // A hash keys as its lowercase hex text, as an event's hex field and string block do.
+        assert!(has(key_of(&Value::Hex(&[0x00, 0xab])), "hash"));
+        assert!(has(key_of(&Value::Text(b"00AB")), "hash"));
+        for bad in ["\"hex:xyz\"", "\"hex:\"", "0x"] {
+            let err = tables(&format!("[static.m]\n{bad} = \"v\"\n"))
+                .err()
+                .unwrap();
+            assert!(
+                err.contains("[static.m]") && err.contains("hex"),
+                "{bad}: {err}"
+            );
+        }
     }
 }
