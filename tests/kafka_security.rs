@@ -15,35 +15,23 @@
 //! PLAIN handshake offers no mechanism, so TLS goes through socat and PLAIN is not tried here.
 
 mod delivery_support;
+#[path = "support/replay.rs"]
+mod replay;
 mod sim_support;
 #[path = "support/tansu.rs"]
 mod tansu;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use delivery_support::{Setup, SimFmc, connection_scenario};
 use estreamer_cef_sim::server::SimulatorConfig;
 use rdkafka::ClientConfig;
+use replay::{bin, decoded_cef, replay, sample, text};
 use tansu::{Tansu, free_port, read_topic_with};
 
 const PARTITIONS: i32 = 2;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_estreamer-cef"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// The sample the packages ship, written into `dir`.
-fn sample(dir: &Path) -> PathBuf {
-    let p = dir.join("sample.estreamer");
-    std::fs::write(&p, estreamer_cef_sim::sample::stream()).unwrap();
-    p
-}
 
 /// The `[[output]]` body of a Kafka output to `bootstrap`, topic `topic`, with these more keys.
 fn kafka_output(bootstrap: &str, topic: &str, keys: &str) -> String {
@@ -84,31 +72,10 @@ fn test_says(dir: &Path, output: String) -> String {
 }
 
 /// The CEF lines `decode --cef` gives for the file (what `replay` sends), sorted.
-fn decoded_cef(cfg: &Path, file: &Path) -> Vec<String> {
-    let out = bin()
-        .arg("-c")
-        .arg(cfg)
-        .args(["decode", "--cef"])
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let mut lines: Vec<String> = text(&out.stdout)
-        .lines()
-        .map(|l| l.split_once('\t').expect("index, tab, CEF").1.to_string())
-        .collect();
+fn sorted_cef(cfg: &Path, file: &Path) -> Vec<String> {
+    let mut lines = decoded_cef(cfg, file);
     lines.sort();
     lines
-}
-
-fn replay(cfg: &Path, file: &Path) -> Output {
-    bin()
-        .arg("-c")
-        .arg(cfg)
-        .arg("replay")
-        .arg(file)
-        .output()
-        .unwrap()
 }
 
 /// What `topic` holds, read with `client` (TLS, SASL), sorted. Waits for `at_least` messages,
@@ -132,13 +99,13 @@ fn topic_values(mut client: ClientConfig, topic: &str, at_least: usize) -> Vec<S
 
 /// A replay that delivered everything, and a topic that holds exactly `decode --cef`'s lines.
 fn assert_delivered_once(cfg: &Path, file: &Path, client: ClientConfig, topic: &str) {
-    let expected = decoded_cef(cfg, file);
+    let expected = sorted_cef(cfg, file);
     assert!(
         expected.len() > 50,
         "the sample maps to {} CEF lines",
         expected.len()
     );
-    let out = replay(cfg, file);
+    let (out, _) = replay(cfg, &[file.to_str().unwrap()]);
     let err = text(&out.stderr);
     assert!(out.status.success(), "replay failed:\n{err}");
     let n = expected.len();
@@ -156,7 +123,7 @@ fn assert_delivered_once(cfg: &Path, file: &Path, client: ClientConfig, topic: &
 
 /// A replay that delivered nothing, failed, and whose messages say `why` (one of them).
 fn assert_refused(cfg: &Path, file: &Path, why: &[&str], secret: Option<&str>) -> String {
-    let out = replay(cfg, file);
+    let (out, _) = replay(cfg, &[file.to_str().unwrap()]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "replay should fail:\n{err}");
     assert!(

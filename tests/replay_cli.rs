@@ -2,25 +2,16 @@
 //! a real receiver (syslog-ng, the CEF parsed by `cefp`), an output whose receiver is down, the
 //! pace of `--rate`, a file that is not a stream, and no state touched.
 
+#[path = "support/replay.rs"]
+mod replay;
 #[path = "support/syslog_ng.rs"]
 mod syslog_ng;
 
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use replay::{decoded_cef, replay, sample, text};
 use syslog_ng::{SyslogNg, free_port};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_estreamer-cef"))
-}
-
-/// Writes the sample the packages ship (what `estreamer-cef-sim sample` writes) into `dir`.
-fn sample(dir: &Path) -> std::path::PathBuf {
-    let p = dir.join("sample.estreamer");
-    std::fs::write(&p, estreamer_cef_sim::sample::stream()).unwrap();
-    p
-}
 
 /// A configuration with these `[[output]]` tables and a state folder in `dir`.
 fn config(dir: &Path, outputs: &str) -> std::path::PathBuf {
@@ -34,38 +25,6 @@ fn config(dir: &Path, outputs: &str) -> std::path::PathBuf {
     )
     .unwrap();
     p
-}
-
-/// The CEF lines `decode --cef` gives for the file with this configuration (what `run` sends).
-fn decoded_cef(cfg: &Path, file: &Path) -> Vec<String> {
-    let out = bin()
-        .arg("-c")
-        .arg(cfg)
-        .args(["decode", "--cef"])
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    text(&out.stdout)
-        .lines()
-        .map(|l| l.split_once('\t').expect("index, tab, CEF").1.to_string())
-        .collect()
-}
-
-fn replay(cfg: &Path, args: &[&str]) -> (Output, Duration) {
-    let started = Instant::now();
-    let out = bin()
-        .arg("-c")
-        .arg(cfg)
-        .arg("replay")
-        .args(args)
-        .output()
-        .unwrap();
-    (out, started.elapsed())
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]

@@ -131,39 +131,32 @@ impl Tansu {
 
     /// `tansu topic create NAME --partitions N`.
     pub fn create_topic(&self, name: &str, partitions: u32) {
-        let out = Command::new(tansu_bin())
-            .args(["topic", "create", name, "--broker"])
-            .arg(format!("tcp://127.0.0.1:{}", self.port))
-            .args(["--partitions", &partitions.to_string()])
-            .output()
-            .expect("run tansu topic create");
-        assert!(
-            out.status.success(),
-            "tansu topic create {name}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.tansu(&[
+            "topic",
+            "create",
+            name,
+            "--partitions",
+            &partitions.to_string(),
+        ]);
     }
 
     /// `tansu user create NAME PASSWORD --mechanism scram256|scram512`: a SASL SCRAM user, kept
     /// in the broker's storage (create users before a restart with `--authentication`).
     pub fn create_user(&self, name: &str, password: &str, mechanism: &str) {
+        self.tansu(&["user", "create", name, password, "--mechanism", mechanism]);
+    }
+
+    /// A tansu command against this broker, which must succeed.
+    fn tansu(&self, args: &[&str]) {
         let out = Command::new(tansu_bin())
-            .args([
-                "user",
-                "create",
-                name,
-                password,
-                "--mechanism",
-                mechanism,
-                "--broker",
-            ])
+            .args(args)
+            .arg("--broker")
             .arg(format!("tcp://127.0.0.1:{}", self.port))
             .output()
-            .expect("run tansu user create");
+            .unwrap_or_else(|e| panic!("run tansu {args:?}: {e}"));
         assert!(
             out.status.success(),
-            "tansu user create {name}: {}{}",
+            "tansu {args:?}: {}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
