@@ -19,22 +19,18 @@
 
 #[path = "support/cef_parsers.rs"]
 mod cef_parsers;
+#[path = "support/encore_corpus.rs"]
+mod encore_corpus;
 #[path = "support/mapping_run.rs"]
 mod mapping_run;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
 use cef_parsers::{ParsedCef, Parser, cefevent_dictionary};
 use estreamer_cef::cef::{KeyCheck, check_key};
 use estreamer_cef::mapping::Mappings;
 use estreamer_cef_sim::generate::{GenOptions, generate, unknown_record};
 use mapping_run::{map_records, split_line, unescape_value};
-
-const CORPUS_B: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/data/corpus-b/corpus-B.bin"
-);
 
 /// Keys of ArcSight's extension dictionary (reference cef-and-syslog 1.13) that cefevent 0.5.6
 /// does not list, with their full names. The test checks both halves of that claim.
@@ -52,31 +48,11 @@ struct Sample {
 
 /// Every line `decode --cef` prints for corpus B, with no configuration and no overrides.
 fn corpus_b_lines() -> Vec<Sample> {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("empty.toml");
-    std::fs::write(&config, "").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_estreamer-cef"))
-        .arg("-c")
-        .arg(&config)
-        .args(["decode", "--cef", "--mappings-dir"])
-        .arg(dir.path().join("no-overrides"))
-        .arg(CORPUS_B)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "decode --cef failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("decode --cef prints UTF-8")
-        .lines()
-        .map(|l| {
-            let (i, line) = l.split_once('\t').expect("INDEX<TAB>CEF");
-            Sample {
-                origin: format!("corpus B record #{i}"),
-                line: line.to_owned(),
-            }
+    encore_corpus::decode_cef("", None)
+        .into_iter()
+        .map(|(i, line)| Sample {
+            origin: format!("corpus B record #{i}"),
+            line,
         })
         .collect()
 }

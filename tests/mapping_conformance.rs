@@ -301,30 +301,7 @@ fn explain(t: u32, key: &str, e: Option<&str>, o: Option<&str>, eo: (&Line, &Lin
 }
 
 fn our_lines() -> BTreeMap<usize, String> {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("empty.toml");
-    std::fs::write(&config, "").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_estreamer-cef"))
-        .arg("-c")
-        .arg(&config)
-        .args(["decode", "--cef", "--mappings-dir"])
-        .arg(dir.path().join("no-overrides"))
-        .args(["--record-types", "2,71,110,112,125,400,500,502", CORPUS])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "decode --cef failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (i, line) = l.split_once('\t').unwrap();
-            (i.parse().unwrap(), line.to_string())
-        })
-        .collect()
+    encore_corpus::decode_cef("", Some("2,71,110,112,125,400,500,502"))
 }
 
 /// Each record's archive timestamp (index → seconds), from `decode`'s JSON.

@@ -19,9 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::process::{Command, Output};
 
-use encore_corpus::{
-    CORPUS, TRUTH, as_our_encoder_writes, digits, encore_lines, ours, parse_encore,
-};
+use encore_corpus::{TRUTH, as_our_encoder_writes, digits, encore_lines, ours, parse_encore};
 use estreamer_cef::mapping::{LoadOptions, Mappings};
 use serde_json::Value as Json;
 
@@ -41,30 +39,7 @@ fn run(config: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// `decode --cef` of corpus B under `config`, with no mappings folder: index → CEF line.
-fn decode_cef(config: &str, record_types: Option<&str>) -> BTreeMap<usize, String> {
-    let none = tempfile::tempdir().unwrap();
-    let none = none.path().join("no-overrides");
-    let mut args = vec!["decode", "--cef", "--mappings-dir", none.to_str().unwrap()];
-    if let Some(t) = record_types {
-        args.extend(["--record-types", t]);
-    }
-    args.push(CORPUS);
-    let out = run(config, &args);
-    assert!(
-        out.status.success(),
-        "decode --cef failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (i, line) = l.split_once('\t').unwrap();
-            (i.parse().unwrap(), line.to_string())
-        })
-        .collect()
-}
+use encore_corpus::decode_cef;
 
 const ENCORE: &str = "[cef]\nprofile = \"encore\"\n";
 

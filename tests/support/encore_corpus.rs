@@ -28,6 +28,37 @@ pub const TRUTH: &str = concat!(
     "/tests/data/corpus-b/corpus-B.truth.jsonl"
 );
 
+/// What `decode --cef` prints for the corpus under a configuration holding `config` (TOML), with
+/// no mappings folder (the built-in tables), optionally only `record_types` (e.g. "71,400"):
+/// record index → CEF line.
+pub fn decode_cef(config: &str, record_types: Option<&str>) -> BTreeMap<usize, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("estreamer-cef.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_estreamer-cef"));
+    cmd.arg("-c")
+        .arg(&path)
+        .args(["decode", "--cef", "--mappings-dir"])
+        .arg(dir.path().join("no-overrides"));
+    if let Some(t) = record_types {
+        cmd.args(["--record-types", t]);
+    }
+    let out = cmd.arg(CORPUS).output().unwrap();
+    assert!(
+        out.status.success(),
+        "decode --cef failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("decode --cef prints UTF-8")
+        .lines()
+        .map(|l| {
+            let (i, line) = l.split_once('\t').expect("INDEX<TAB>CEF");
+            (i.parse().expect("a record index"), line.to_string())
+        })
+        .collect()
+}
+
 /// The keys eNcore's CEF adapter can write per record type (its `adapters/cef.py` tables).
 pub fn encore_keys(t: u32) -> &'static [&'static str] {
     match t {
