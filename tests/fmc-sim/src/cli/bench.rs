@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::sync::watch;
 
-use super::receive::{Counters, Framing, receiver};
+use super::receive::{Counters, Framing, plain_receiver, receiver};
 
 use crate::generate::{bench_metadata, connection_records, intrusion_records};
 use crate::pki::{self, PkiFiles, PkiOptions};
@@ -85,6 +85,10 @@ pub struct Args {
     /// `acks=all`). The topic must exist.
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "processes")]
     pub kafka: Option<String>,
+    /// End to end into a plain TCP receiver instead of the TLS one: the forwarder's `tcp`
+    /// output (octet-counting), to compare other outputs with the cheapest.
+    #[arg(long, conflicts_with_all = ["processes", "kafka"])]
+    pub tcp: bool,
     /// The topic with --kafka.
     #[arg(long, default_value = "th-cef", requires = "kafka")]
     pub kafka_topic: String,
@@ -256,14 +260,13 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
             sim.window = 64;
             sims.push(serve(sim, scenario.clone(), stop_rx.clone()).await?);
         }
-        let addr = receiver(
-            &files,
-            "127.0.0.1:0".parse()?,
-            Framing::OctetCounting,
-            counters.clone(),
-            stop_rx.clone(),
-        )
-        .await?;
+        let listen = "127.0.0.1:0".parse()?;
+        let (framing, counters, stop) = (Framing::OctetCounting, counters.clone(), stop_rx.clone());
+        let addr = if args.tcp {
+            plain_receiver(listen, framing, counters, stop).await?
+        } else {
+            receiver(&files, listen, framing, counters, stop).await?
+        };
         anyhow::Ok((sims, addr.port()))
     })?;
 
@@ -292,6 +295,9 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
             toml::Value::String(brokers.clone()),
             toml::Value::String(args.kafka_topic.clone())
         ),
+        None if args.tcp => format!(
+            "transport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {receiver_port}\nframing = \"octet-counting\"\n"
+        ),
         None => format!(
             "transport = \"tls\"\nhost = \"127.0.0.1\"\nport = {receiver_port}\nserver_ca = {}\nframing = \"octet-counting\"\n",
             toml::Value::String(files.ca_cert.display().to_string())
@@ -306,6 +312,7 @@ fn end_to_end(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
             "TLS in, Kafka out (topic {} on {b}, acks=all)",
             args.kafka_topic
         ),
+        None if args.tcp => "TLS in, plain TCP out".to_string(),
         None => "TLS in and out".to_string(),
     };
     println!(

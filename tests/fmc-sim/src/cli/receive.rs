@@ -1,4 +1,4 @@
-//! The benchmark's syslog receiver: TLS on loopback, reads RFC 6587 frames (octet-counted or
+//! The benchmark's syslog receiver: TLS (or plain TCP) on loopback, reads RFC 6587 frames (octet-counted or
 //! LF-terminated) and counts them, nothing else. `bench` runs it in its own process (hidden
 //! subcommand `receive`) or in the benchmark's process.
 
@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{Notify, watch};
 
 use crate::pki::PkiFiles;
@@ -54,12 +54,31 @@ pub async fn receiver(
     listen: std::net::SocketAddr,
     framing: Framing,
     counters: Arc<Counters>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> anyhow::Result<std::net::SocketAddr> {
     let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
     b.set_certificate_chain_file(&files.server_cert)?;
     b.set_private_key_file(&files.server_key, SslFiletype::PEM)?;
-    let acceptor = Arc::new(b.build());
+    listen_and_count(Some(Arc::new(b.build())), listen, framing, counters, stop).await
+}
+
+/// [`receiver`] without TLS: plain TCP, for the forwarder's `tcp` output.
+pub async fn plain_receiver(
+    listen: std::net::SocketAddr,
+    framing: Framing,
+    counters: Arc<Counters>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<std::net::SocketAddr> {
+    listen_and_count(None, listen, framing, counters, stop).await
+}
+
+async fn listen_and_count(
+    tls: Option<Arc<SslAcceptor>>,
+    listen: std::net::SocketAddr,
+    framing: Framing,
+    counters: Arc<Counters>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<std::net::SocketAddr> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -70,8 +89,11 @@ pub async fn receiver(
                 a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
                 _ = stop.changed() => return,
             };
-            let (acceptor, counters) = (acceptor.clone(), counters.clone());
+            let (tls, counters) = (tls.clone(), counters.clone());
             tokio::spawn(async move {
+                let Some(acceptor) = tls else {
+                    return count_frames(tcp, framing, &counters).await;
+                };
                 let Ok(ssl) = openssl::ssl::Ssl::new(acceptor.context()) else {
                     return;
                 };
@@ -81,31 +103,36 @@ pub async fn receiver(
                 if std::pin::Pin::new(&mut s).accept().await.is_err() {
                     return;
                 }
-                let mut buf = vec![0u8; 256 * 1024];
-                let (mut have, mut counter) = (0usize, FrameCounter::new(framing));
-                loop {
-                    let n = match s.read(&mut buf[have..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
-                    have += n;
-                    let used = counter.feed(&buf[..have]);
-                    let counted = counter.take();
-                    if counted > 0 {
-                        counters.frames.fetch_add(counted, Ordering::Relaxed);
-                        counters.progress.notify_one();
-                    }
-                    buf.copy_within(used..have, 0);
-                    have -= used;
-                    if have == buf.len() {
-                        return; // a frame larger than the buffer: not what the forwarder sends
-                    }
-                }
+                count_frames(s, framing, &counters).await
             });
         }
     });
     Ok(addr)
+}
+
+/// Reads one connection to its end, counting the frames.
+async fn count_frames<S: AsyncRead + Unpin>(mut s: S, framing: Framing, counters: &Counters) {
+    let mut buf = vec![0u8; 256 * 1024];
+    let (mut have, mut counter) = (0usize, FrameCounter::new(framing));
+    loop {
+        let n = match s.read(&mut buf[have..]).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        have += n;
+        let used = counter.feed(&buf[..have]);
+        let counted = counter.take();
+        if counted > 0 {
+            counters.frames.fetch_add(counted, Ordering::Relaxed);
+            counters.progress.notify_one();
+        }
+        buf.copy_within(used..have, 0);
+        have -= used;
+        if have == buf.len() {
+            return; // a frame larger than the buffer: not what the forwarder sends
+        }
+    }
 }
 
 /// Counts RFC 6587 frames in a byte stream: octet-counted (`LEN SP MSG`) or LF-terminated.
