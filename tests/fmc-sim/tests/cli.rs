@@ -19,6 +19,14 @@ fn bench(args: &[&str]) -> String {
     text
 }
 
+/// "  N records received in T s: ..." of a bench's report.
+fn records_received(text: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.trim().split_once(" records received in "))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of records received in:\n{text}"))
+}
+
 #[test]
 fn end_to_end_bench_reports_rate_cpu_and_memory() {
     let text = bench(&["--records", "3000", "--distinct", "500"]);
@@ -32,13 +40,15 @@ fn end_to_end_bench_reports_rate_cpu_and_memory() {
     ] {
         assert!(text.contains(what), "{what:?} missing from:\n{text}");
     }
-    // "  N records received in T s: R records/s ..."
-    let received: u64 = text
-        .lines()
-        .find_map(|l| l.trim().split_once(" records received in "))
-        .and_then(|(n, _)| n.parse().ok())
-        .unwrap_or_else(|| panic!("no count of records received in:\n{text}"));
-    assert!(received >= 3000, "{text}");
+    assert!(records_received(&text) >= 3000, "{text}");
+    assert!(text.contains("TLS in and out"), "{text}");
+}
+
+#[test]
+fn end_to_end_bench_into_plain_tcp() {
+    let text = bench(&["--records", "3000", "--distinct", "500", "--tcp"]);
+    assert!(text.contains("TLS in, plain TCP out"), "{text}");
+    assert!(records_received(&text) >= 3000, "{text}");
 }
 
 #[test]
