@@ -21,16 +21,14 @@
 mod cef_parsers;
 #[path = "support/encore_corpus.rs"]
 mod encore_corpus;
-#[path = "support/mapping_run.rs"]
-mod mapping_run;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use cef_parsers::{ParsedCef, Parser, cefevent_dictionary};
+use encore_corpus::mapping_run::{map_records, split_line, unescape_value};
 use estreamer_cef::cef::{KeyCheck, check_key};
 use estreamer_cef::mapping::Mappings;
 use estreamer_cef_sim::generate::{GenOptions, generate, unknown_record};
-use mapping_run::{map_records, split_line, unescape_value};
 
 /// Keys of ArcSight's extension dictionary (reference cef-and-syslog 1.13) that cefevent 0.5.6
 /// does not list, with their full names. The test checks both halves of that claim.

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 #[path = "mapping_run.rs"]
-mod mapping_run;
+pub mod mapping_run;
 
 use mapping_run::{split_line, unescape_value};
 
