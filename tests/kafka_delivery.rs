@@ -71,6 +71,8 @@ fn every_event_arrives_once_and_one_devices_events_stay_in_order() {
     let scenario = connection_scenario(N, 10, 21);
     let sim = SimFmc::start(simulator(&pki, 20_000), scenario.clone());
     let mut setup = Setup::new(&pki.files, sim.port(), dir.path().join("state"));
+    // A fixed name makes the keys, and so their partitions, the same in every run.
+    setup.fmc_name = Some("fmc-hq");
     setup.outputs = vec![kafka_output(&broker, "")];
     let metrics_addr = format!("127.0.0.1:{}", free_port());
     setup.monitor_listen = Some(metrics_addr.clone());
@@ -125,7 +127,7 @@ fn every_event_arrives_once_and_one_devices_events_stay_in_order() {
         .iter()
         .map(|e| (e.line.as_str(), e.index))
         .collect();
-    let fmc = format!("127.0.0.1:{}", sim.port());
+    let fmc = "fmc-hq";
     let mut last: HashMap<&str, (i32, usize)> = HashMap::new();
     for r in &got {
         let key = r.key.as_deref().expect("every message has a key");

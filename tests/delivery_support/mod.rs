@@ -211,6 +211,8 @@ pub fn tail(text: &str, n: usize) -> String {
 pub struct Setup<'a> {
     pub pki: &'a PkiFiles,
     pub fmc_port: u16,
+    /// `[fmc] name` (default: none, the FMC goes by host:port, which changes with the port).
+    pub fmc_name: Option<&'a str>,
     pub state_dir: PathBuf,
     /// `genesis`, `now` or `bookmark`.
     pub start: &'a str,
@@ -230,6 +232,7 @@ impl<'a> Setup<'a> {
         Setup {
             pki,
             fmc_port,
+            fmc_name: None,
             state_dir,
             start: "bookmark",
             mappings_dir: None,
@@ -243,9 +246,13 @@ impl<'a> Setup<'a> {
     pub fn render(&self) -> String {
         let q = |p: &Path| toml::Value::String(p.display().to_string()).to_string();
         let mut t = String::new();
+        let name = self
+            .fmc_name
+            .map(|n| format!("name = {}\n", toml::Value::String(n.into())))
+            .unwrap_or_default();
         let _ = writeln!(
             t,
-            "[fmc]\nhost = \"127.0.0.1\"\nport = {}\npkcs12 = {}\npkcs12_password_file = {}\n\
+            "[fmc]\n{name}host = \"127.0.0.1\"\nport = {}\npkcs12 = {}\npkcs12_password_file = {}\n\
              server_ca = \"pkcs12\"\nstart = \"{}\"\nreconnect_delay_max = \"1s\"\n",
             self.fmc_port,
             q(&self.pki.client_pkcs12),
