@@ -71,6 +71,13 @@ for p in mappings/profiles/*/; do
     cp "$p"*.toml "$stage/$p"
 done
 cp README.md "$stage/doc/"
+# The documents README.md links to, at the same relative paths beside the installed README, so
+# that its links work in /usr/share/doc/estreamer-cef (packaging/ci-check.sh follows them).
+for f in $(grep -o '](\([^)#:]*\))' README.md | sed 's/^](\(.*\))$/\1/' | sort -u); do
+    [ -f "$f" ] || { echo "build.sh: README.md links to $f, which is missing" >&2; exit 1; }
+    mkdir -p "$stage/doc-linked/$(dirname "$f")"
+    cp "$f" "$stage/doc-linked/$f"
+done
 # A recorded stream to see CEF at once after installing: `estreamer-cef decode --cef` or
 # `estreamer-cef replay` on /usr/share/estreamer-cef/examples/sample.estreamer.
 "$target/release/estreamer-cef-sim" sample "$stage/examples/sample.estreamer" >/dev/null

@@ -191,6 +191,15 @@ for f in README.md; do
     cmp -s "$f" "/usr/share/doc/estreamer-cef/$f" || fail "/usr/share/doc/estreamer-cef/$f differs from $f or is missing"
 done
 ok "binary, units, READMEs, and every mappings/*.toml (+ README.md, profiles) in /usr/share/estreamer-cef/mappings"
+# Every relative link of the installed README leads to an installed file.
+links=$(grep -o '](\([^)#:]*\))' /usr/share/doc/estreamer-cef/README.md | sed 's/^](\(.*\))$/\1/' | sort -u)
+for l in $links; do
+    [ -f "/usr/share/doc/estreamer-cef/$l" ] ||
+        fail "the installed README links to $l, which is not in /usr/share/doc/estreamer-cef"
+    cmp -s "$l" "/usr/share/doc/estreamer-cef/$l" || fail "/usr/share/doc/estreamer-cef/$l differs from $l"
+done
+[ -n "$links" ] || fail "found no relative link in the installed README: the check above saw nothing"
+ok "the installed README's links lead to installed files: $(echo $links)"
 
 # The README's Install section: CEF at once from the shipped sample, with the packaged
 # configuration, before any FMC or receiver exists.
@@ -358,7 +367,11 @@ expected=$work/rpm-expected
     for f in mappings/*.toml mappings/README.md mappings/profiles/*/*.toml; do
         if [ -f "$f" ]; then echo "/usr/share/estreamer-cef/$f"; fi
     done
-} | sort >"$expected"
+    # What README.md links to, and the folders holding it, beside the README.
+    for l in $(grep -o '](\([^)#:]*\))' README.md | sed 's/^](\(.*\))$/\1/' | sort -u); do
+        printf '%s\n' "/usr/share/doc/estreamer-cef/$l" "/usr/share/doc/estreamer-cef/$(dirname "$l")"
+    done
+} | sort -u >"$expected"
 rpm -qlp "$rpmfile" 2>/dev/null | sort >"$work/rpm-actual"
 diff -u "$expected" "$work/rpm-actual" || fail "the .rpm's file list differs from the expected one (- expected, + actual)"
 ok "$(wc -l <"$work/rpm-actual") files as expected"
