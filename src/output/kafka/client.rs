@@ -5,6 +5,8 @@
 use std::path::Path;
 
 use rdkafka::ClientConfig;
+use rdkafka::client::ClientContext;
+use rdkafka::config::FromClientConfigAndContext;
 
 use crate::config::output::{KafkaConfig, Properties};
 use crate::net::password::read_password_file;
@@ -82,6 +84,24 @@ pub fn producer(c: &KafkaConfig, key: &str) -> Result<ClientConfig, SyslogError>
         cc.set("message.max.bytes", request.to_string());
     }
     Ok(cc)
+}
+
+/// A librdkafka client (producer) from `cc` with `context`; a property librdkafka refuses is an
+/// error naming `key`'s `properties`, with secret values redacted.
+pub fn create<T, C>(cc: &ClientConfig, context: C, key: &str) -> Result<T, SyslogError>
+where
+    C: ClientContext,
+    T: FromClientConfigAndContext<C>,
+{
+    cc.create_with_context(context)
+        .map_err(|e| SyslogError::Config {
+            key: format!("{key}.properties"),
+            problem: format!(
+                "are refused by librdkafka: {}; check the property names and values against \
+                 librdkafka's CONFIGURATION.md",
+                redact(&e.to_string(), cc)
+            ),
+        })
 }
 
 fn readable(path: &Path, key: &str) -> Result<(), SyslogError> {

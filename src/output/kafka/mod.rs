@@ -115,6 +115,13 @@ impl State {
             .in_flight
             .store(self.pending.len() as u64, Ordering::Relaxed);
     }
+
+    /// Marks the brokers down (`output_up` 0) until the next acknowledgement; true when they
+    /// were up until now.
+    fn set_down(&mut self) -> bool {
+        self.stats.up.store(false, Ordering::Relaxed);
+        !std::mem::replace(&mut self.down, true)
+    }
 }
 
 impl KafkaOutput {
@@ -128,16 +135,7 @@ impl KafkaOutput {
     ) -> Result<KafkaOutput, SyslogError> {
         let cc = client::producer(c, key)?;
         let (tx, reports) = mpsc::unbounded_channel();
-        let producer: ThreadedProducer<Reporter> = cc
-            .create_with_context(Reporter { tx })
-            .map_err(|e| SyslogError::Config {
-                key: format!("{key}.properties"),
-                problem: format!(
-                    "are refused by librdkafka: {}; check the property names and values against \
-                     librdkafka's CONFIGURATION.md",
-                    client::redact(&e.to_string(), &cc)
-                ),
-            })?;
+        let producer: ThreadedProducer<Reporter> = client::create(&cc, Reporter { tx }, key)?;
         Ok(KafkaOutput {
             name,
             key: key.to_string(),
@@ -195,12 +193,7 @@ impl KafkaOutput {
                     publish_progress(&progress, Some(st.progress()));
                 }
                 _ => {
-                    warn!(
-                        output = %self.name,
-                        "shutdown_timeout passed with {} messages not acknowledged by the brokers; \
-                         they are not counted as delivered",
-                        st.pending.len()
-                    );
+                    self.gave_up(&st);
                     break;
                 }
             }
@@ -258,12 +251,7 @@ impl KafkaOutput {
                         if input.is_closed() {
                             let since = *stopping_since.get_or_insert_with(Instant::now);
                             if since.elapsed() >= self.shutdown_timeout {
-                                warn!(
-                                    output = %self.name,
-                                    "shutdown_timeout passed with {} messages not acknowledged \
-                                     by the brokers; they are not counted as delivered",
-                                    st.pending.len()
-                                );
+                                self.gave_up(st);
                                 return Err(Stop::GaveUp);
                             }
                         }
@@ -321,8 +309,7 @@ impl KafkaOutput {
                     // Nothing changes until the configuration does: down, and said (at most
                     // every COMPLAIN_EVERY) as an error.
                     st.stats.errors.fetch_add(1, Ordering::Relaxed);
-                    st.down = true;
-                    st.stats.up.store(false, Ordering::Relaxed);
+                    st.set_down();
                     self.complain(st, &format!("{e}"), || {
                         format!("the brokers refuse this client: {reason}; {hint}")
                     });
@@ -336,9 +323,7 @@ impl KafkaOutput {
                     // down" when the cluster's only broker is gone): down until the next
                     // acknowledgement.
                     st.stats.errors.fetch_add(1, Ordering::Relaxed);
-                    if !st.down {
-                        st.down = true;
-                        st.stats.up.store(false, Ordering::Relaxed);
+                    if st.set_down() {
                         warn!(
                             output = %self.name,
                             "a Kafka broker does not answer ({reason}); messages wait (reading \
@@ -354,6 +339,16 @@ impl KafkaOutput {
         }
         st.set_in_flight();
         Ok(())
+    }
+
+    /// The stop's wait for acknowledgements is over with messages still pending.
+    fn gave_up(&self, st: &State) {
+        warn!(
+            output = %self.name,
+            "shutdown_timeout passed with {} messages not acknowledged by the brokers; they are \
+             not counted as delivered",
+            st.pending.len()
+        );
     }
 
     /// A message refused for good: count it and say why (at most every [`COMPLAIN_EVERY`] per

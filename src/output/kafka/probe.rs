@@ -51,15 +51,7 @@ impl ProducerContext for Errors {
 /// setup problem (a file named by a key).
 pub fn probe(c: &KafkaConfig, key: &str, wait: Duration) -> Result<Probe, SyslogError> {
     let cc = client::connection(c, key)?;
-    let producer: BaseProducer<Errors> =
-        cc.create_with_context(Errors::default())
-            .map_err(|e| SyslogError::Config {
-                key: format!("{key}.properties"),
-                problem: format!(
-                    "are refused by librdkafka: {}",
-                    client::redact(&e.to_string(), &cc)
-                ),
-            })?;
+    let producer: BaseProducer<Errors> = client::create(&cc, Errors::default(), key)?;
     let deadline = Instant::now() + wait;
     // Short requests, with librdkafka's events served between them: a refusal (a wrong
     // password, an untrusted certificate) is known in milliseconds, a broker that is down only
